@@ -1,0 +1,31 @@
+//! Which Service features a tenant may use.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePolicy {
+    #[serde(default)]
+    pub allow_node_port: bool,
+    #[serde(default)]
+    pub allow_load_balancer: bool,
+    #[serde(default)]
+    pub allow_external_name: bool,
+    /// CIDRs that `spec.externalIPs` may use. Empty: no externalIPs at all, which closes the
+    /// traffic-hijack of CVE-2020-8554.
+    #[serde(default, rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
+    pub external_ips: Vec<String>,
+}
+
+/// Closed by default: a tenant gets NodePort, LoadBalancer and ExternalName only when granted.
+impl Default for ServicePolicy {
+    fn default() -> Self {
+        ServicePolicy {
+            allow_node_port: false,
+            allow_load_balancer: false,
+            allow_external_name: false,
+            external_ips: Vec::new(),
+        }
+    }
+}

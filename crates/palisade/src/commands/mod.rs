@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod crds;
+pub mod import;
+pub mod render;
+pub mod validate;

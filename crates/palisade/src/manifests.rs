@@ -1,0 +1,268 @@
+//! Reading Tenant manifests from files, with errors a developer can act on: every problem names
+//! the file, the line, the document and the field.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use palisade_api::Tenant;
+use serde_json::Value;
+
+/// A Tenant read from a file, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedTenant {
+    pub tenant: Tenant,
+    pub origin: Origin,
+}
+
+/// Where a document starts: file, 1-based document number, 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: PathBuf,
+    pub document: usize,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: document {}", self.path.display(), self.line, self.document)
+    }
+}
+
+/// One problem in the input, printed like a compiler diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub document: Option<usize>,
+    /// Dotted path of the field at fault (`spec.owners[0].kind`), when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(document) = self.document {
+            write!(f, ": document {document}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The files behind the given paths: files as given, directories searched for `*.yaml`, `*.yml`
+/// and `*.json` (recursively, in name order so output is stable).
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_into(path, &mut files)?;
+    }
+    Ok(files)
+}
+
+fn collect_into(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
+    let io_error = |error: std::io::Error| file_diagnostic(path, format!("cannot read: {error}"));
+    let metadata = std::fs::metadata(path).map_err(io_error)?;
+    if !metadata.is_dir() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io_error)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io_error)?;
+    entries.sort();
+    for entry in entries {
+        let is_manifest = entry
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        if entry.is_dir() || is_manifest {
+            collect_into(&entry, files)?;
+        }
+    }
+    Ok(())
+}
+
+fn file_diagnostic(path: &Path, message: String) -> Diagnostic {
+    Diagnostic {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        document: None,
+        field: None,
+        message,
+    }
+}
+
+/// A YAML document of a stream, with the line it starts on.
+struct RawDocument<'a> {
+    number: usize,
+    first_line: usize,
+    text: &'a str,
+}
+
+/// Splits a YAML stream at `---` markers, keeping line numbers so errors point into the file.
+fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
+    let mut documents = Vec::new();
+    let mut start = 0;
+    let mut first_line = 1;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "..." {
+            documents.push((first_line, &text[start..offset]));
+            start = offset + line.len();
+            first_line = index + 2;
+        }
+        offset += line.len();
+    }
+    documents.push((first_line, &text[start..]));
+    documents
+        .into_iter()
+        .filter(|(_, text)| text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .enumerate()
+        .map(|(i, (first_line, text))| RawDocument {
+            number: i + 1,
+            first_line,
+            text,
+        })
+        .collect()
+}
+
+/// Reads every Tenant in `files`. Returns the tenants found and every problem met; a caller that
+/// gets any problem must not act as if the input were complete.
+pub fn load_tenants(files: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>) {
+    let mut tenants = Vec::new();
+    let mut problems = Vec::new();
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                problems.push(file_diagnostic(path, format!("cannot read: {error}")));
+                continue;
+            }
+        };
+        let documents = split_documents(&text);
+        if documents.is_empty() {
+            problems.push(file_diagnostic(path, "the file is empty: expected one or more Tenant manifests".into()));
+            continue;
+        }
+        for document in documents {
+            match parse_tenant(path, &document) {
+                Ok(tenant) => tenants.push(tenant),
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
+    if tenants.is_empty() && problems.is_empty() {
+        let shown = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+        problems.push(file_diagnostic(
+            Path::new(if shown.is_empty() { "(no files)" } else { &shown }),
+            "no Tenant manifests found".into(),
+        ));
+    }
+    (tenants, problems)
+}
+
+fn parse_tenant(path: &Path, document: &RawDocument<'_>) -> Result<LoadedTenant, Diagnostic> {
+    let at = |line: Option<usize>, column: Option<usize>, field: Option<String>, message: String| Diagnostic {
+        path: path.to_path_buf(),
+        line: Some(line.map_or(document.first_line, |l| document.first_line + l - 1)),
+        column,
+        document: Some(document.number),
+        field,
+        message,
+    };
+    let location = |error: &serde_saphyr::Error| {
+        error
+            .location()
+            .map(|l| (Some(l.line() as usize), Some(l.column() as usize)))
+            .unwrap_or((None, None))
+    };
+
+    let value: Value = serde_saphyr::from_str(document.text).map_err(|error| {
+        let (line, column) = location(&error);
+        at(line, column, None, format!("not valid YAML: {}", first_line_of(&error.to_string())))
+    })?;
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if kind != "Tenant" || api_version != "palisade.dev/v1alpha1" {
+        let what = if kind.is_empty() {
+            "a document without `kind`".to_string()
+        } else {
+            format!("a {api_version} {kind}")
+        };
+        let hint = if api_version.starts_with("capsule.clastix.io/") {
+            " (convert Capsule tenants with `palisade import capsule FILE`)"
+        } else {
+            ""
+        };
+        return Err(at(
+            None,
+            None,
+            None,
+            format!("this is {what}; expected apiVersion palisade.dev/v1alpha1, kind Tenant{hint}"),
+        ));
+    }
+
+    // Deserialize twice: through serde_json for the field path, through the YAML parser for the
+    // line. Both are cheap next to reading the file.
+    let typed: Result<Tenant, _> = serde_path_to_error::deserialize(&value);
+    match typed {
+        Ok(tenant) => {
+            let origin = Origin {
+                path: path.to_path_buf(),
+                document: document.number,
+                line: document.first_line,
+            };
+            Ok(LoadedTenant { tenant, origin })
+        }
+        Err(error) => {
+            let field = error.path().to_string();
+            let message = describe_serde_error(&error.inner().to_string());
+            let (line, column) = match serde_saphyr::from_str::<Tenant>(document.text) {
+                Err(yaml_error) => location(&yaml_error),
+                Ok(_) => (None, None),
+            };
+            Err(at(line, column, Some(field), message))
+        }
+    }
+}
+
+fn first_line_of(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_string()
+}
+
+/// serde's messages, reworded where they would puzzle a reader of a manifest.
+fn describe_serde_error(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return format!("unknown field {rest} (a typo? unknown fields are refused, as by kubectl --validate=strict)");
+    }
+    message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_their_first_line() {
+        let text = "# comment\n---\na: 1\n---\n\n---\nb: 2\nc: 3\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.len(), 2);
+        assert_eq!((docs[0].number, docs[0].first_line), (1, 3));
+        assert_eq!((docs[1].number, docs[1].first_line), (2, 7));
+        assert_eq!(docs[1].text, "b: 2\nc: 3\n");
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure tenancy model: what a Tenant means, with no client, no async runtime and no I/O.
+//!
+//! ```text
+//!   Tenant ──validate()──▶ Vec<FieldError>            (CLI `validate`, webhook, controller)
+//!   Tenant + namespace + RenderContext
+//!          ──render_namespace()──▶ NamespacePlan       (CLI `render`, controller)
+//!                                   ├─ namespace labels / annotations
+//!                                   ├─ objects (RoleBindings, quota, network, mesh)
+//!                                   └─ skipped (objects whose API the cluster lacks)
+//! ```
+
+pub mod validate;
+
+pub use validate::{FieldError, validate};

@@ -1,0 +1,435 @@
+//! What the CRD schema cannot check about a Tenant: cross-field rules, regexes, CIDRs, names that
+//! must form valid Kubernetes names. Every problem is returned (not just the first) with the path
+//! of the field at fault, so `palisade validate`, the webhook and the controller report the same
+//! list in the same words.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use ipnet::IpNet;
+use palisade_api::{
+    ClassAllowList, MeshProvider, NetworkProvider, SubjectKind, SubjectRef, Tenant, TenantSpec, labels,
+};
+
+/// One problem with a Tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path from the object root, e.g. `spec.owners[1].namespace`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem with `tenant`; empty when it is valid.
+pub fn validate(tenant: &Tenant) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    let name = tenant.metadata.name.as_deref().unwrap_or_default();
+    validate_name(name, &mut errors);
+    validate_spec(name, &tenant.spec, &mut errors);
+    errors.0
+}
+
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Longest tenant name that still leaves room for `<tenant>-<suffix>` namespace names.
+pub const MAX_TENANT_NAME: usize = 52;
+
+fn validate_name(name: &str, errors: &mut Errors) {
+    if name.is_empty() {
+        errors.push("metadata.name", "a Tenant needs a name");
+    } else if let Some(problem) = dns_label_problem(name) {
+        errors.push("metadata.name", format!("\"{name}\" {problem}"));
+    } else if name.len() > MAX_TENANT_NAME {
+        errors.push(
+            "metadata.name",
+            format!("\"{name}\" is {} characters; a tenant name is at most {MAX_TENANT_NAME} so that namespace names `<tenant>-<suffix>` fit in 63", name.len()),
+        );
+    }
+}
+
+fn validate_spec(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
+    if spec.owners.is_empty() {
+        errors.push("spec.owners", "a tenant needs at least one owner (a User, Group or ServiceAccount)");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, owner) in spec.owners.iter().enumerate() {
+        let path = format!("spec.owners[{i}]");
+        validate_subject(&path, &owner.subject(), errors);
+        if !seen.insert(owner.subject()) {
+            errors.push(&path, format!("{:?} \"{}\" is listed twice", owner.kind, owner.name));
+        }
+        if owner.cluster_roles.is_empty() {
+            errors.push(format!("{path}.clusterRoles"), "an owner needs at least one ClusterRole (the default is `admin`)");
+        }
+        for (j, role) in owner.cluster_roles.iter().enumerate() {
+            validate_role_name(&format!("{path}.clusterRoles[{j}]"), role, errors);
+        }
+    }
+    validate_namespaces(tenant, spec, errors);
+    validate_workloads(spec, errors);
+    validate_classes("spec.storage.classes", spec.storage.classes.as_ref(), errors);
+    validate_classes("spec.ingress.classes", spec.ingress.classes.as_ref(), errors);
+    validate_classes("spec.gateway.classes", spec.gateway.classes.as_ref(), errors);
+    for (i, host) in spec.ingress.hostnames.iter().enumerate() {
+        if let Some(problem) = hostname_pattern_problem(host) {
+            errors.push(format!("spec.ingress.hostnames[{i}]"), format!("\"{host}\" {problem}"));
+        }
+    }
+    for (i, cidr) in spec.services.external_ips.iter().enumerate() {
+        if let Err(problem) = parse_cidr(cidr) {
+            errors.push(format!("spec.services.externalIPs[{i}]"), problem);
+        }
+    }
+    validate_network(tenant, spec, errors);
+    validate_mesh(tenant, spec, errors);
+    for (i, binding) in spec.role_bindings.iter().enumerate() {
+        let path = format!("spec.roleBindings[{i}]");
+        validate_role_name(&format!("{path}.clusterRole"), &binding.cluster_role, errors);
+        if binding.subjects.is_empty() {
+            errors.push(format!("{path}.subjects"), "a RoleBinding needs at least one subject");
+        }
+        for (j, subject) in binding.subjects.iter().enumerate() {
+            validate_subject(&format!("{path}.subjects[{j}]"), subject, errors);
+        }
+        if let Some(name) = &binding.name
+            && let Some(problem) = dns_subdomain_problem(name)
+        {
+            errors.push(format!("{path}.name"), format!("\"{name}\" {problem}"));
+        }
+    }
+}
+
+fn validate_subject(path: &str, subject: &SubjectRef, errors: &mut Errors) {
+    if subject.name.trim().is_empty() {
+        errors.push(format!("{path}.name"), "a subject needs a name");
+    }
+    match (subject.kind, &subject.namespace) {
+        (SubjectKind::ServiceAccount, None) => errors.push(
+            format!("{path}.namespace"),
+            "a ServiceAccount subject needs the namespace it lives in",
+        ),
+        (SubjectKind::ServiceAccount, Some(ns)) => {
+            if let Some(problem) = dns_label_problem(ns) {
+                errors.push(format!("{path}.namespace"), format!("\"{ns}\" {problem}"));
+            }
+        }
+        (kind, Some(_)) => errors.push(
+            format!("{path}.namespace"),
+            format!("only a ServiceAccount has a namespace; remove it from this {kind:?}"),
+        ),
+        (_, None) => {}
+    }
+}
+
+fn validate_role_name(path: &str, role: &str, errors: &mut Errors) {
+    if role.is_empty() || role.contains('/') || role.contains('%') || role == "." || role == ".." {
+        errors.push(path, format!("\"{role}\" is not a valid ClusterRole name"));
+    }
+}
+
+fn validate_namespaces(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
+    let policy = &spec.namespaces;
+    if let Some(max) = policy.max {
+        if max == 0 {
+            errors.push("spec.namespaces.max", "0 would forbid every namespace; remove the field for no limit");
+        }
+        if policy.names.len() > max as usize {
+            errors.push(
+                "spec.namespaces.names",
+                format!("lists {} namespaces but spec.namespaces.max is {max}", policy.names.len()),
+            );
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, name) in policy.names.iter().enumerate() {
+        let path = format!("spec.namespaces.names[{i}]");
+        if let Some(problem) = dns_label_problem(name) {
+            errors.push(&path, format!("\"{name}\" {problem}"));
+        } else if policy.force_prefix && !tenant.is_empty() && !name.starts_with(&format!("{tenant}-")) {
+            errors.push(&path, format!("\"{name}\" must start with \"{tenant}-\" because spec.namespaces.forcePrefix is set"));
+        }
+        if is_protected_namespace(name) {
+            errors.push(&path, format!("\"{name}\" is a system namespace and cannot belong to a tenant"));
+        }
+        if !seen.insert(name) {
+            errors.push(&path, format!("\"{name}\" is listed twice"));
+        }
+    }
+    if policy.force_prefix && tenant.len() + 2 > 63 {
+        errors.push("spec.namespaces.forcePrefix", "the tenant name is too long to prefix namespace names");
+    }
+    for key in policy.labels.keys() {
+        let path = format!("spec.namespaces.labels[{key}]");
+        if let Some(problem) = qualified_name_problem(key) {
+            errors.push(&path, format!("\"{key}\" {problem}"));
+        }
+        if is_reserved_key(key) {
+            errors.push(&path, format!("\"{key}\" is set by Palisade itself and cannot be overridden"));
+        }
+    }
+    for (key, value) in &policy.labels {
+        if value.len() > 63 || !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            errors.push(
+                format!("spec.namespaces.labels[{key}]"),
+                format!("\"{value}\" is not a valid label value (at most 63 of a-z, A-Z, 0-9, '-', '_', '.')"),
+            );
+        }
+    }
+    for key in policy.annotations.keys() {
+        if let Some(problem) = qualified_name_problem(key) {
+            errors.push(format!("spec.namespaces.annotations[{key}]"), format!("\"{key}\" {problem}"));
+        }
+    }
+}
+
+/// Labels Palisade sets from other fields; letting `namespaces.labels` set them would let a spec
+/// contradict itself (e.g. a Pod Security level different from `podSecurity.level`).
+fn is_reserved_key(key: &str) -> bool {
+    key == labels::TENANT
+        || key == labels::CORDONED
+        || key == labels::NAMESPACE_NAME
+        || key.starts_with("pod-security.kubernetes.io/")
+}
+
+/// Namespaces that belong to the cluster, never to a tenant.
+pub fn is_protected_namespace(name: &str) -> bool {
+    name == "default" || name.starts_with("kube-") || name == "palisade-system"
+}
+
+fn validate_workloads(spec: &TenantSpec, errors: &mut Errors) {
+    let workloads = &spec.workloads;
+    for (i, registry) in workloads.registries.iter().enumerate() {
+        if registry.trim().is_empty() || registry.contains(char::is_whitespace) {
+            errors.push(
+                format!("spec.workloads.registries[{i}]"),
+                format!("\"{registry}\" is not an image prefix; expected e.g. \"registry.example.com/team/\""),
+            );
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, policy) in workloads.pull_policies.iter().enumerate() {
+        if !seen.insert(policy.as_str()) {
+            errors.push(format!("spec.workloads.pullPolicies[{i}]"), format!("{} is listed twice", policy.as_str()));
+        }
+    }
+    validate_classes("spec.workloads.priorityClasses", workloads.priority_classes.as_ref(), errors);
+    validate_classes("spec.workloads.runtimeClasses", workloads.runtime_classes.as_ref(), errors);
+    for (key, value) in &workloads.node_selector {
+        if let Some(problem) = qualified_name_problem(key) {
+            errors.push(format!("spec.workloads.nodeSelector[{key}]"), format!("\"{key}\" {problem}"));
+        }
+        if value.len() > 63 {
+            errors.push(format!("spec.workloads.nodeSelector[{key}]"), "a label value is at most 63 characters");
+        }
+    }
+}
+
+fn validate_classes(path: &str, list: Option<&ClassAllowList>, errors: &mut Errors) {
+    let Some(list) = list else { return };
+    if list.allowed.is_empty() {
+        errors.push(
+            format!("{path}.allowed"),
+            "an empty allow-list forbids every class; list the classes, or remove the whole field to allow any",
+        );
+    }
+    for (i, pattern) in list.allowed.iter().enumerate() {
+        let name = pattern.strip_suffix('*').unwrap_or(pattern);
+        if name.contains('*') || (!name.is_empty() && dns_subdomain_problem(name).is_some() && !name.ends_with('-')) {
+            errors.push(
+                format!("{path}.allowed[{i}]"),
+                format!("\"{pattern}\" is neither a class name nor a `prefix*` pattern"),
+            );
+        }
+    }
+    if let Some(default) = &list.default
+        && !list.allows(default)
+    {
+        errors.push(
+            format!("{path}.default"),
+            format!("default \"{default}\" is not allowed by {path}.allowed ({})", list.allowed.join(", ")),
+        );
+    }
+}
+
+fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
+    let network = &spec.network;
+    for (i, other) in network.allow_from.tenants.iter().enumerate() {
+        let path = format!("spec.network.allowFrom.tenants[{i}]");
+        if other == tenant {
+            errors.push(&path, "a tenant always reaches itself; remove it from the list");
+        } else if let Some(problem) = dns_label_problem(other) {
+            errors.push(&path, format!("\"{other}\" {problem}"));
+        }
+    }
+    for (i, namespace) in network.allow_from.namespaces.iter().enumerate() {
+        if let Some(problem) = dns_label_problem(namespace) {
+            errors.push(format!("spec.network.allowFrom.namespaces[{i}]"), format!("\"{namespace}\" {problem}"));
+        }
+    }
+    for (i, egress) in network.egress.cidrs.iter().enumerate() {
+        let path = format!("spec.network.egress.cidrs[{i}]");
+        let cidr = match parse_cidr(&egress.cidr) {
+            Ok(cidr) => Some(cidr),
+            Err(problem) => {
+                errors.push(format!("{path}.cidr"), problem);
+                None
+            }
+        };
+        for (j, except) in egress.except.iter().enumerate() {
+            match parse_cidr(except) {
+                Err(problem) => errors.push(format!("{path}.except[{j}]"), problem),
+                Ok(inner) => {
+                    if let Some(outer) = cidr
+                        && !outer.contains(&inner)
+                    {
+                        errors.push(format!("{path}.except[{j}]"), format!("{except} is not inside {}", egress.cidr));
+                    }
+                }
+            }
+        }
+        for (j, port) in egress.ports.iter().enumerate() {
+            let port_path = format!("{path}.ports[{j}]");
+            if !matches!(port.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
+                errors.push(format!("{port_path}.protocol"), format!("\"{}\" is not TCP, UDP or SCTP", port.protocol));
+            }
+            if port.port == 0 {
+                errors.push(format!("{port_path}.port"), "a port is between 1 and 65535");
+            }
+            if let Some(end) = port.end_port
+                && end < port.port
+            {
+                errors.push(format!("{port_path}.endPort"), format!("endPort {end} is below port {}", port.port));
+            }
+        }
+        if network.provider == NetworkProvider::Cilium && !egress.except.is_empty() && cidr.is_none() {
+            continue;
+        }
+    }
+    if network.isolation == palisade_api::IsolationMode::None
+        && (!network.allow_from.tenants.is_empty() || !network.egress.cidrs.is_empty())
+    {
+        errors.push(
+            "spec.network.isolation",
+            "isolation None writes no policy, so allowFrom and egress.cidrs would have no effect; use Strict or remove them",
+        );
+    }
+}
+
+fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
+    let mesh = &spec.mesh;
+    if mesh.provider == MeshProvider::None {
+        if !mesh.allow_from_tenants.is_empty() || !mesh.allow_from_service_accounts.is_empty() || !mesh.ports.is_empty() {
+            errors.push(
+                "spec.mesh.provider",
+                "mesh grants are set but provider is None, so nothing would enforce them; choose Istio or Linkerd",
+            );
+        }
+        return;
+    }
+    if let Some(problem) = dns_subdomain_problem(&mesh.trust_domain) {
+        errors.push("spec.mesh.trustDomain", format!("\"{}\" {problem}", mesh.trust_domain));
+    }
+    if mesh.trust_domain.starts_with("spiffe://") {
+        errors.push("spec.mesh.trustDomain", "write the trust domain without `spiffe://`, e.g. cluster.local");
+    }
+    for (i, other) in mesh.allow_from_tenants.iter().enumerate() {
+        if other == tenant {
+            errors.push(format!("spec.mesh.allowFromTenants[{i}]"), "a tenant always reaches itself; remove it from the list");
+        }
+    }
+    for (i, identity) in mesh.allow_from_service_accounts.iter().enumerate() {
+        let valid = identity
+            .split_once('/')
+            .is_some_and(|(ns, sa)| dns_label_problem(ns).is_none() && (sa == "*" || dns_subdomain_problem(sa).is_none()));
+        if !valid {
+            errors.push(
+                format!("spec.mesh.allowFromServiceAccounts[{i}]"),
+                format!("\"{identity}\" is not `<namespace>/<serviceaccount>` (or `<namespace>/*`)"),
+            );
+        }
+    }
+    if mesh.provider == MeshProvider::Istio && !mesh.ports.is_empty() {
+        errors.push("spec.mesh.ports", "ports are used by Linkerd only (for its Server objects); remove them for Istio");
+    }
+    for (i, port) in mesh.ports.iter().enumerate() {
+        if *port == 0 {
+            errors.push(format!("spec.mesh.ports[{i}]"), "a port is between 1 and 65535");
+        }
+    }
+}
+
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let net: IpNet = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a CIDR; expected e.g. 10.0.0.0/8 or 2001:db8::/32"))?;
+    if net.trunc() != net {
+        return Err(format!("\"{text}\" has host bits set; did you mean {}?", net.trunc()));
+    }
+    Ok(net)
+}
+
+/// Why `name` is not an RFC 1123 label (a namespace name), if it is not.
+pub fn dns_label_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("is empty");
+    }
+    if name.len() > 63 {
+        return Some("is longer than 63 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Some("may contain only lowercase letters, digits and '-'");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Some("must start and end with a letter or digit");
+    }
+    None
+}
+
+fn dns_subdomain_problem(name: &str) -> Option<&'static str> {
+    if name.len() > 253 {
+        return Some("is longer than 253 characters");
+    }
+    name.split('.').find_map(dns_label_problem)
+}
+
+fn hostname_pattern_problem(pattern: &str) -> Option<&'static str> {
+    let rest = pattern.strip_prefix("*.").unwrap_or(pattern);
+    if rest.contains('*') {
+        return Some("may use `*` only as its whole first label, e.g. \"*.apps.example.com\"");
+    }
+    dns_subdomain_problem(rest)
+}
+
+/// Why `key` is not a qualified label/annotation key (`[prefix/]name`), if it is not.
+fn qualified_name_problem(key: &str) -> Option<&'static str> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix
+        && dns_subdomain_problem(prefix).is_some()
+    {
+        return Some("has a prefix that is not a DNS subdomain");
+    }
+    let valid_name = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    (!valid_name).then_some("is not a valid key (`[prefix/]name`, name at most 63 of a-z, 0-9, '-', '_', '.')")
+}
