@@ -1,0 +1,1 @@
+fn main() {} // placeholder (the reach helper replaces this file)

@@ -1,0 +1,347 @@
+//! The analysis: compile policies against the cluster once, group indistinguishable workloads into
+//! classes, then evaluate class pairs.
+
+mod eval;
+mod output;
+
+pub use eval::{Direction, Step, Target};
+pub use output::{Connection, format_json, format_line, format_text};
+
+use crate::bitset::BitSet;
+use crate::ipv4;
+use crate::model::{Cluster, ContainerPort, NamespaceScope, Peer, PodSet, PortItem, Ports};
+use crate::ports::ConnSet;
+use crate::selector::Selector;
+use std::collections::{BTreeSet, HashMap};
+
+/// Choices Kubernetes leaves to the CNI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Whether ipBlock / networks peers also match pod IPs (from `status.podIP`). The corpus's
+    /// behaviour (default) is no: ipBlocks match external addresses only.
+    pub ipblock_matches_pod_ips: bool,
+}
+
+/// A compiled peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CPeer {
+    Pods(usize),
+    Ips(usize),
+    Nothing,
+}
+
+/// A compiled rule.
+#[derive(Clone, Debug)]
+struct CRule {
+    /// `None` = every peer (NetworkPolicy rule without from/to).
+    peers: Option<Vec<CPeer>>,
+    ports: Ports,
+    /// The rule's connections when it has no named port.
+    fixed: Option<ConnSet>,
+}
+
+impl CRule {
+    fn conns(&self, dst_ports: Option<&[ContainerPort]>) -> ConnSet {
+        match &self.fixed {
+            Some(c) => c.clone(),
+            None => self.ports.resolve(dst_ports),
+        }
+    }
+}
+
+/// A class of workloads that no policy tells apart.
+#[derive(Clone, Debug)]
+pub struct Class {
+    /// Workload indices (into `Cluster::workloads`).
+    pub members: Vec<usize>,
+    pod_sets: BitSet,
+    ip_peers: BitSet,
+    ports: Vec<ContainerPort>,
+    /// NetworkPolicy indices isolating ingress / egress.
+    nps: [Vec<usize>; 2],
+    /// AdminNetworkPolicy indices selecting the class, by priority.
+    anps: Vec<usize>,
+    banp: bool,
+}
+
+/// The compiled analysis of one cluster.
+pub struct Analysis<'c> {
+    /// The input.
+    pub cluster: &'c Cluster,
+    options: Options,
+    /// External address ranges, inclusive.
+    pub atoms: Vec<(u32, u32)>,
+    /// Workload classes.
+    pub classes: Vec<Class>,
+    /// Class of each workload.
+    pub class_of: Vec<usize>,
+    pod_sets: Vec<PodSet>,
+    ip_peers: Vec<Vec<(u32, u32, Vec<(u32, u32)>)>>,
+    /// Per ip peer, the atoms it covers.
+    ip_atoms: Vec<BitSet>,
+    np_rules: Vec<[Option<Vec<CRule>>; 2]>,
+    admin_rules: Vec<[Vec<CRule>; 2]>,
+    banp_rules: [Vec<CRule>; 2],
+    all: ConnSet,
+}
+
+#[derive(Default)]
+struct Interner {
+    pod_sets: Vec<PodSet>,
+    pod_index: HashMap<PodSet, usize>,
+    ip_peers: Vec<Vec<(u32, u32, Vec<(u32, u32)>)>>,
+    named_ports: BTreeSet<String>,
+}
+
+impl Interner {
+    fn pod_set(&mut self, p: &PodSet) -> usize {
+        if let Some(&i) = self.pod_index.get(p) {
+            return i;
+        }
+        self.pod_sets.push(p.clone());
+        self.pod_index.insert(p.clone(), self.pod_sets.len() - 1);
+        self.pod_sets.len() - 1
+    }
+
+    fn peer(&mut self, p: &Peer) -> CPeer {
+        match p {
+            Peer::Pods(ps) => CPeer::Pods(self.pod_set(ps)),
+            Peer::Ips(blocks) => {
+                self.ip_peers.push(
+                    blocks
+                        .iter()
+                        .map(|b| (b.range.0, b.range.1, b.except.clone()))
+                        .collect(),
+                );
+                CPeer::Ips(self.ip_peers.len() - 1)
+            }
+            Peer::Unsupported(_) => CPeer::Nothing,
+        }
+    }
+
+    fn rule(&mut self, peers: Option<&[Peer]>, ports: &Ports) -> CRule {
+        for item in ports.items.iter().flatten() {
+            if let PortItem::Named(_, n) = item {
+                self.named_ports.insert(n.clone());
+            }
+        }
+        CRule {
+            peers: peers.map(|ps| ps.iter().map(|p| self.peer(p)).collect()),
+            fixed: (!ports.has_named()).then(|| ports.resolve(None)),
+            ports: ports.clone(),
+        }
+    }
+}
+
+fn ip_in(peer: &[(u32, u32, Vec<(u32, u32)>)], lo: u32, hi: u32) -> bool {
+    peer.iter().any(|(a, b, except)| {
+        *a <= lo && hi <= *b && !except.iter().any(|(c, d)| *c <= hi && lo <= *d)
+    })
+}
+
+impl<'c> Analysis<'c> {
+    /// Compiles the cluster's policies and groups its workloads.
+    pub fn new(cluster: &'c Cluster, options: Options) -> Self {
+        let mut int = Interner::default();
+        let np_subject: Vec<usize> = cluster
+            .network_policies
+            .iter()
+            .map(|p| {
+                int.pod_set(&PodSet {
+                    namespaces: NamespaceScope::Named(p.namespace.clone()),
+                    pods: p.pod_selector.clone(),
+                })
+            })
+            .collect();
+        let np_rules: Vec<[Option<Vec<CRule>>; 2]> = cluster
+            .network_policies
+            .iter()
+            .map(|p| {
+                [&p.ingress, &p.egress].map(|rules| {
+                    rules.as_ref().map(|rs| {
+                        rs.iter()
+                            .map(|r| int.rule(r.peers.as_deref(), &r.ports))
+                            .collect()
+                    })
+                })
+            })
+            .collect();
+        let admin_subject: Vec<usize> = cluster
+            .admin_policies
+            .iter()
+            .map(|p| int.pod_set(&p.subject))
+            .collect();
+        let admin_rules: Vec<[Vec<CRule>; 2]> = cluster
+            .admin_policies
+            .iter()
+            .map(|p| {
+                [&p.ingress, &p.egress].map(|rs| {
+                    rs.iter()
+                        .map(|r| int.rule(Some(&r.peers), &r.ports))
+                        .collect()
+                })
+            })
+            .collect();
+        let banp_subject = cluster.baseline.as_ref().map(|b| int.pod_set(&b.subject));
+        let banp_rules = match &cluster.baseline {
+            Some(b) => [&b.ingress, &b.egress].map(|rs| {
+                rs.iter()
+                    .map(|r| int.rule(Some(&r.peers), &r.ports))
+                    .collect()
+            }),
+            None => [Vec::new(), Vec::new()],
+        };
+
+        let blocks = ipv4::all_blocks(cluster);
+        let atoms = ipv4::atoms(&blocks);
+        let ip_atoms: Vec<BitSet> = int
+            .ip_peers
+            .iter()
+            .map(|peer| {
+                let mut bits = BitSet::new(atoms.len());
+                for (i, &(lo, hi)) in atoms.iter().enumerate() {
+                    if ip_in(peer, lo, hi) {
+                        bits.set(i);
+                    }
+                }
+                bits
+            })
+            .collect();
+
+        let pod_set_bits = pod_set_membership(cluster, &int.pod_sets);
+
+        // Group workloads by what policies can see of them.
+        let mut class_index: HashMap<(BitSet, BitSet, Vec<ContainerPort>), usize> = HashMap::new();
+        let mut classes: Vec<Class> = Vec::new();
+        let mut class_of = Vec::with_capacity(cluster.workloads.len());
+        for (wi, (w, bits)) in cluster.workloads.iter().zip(pod_set_bits).enumerate() {
+            let mut ipbits = BitSet::new(int.ip_peers.len());
+            if options.ipblock_matches_pod_ips {
+                for (pi, peer) in int.ip_peers.iter().enumerate() {
+                    if w.ips.iter().any(|ip| ip_in(peer, u32::from(*ip), u32::from(*ip))) {
+                        ipbits.set(pi);
+                    }
+                }
+            }
+            let ports: Vec<ContainerPort> = w
+                .ports
+                .iter()
+                .filter(|p| p.name.as_ref().is_some_and(|n| int.named_ports.contains(n)))
+                .cloned()
+                .collect();
+            let key = (bits, ipbits, ports);
+            let ci = match class_index.get(&key) {
+                Some(&ci) => ci,
+                None => {
+                    let (bits, ipbits, ports) = key.clone();
+                    classes.push(Class {
+                        members: Vec::new(),
+                        pod_sets: bits,
+                        ip_peers: ipbits,
+                        ports,
+                        nps: [Vec::new(), Vec::new()],
+                        anps: Vec::new(),
+                        banp: false,
+                    });
+                    class_index.insert(key, classes.len() - 1);
+                    classes.len() - 1
+                }
+            };
+            classes[ci].members.push(wi);
+            class_of.push(ci);
+        }
+        for c in &mut classes {
+            for (pi, rules) in np_rules.iter().enumerate() {
+                if c.pod_sets.get(np_subject[pi]) {
+                    for d in 0..2 {
+                        if rules[d].is_some() {
+                            c.nps[d].push(pi);
+                        }
+                    }
+                }
+            }
+            c.anps = (0..cluster.admin_policies.len())
+                .filter(|&i| c.pod_sets.get(admin_subject[i]))
+                .collect();
+            c.anps.sort_by_key(|&i| {
+                let p = &cluster.admin_policies[i];
+                (p.priority, p.name.clone())
+            });
+            c.banp = banp_subject.is_some_and(|s| c.pod_sets.get(s));
+        }
+        Analysis {
+            cluster,
+            options,
+            atoms,
+            classes,
+            class_of,
+            pod_sets: int.pod_sets,
+            ip_peers: int.ip_peers,
+            ip_atoms,
+            np_rules,
+            admin_rules,
+            banp_rules,
+            all: ConnSet::all(),
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> Options {
+        self.options
+    }
+
+    /// Number of distinct selector pairs (namespace scope × pod selector) the policies use.
+    pub fn pod_set_count(&self) -> usize {
+        self.pod_sets.len()
+    }
+
+    /// Number of distinct ipBlock / networks peers.
+    pub fn ip_peer_count(&self) -> usize {
+        self.ip_peers.len()
+    }
+}
+
+/// For each workload, which pod sets contain it.
+fn pod_set_membership(cluster: &Cluster, pod_sets: &[PodSet]) -> Vec<BitSet> {
+    // Intern namespace scopes and pod selectors so each is evaluated once per namespace / workload.
+    let mut by_scope: HashMap<&NamespaceScope, Vec<(usize, &Selector)>> = HashMap::new();
+    for (i, ps) in pod_sets.iter().enumerate() {
+        by_scope.entry(&ps.namespaces).or_default().push((i, &ps.pods));
+    }
+    let ns_index: HashMap<&str, usize> = cluster
+        .namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    // Per namespace: the scopes that include it.
+    let mut scopes_of_ns: Vec<Vec<&[(usize, &Selector)]>> = vec![Vec::new(); cluster.namespaces.len()];
+    for (scope, sets) in &by_scope {
+        for (ni, ns) in cluster.namespaces.iter().enumerate() {
+            let inside = match scope {
+                NamespaceScope::Named(n) => *n == ns.name,
+                NamespaceScope::Selector(s) => s.matches(&ns.labels),
+            };
+            if inside {
+                scopes_of_ns[ni].push(sets.as_slice());
+            }
+        }
+    }
+    cluster
+        .workloads
+        .iter()
+        .map(|w| {
+            let mut bits = BitSet::new(pod_sets.len());
+            if let Some(&ni) = ns_index.get(w.namespace.as_str()) {
+                for sets in &scopes_of_ns[ni] {
+                    for (i, sel) in sets.iter() {
+                        if sel.matches(&w.labels) {
+                            bits.set(*i);
+                        }
+                    }
+                }
+            }
+            bits
+        })
+        .collect()
+}

@@ -1,0 +1,29 @@
+//! Palisade's reachability engine.
+//!
+//! Given namespaces, workloads (pods collapse into their owner), NetworkPolicies,
+//! AdminNetworkPolicies and the BaselineAdminNetworkPolicy, compute for every ordered pair of
+//! endpoints (workloads and external IPv4 ranges) the set of allowed connections, as port-range
+//! sets per protocol.
+//!
+//! - [`parse`] turns YAML/JSON text into a [`model::Cluster`] (pure: the caller reads the files);
+//! - [`engine::Analysis`] compiles the policies once, groups workloads that no selector tells apart
+//!   into classes, and evaluates each direction with Kubernetes semantics: AdminNetworkPolicy by
+//!   priority (Allow/Deny/Pass), then NetworkPolicy (when the pod is isolated), then the
+//!   BaselineAdminNetworkPolicy, then allow; a connection needs egress at the source AND ingress at
+//!   the destination;
+//! - [`engine::format_text`] prints the netpol-analyzer corpus format.
+//!
+//! No I/O, no async: everything here is a function of its inputs.
+
+mod bitset;
+pub mod engine;
+pub mod error;
+pub mod ipv4;
+pub mod model;
+pub mod parse;
+pub mod ports;
+pub mod selector;
+
+pub use engine::{Analysis, Connection, Options};
+pub use error::{Error, Result};
+pub use model::Cluster;

@@ -1,0 +1,259 @@
+//! Text (YAML or JSON, multi-document, `List` objects) → [`Cluster`]. Pure: callers read the files.
+
+mod admin;
+pub mod fields;
+mod netpol;
+pub mod raw;
+mod workload;
+
+use crate::error::Error;
+use crate::model::{Cluster, Namespace, Workload};
+use crate::selector::Labels;
+use fields::Ctx;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// The label every namespace carries with its own name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Splits a text into documents: JSON when it starts with `{` or `[`, else multi-document YAML.
+pub fn documents(file: &str, text: &str) -> Result<Vec<Value>, Error> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let v: Value = serde_json::from_str(trimmed).map_err(|e| Error::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        return Ok(match v {
+            Value::Array(items) => items,
+            other => vec![other],
+        });
+    }
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| Error::Parse {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Collects objects from any number of sources into a [`Cluster`].
+#[derive(Default)]
+pub struct ClusterBuilder {
+    namespaces: BTreeMap<String, Labels>,
+    workloads: BTreeMap<(String, String, String), Workload>,
+    seen: HashMap<String, (Value, String)>,
+    cluster: Cluster,
+}
+
+fn str_field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+impl ClusterBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        ClusterBuilder::default()
+    }
+
+    /// Adds every object of one YAML/JSON text named `file`.
+    pub fn add_text(&mut self, file: &str, text: &str) -> Result<(), Error> {
+        for doc in documents(file, text)? {
+            self.add_value(file, doc)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one object (a `*List` adds its items).
+    pub fn add_value(&mut self, file: &str, v: Value) -> Result<(), Error> {
+        self.add_value_with_default_kind(file, v, None)
+    }
+
+    fn add_value_with_default_kind(
+        &mut self,
+        file: &str,
+        mut v: Value,
+        default_kind: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut kind = str_field(&v, &["kind"]).unwrap_or_default().to_string();
+        if kind.is_empty()
+            && let Some(k) = default_kind
+            && let Some(obj) = v.as_object_mut()
+        {
+            obj.insert("kind".to_string(), Value::String(k.to_string()));
+            kind = k.to_string();
+        }
+        if (kind.is_empty() || kind.ends_with("List"))
+            && let Some(Value::Array(items)) = v.get_mut("items")
+        {
+            let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
+            for item in std::mem::take(items) {
+                self.add_value_with_default_kind(file, item, item_kind.as_deref())?;
+            }
+            return Ok(());
+        }
+        if !v.is_object() {
+            self.cluster
+                .notes
+                .push(format!("{file}: a document that is not a mapping is not a Kubernetes object; ignored"));
+            return Ok(());
+        }
+        if kind.is_empty() {
+            self.cluster
+                .notes
+                .push(format!("{file}: a document without `kind` is not a Kubernetes object; ignored"));
+            return Ok(());
+        }
+        let name = str_field(&v, &["metadata", "name"])
+            .or_else(|| str_field(&v, &["metadata", "generateName"]))
+            .unwrap_or_default()
+            .to_string();
+        let namespace = str_field(&v, &["metadata", "namespace"])
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let cluster_scoped = matches!(
+            kind.as_str(),
+            "Namespace" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy"
+        );
+        let object = if cluster_scoped {
+            format!("{kind} {name}")
+        } else {
+            format!("{kind} {namespace}/{name}")
+        };
+        if name.is_empty() {
+            return Err(Error::Validate {
+                file: file.to_string(),
+                object,
+                field: "metadata.name".to_string(),
+                message: "required".to_string(),
+            });
+        }
+        let handled = matches!(
+            kind.as_str(),
+            "Namespace" | "Pod" | "NetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy"
+        ) || workload::WORKLOAD_KINDS.contains(&kind.as_str());
+        if !handled {
+            self.cluster
+                .notes
+                .push(format!("{file}: {object}: kind {kind} is not analysed; ignored"));
+            return Ok(());
+        }
+        if let Some((first_value, first_file)) = self.seen.get(&object) {
+            if *first_value == v {
+                self.cluster
+                    .notes
+                    .push(format!("{file}: {object}: identical copy of the object in {first_file}; ignored"));
+                return Ok(());
+            }
+            return Err(Error::Duplicate {
+                file: file.to_string(),
+                object,
+                first: first_file.clone(),
+            });
+        }
+        self.seen.insert(object.clone(), (v.clone(), file.to_string()));
+        let ctx = Ctx { file, object };
+        match kind.as_str() {
+            "Namespace" => {
+                let raw: raw::Workload = decode(&ctx, v)?;
+                let labels = fields::labels(&ctx, "metadata.labels", raw.metadata.labels.as_ref())?;
+                self.namespaces.insert(name, labels);
+            }
+            "Pod" => {
+                let raw: raw::Pod = decode(&ctx, v)?;
+                let w = workload::pod(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
+                self.add_workload(w);
+            }
+            "NetworkPolicy" => {
+                let raw: raw::NetworkPolicy = decode(&ctx, v)?;
+                let p = netpol::convert(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
+                self.cluster.network_policies.push(p);
+            }
+            "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" => {
+                let baseline = kind == "BaselineAdminNetworkPolicy";
+                let raw: raw::AdminPolicy = decode(&ctx, v)?;
+                let p = admin::convert(&ctx, &raw, &name, baseline, &mut self.cluster.notes)?;
+                if baseline {
+                    if name != "default" {
+                        self.cluster.notes.push(format!(
+                            "{file}: {}: a BaselineAdminNetworkPolicy must be named `default`; analysed anyway",
+                            ctx.object
+                        ));
+                    }
+                    if let Some(first) = &self.cluster.baseline {
+                        return Err(Error::Duplicate {
+                            file: file.to_string(),
+                            object: ctx.object.clone(),
+                            first: format!("{} (BaselineAdminNetworkPolicy {}; it is a singleton)", first.origin.source, first.name),
+                        });
+                    }
+                    self.cluster.baseline = Some(p);
+                } else {
+                    self.cluster.admin_policies.push(p);
+                }
+            }
+            _ => {
+                let raw: raw::Workload = decode(&ctx, v)?;
+                let w = workload::workload(&ctx, &raw, &kind, &namespace, &name, &mut self.cluster.notes)?;
+                self.add_workload(w);
+            }
+        }
+        Ok(())
+    }
+
+    fn add_workload(&mut self, w: Workload) {
+        let key = (w.namespace.clone(), w.kind.clone(), w.name.clone());
+        if let Some(first) = self.workloads.get(&key) {
+            if first.labels != w.labels {
+                self.cluster.notes.push(format!(
+                    "{}: pods of {} have different labels; the first one read represents them",
+                    w.origin.source,
+                    w.display_name()
+                ));
+            }
+            return;
+        }
+        self.workloads.insert(key, w);
+    }
+
+    /// The cluster: namespaces (explicit, then implied by objects in them), workloads, policies.
+    pub fn build(mut self) -> Cluster {
+        let mut implied: Vec<String> = self.workloads.keys().map(|k| k.0.clone()).collect();
+        implied.extend(self.cluster.network_policies.iter().map(|p| p.namespace.clone()));
+        for ns in implied {
+            self.namespaces.entry(ns).or_default();
+        }
+        self.cluster.namespaces = self
+            .namespaces
+            .into_iter()
+            .map(|(name, mut labels)| {
+                labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
+                Namespace { name, labels }
+            })
+            .collect();
+        self.cluster.workloads = self.workloads.into_values().collect();
+        self.cluster
+    }
+}
+
+fn decode<T: DeserializeOwned>(ctx: &Ctx<'_>, v: Value) -> Result<T, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Decode {
+        file: ctx.file.to_string(),
+        object: ctx.object.clone(),
+        message: format!("unexpected structure: {e}"),
+    })
+}
+
+/// Parses `(file, text)` sources into a cluster.
+pub fn parse_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Cluster, Error> {
+    let mut b = ClusterBuilder::new();
+    for (file, text) in sources {
+        b.add_text(file, text)?;
+    }
+    Ok(b.build())
+}

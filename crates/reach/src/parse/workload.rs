@@ -1,0 +1,115 @@
+//! Pods and pod-owning workloads → endpoints.
+
+use crate::error::Error;
+use crate::model::{ContainerPort, Origin, Workload};
+use crate::parse::fields::{self, Ctx};
+use crate::parse::raw;
+use std::net::Ipv4Addr;
+
+/// Kinds whose pod template becomes one endpoint.
+pub const WORKLOAD_KINDS: [&str; 8] = [
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "VirtualMachine",
+];
+
+fn container_ports(
+    ctx: &Ctx<'_>,
+    field: &str,
+    spec: &raw::PodSpec,
+    notes: &mut Vec<String>,
+) -> Result<Vec<ContainerPort>, Error> {
+    let mut out = Vec::new();
+    for (i, c) in spec.containers.iter().enumerate() {
+        for (j, p) in c.ports.iter().enumerate() {
+            let f = format!("{field}.containers[{i}].ports[{j}]");
+            let Some(v) = &p.container_port else {
+                notes.push(format!(
+                    "{}: {}: {f}: no containerPort; the port is ignored",
+                    ctx.file, ctx.object
+                ));
+                continue;
+            };
+            out.push(ContainerPort {
+                name: p.name.clone().filter(|n| !n.is_empty()),
+                port: fields::port_number(ctx, &format!("{f}.containerPort"), v)?,
+                protocol: fields::protocol(ctx, &format!("{f}.protocol"), p.protocol.as_deref())?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A Pod: named after its controlling owner when it has one (kind `Pod` when the owner has none).
+pub fn pod(
+    ctx: &Ctx<'_>,
+    raw: &raw::Pod,
+    namespace: &str,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Workload, Error> {
+    let owner = raw
+        .metadata
+        .owner_references
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .or_else(|| raw.metadata.owner_references.first());
+    let (name, kind) = match owner {
+        Some(o) if !o.name.is_empty() => (
+            o.name.clone(),
+            if o.kind.is_empty() { "Pod".to_string() } else { o.kind.clone() },
+        ),
+        _ => (name.to_string(), "Pod".to_string()),
+    };
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    let all_ips = raw.status.pod_ip.iter().chain(raw.status.pod_ips.iter().map(|p| &p.ip));
+    for ip in all_ips {
+        if let Ok(a) = ip.parse::<Ipv4Addr>()
+            && !ips.contains(&a)
+        {
+            ips.push(a);
+        }
+    }
+    Ok(Workload {
+        namespace: namespace.to_string(),
+        name,
+        kind,
+        labels: fields::labels(ctx, "metadata.labels", raw.metadata.labels.as_ref())?,
+        ports: container_ports(ctx, "spec", &raw.spec, notes)?,
+        ips,
+        origin: Origin { source: ctx.file.to_string() },
+    })
+}
+
+/// A workload with a pod template (CronJob: `spec.jobTemplate.spec.template`).
+pub fn workload(
+    ctx: &Ctx<'_>,
+    raw: &raw::Workload,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Workload, Error> {
+    let (field, template) = match (&raw.spec.template, &raw.spec.job_template) {
+        (Some(t), _) => ("spec.template", t),
+        (None, Some(j)) => match &j.spec.template {
+            Some(t) => ("spec.jobTemplate.spec.template", t),
+            None => return Err(ctx.invalid("spec.jobTemplate.spec.template", "required: the pod template")),
+        },
+        (None, None) => return Err(ctx.invalid("spec.template", "required: the pod template")),
+    };
+    Ok(Workload {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        kind: kind.to_string(),
+        labels: fields::labels(ctx, &format!("{field}.metadata.labels"), template.metadata.labels.as_ref())?,
+        ports: container_ports(ctx, &format!("{field}.spec"), &template.spec, notes)?,
+        ips: Vec::new(),
+        origin: Origin { source: ctx.file.to_string() },
+    })
+}
