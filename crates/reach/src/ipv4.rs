@@ -10,31 +10,59 @@ fn blocks_of(peers: &[Peer]) -> impl Iterator<Item = &IpBlock> {
     })
 }
 
-/// Every ipBlock / networks block in the cluster's policies.
-pub fn all_blocks(cluster: &Cluster) -> Vec<&IpBlock> {
+/// The ipBlock / networks blocks of the policies' ingress rules (`ingress`) or egress rules.
+/// External sources are split by the ingress blocks, external destinations by the egress blocks.
+pub fn blocks(cluster: &Cluster, ingress: bool) -> Vec<&IpBlock> {
     let mut out = Vec::new();
     for p in &cluster.network_policies {
-        for rules in [&p.ingress, &p.egress].into_iter().flatten() {
-            for r in rules {
-                out.extend(blocks_of(r.peers.as_deref().unwrap_or(&[])));
-            }
+        let rules = if ingress { &p.ingress } else { &p.egress };
+        for r in rules.iter().flatten() {
+            out.extend(blocks_of(r.peers.as_deref().unwrap_or(&[])));
         }
     }
     for p in cluster.admin_policies.iter().chain(&cluster.baseline) {
-        for r in p.ingress.iter().chain(&p.egress) {
+        let rules = if ingress { &p.ingress } else { &p.egress };
+        for r in rules {
             out.extend(blocks_of(&r.peers));
         }
     }
     out
 }
 
-/// Splits 0.0.0.0-255.255.255.255 at the start and after the end of every block and exception.
+/// The addresses of a block (cidr minus exceptions) as disjoint inclusive intervals.
+pub fn intervals(b: &IpBlock) -> Vec<(u64, u64)> {
+    let mut excepts: Vec<(u64, u64)> = b
+        .except
+        .iter()
+        .map(|&(lo, hi)| (u64::from(lo), u64::from(hi)))
+        .collect();
+    excepts.sort_unstable();
+    let mut out = Vec::new();
+    let mut start = u64::from(b.range.0);
+    let end = u64::from(b.range.1);
+    for (lo, hi) in excepts {
+        if hi < start {
+            continue;
+        }
+        if lo > start {
+            out.push((start, lo - 1));
+        }
+        start = start.max(hi + 1);
+    }
+    if start <= end {
+        out.push((start, end));
+    }
+    out
+}
+
+/// Splits 0.0.0.0-255.255.255.255 at the start and after the end of every interval of every
+/// block's address set (so adjacent exceptions do not split).
 pub fn atoms(blocks: &[&IpBlock]) -> Vec<(u32, u32)> {
     let mut cuts: Vec<u64> = vec![0, 1 << 32];
     for b in blocks {
-        for &(lo, hi) in std::iter::once(&b.range).chain(&b.except) {
-            cuts.push(u64::from(lo));
-            cuts.push(u64::from(hi) + 1);
+        for (lo, hi) in intervals(b) {
+            cuts.push(lo);
+            cuts.push(hi + 1);
         }
     }
     cuts.sort_unstable();

@@ -69,8 +69,11 @@ pub struct Analysis<'c> {
     /// The input.
     pub cluster: &'c Cluster,
     options: Options,
-    /// External address ranges, inclusive.
+    /// External address ranges, inclusive: first those that split sources (from ingress blocks),
+    /// then those that split destinations (from egress blocks).
     pub atoms: Vec<(u32, u32)>,
+    /// `atoms[..source_atoms]` are the source ranges.
+    pub source_atoms: usize,
     /// Workload classes.
     pub classes: Vec<Class>,
     /// Class of each workload.
@@ -192,8 +195,9 @@ impl<'c> Analysis<'c> {
             None => [Vec::new(), Vec::new()],
         };
 
-        let blocks = ipv4::all_blocks(cluster);
-        let atoms = ipv4::atoms(&blocks);
+        let mut atoms = ipv4::atoms(&ipv4::blocks(cluster, true));
+        let source_atoms = atoms.len();
+        atoms.extend(ipv4::atoms(&ipv4::blocks(cluster, false)));
         let ip_atoms: Vec<BitSet> = int
             .ip_peers
             .iter()
@@ -273,6 +277,7 @@ impl<'c> Analysis<'c> {
             cluster,
             options,
             atoms,
+            source_atoms,
             classes,
             class_of,
             pod_sets: int.pod_sets,

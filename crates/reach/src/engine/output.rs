@@ -35,14 +35,18 @@ impl Analysis<'_> {
                     f(Target::Class(src), Target::Class(dst), &c);
                 }
             }
-            for a in 0..self.atoms.len() {
+            for a in self.source_atoms..self.atoms.len() {
                 let c = self.pair(Target::Class(src), Target::Atom(a));
                 if !c.is_empty() {
                     f(Target::Class(src), Target::Atom(a), &c);
                 }
-                let c = self.pair(Target::Atom(a), Target::Class(src));
+            }
+        }
+        for a in 0..self.source_atoms {
+            for dst in 0..self.classes.len() {
+                let c = self.pair(Target::Atom(a), Target::Class(dst));
                 if !c.is_empty() {
-                    f(Target::Atom(a), Target::Class(src), &c);
+                    f(Target::Atom(a), Target::Class(dst), &c);
                 }
             }
         }

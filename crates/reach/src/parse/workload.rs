@@ -60,7 +60,8 @@ pub fn pod(
         .find(|o| o.controller == Some(true))
         .or_else(|| raw.metadata.owner_references.first());
     let (name, kind) = match owner {
-        Some(o) if !o.name.is_empty() => (
+        // Static pods are "owned" by their Node: they are their own endpoint.
+        Some(o) if !o.name.is_empty() && o.kind != "Node" => (
             o.name.clone(),
             if o.kind.is_empty() { "Pod".to_string() } else { o.kind.clone() },
         ),
