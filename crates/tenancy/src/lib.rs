@@ -9,6 +9,10 @@
 //!                                   └─ skipped (objects whose API the cluster lacks)
 //! ```
 
+pub mod render;
 pub mod validate;
 
+pub use render::{
+    ClusterFacts, ManagedObject, NamespacePlan, TenantIndex, TenantPlan, render_cluster_scoped, render_namespace, render_tenant,
+};
 pub use validate::{FieldError, validate};

@@ -1,0 +1,124 @@
+//! What the renderer needs to know beyond the Tenant itself: facts about the cluster, and the other
+//! tenants (their namespaces, and which of them granted this one access).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use palisade_api::Tenant;
+
+/// Facts about the cluster. The controller discovers them; the CLI takes them from flags, with
+/// defaults that fit a standard cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterFacts {
+    pub dns: DnsFacts,
+    /// Where the API server really listens (the endpoints behind the `kubernetes` Service, after
+    /// DNAT): a NetworkPolicy sees these, not the Service's ClusterIP.
+    pub api_server: Vec<ApiServerEndpoint>,
+    pub apis: AvailableApis,
+}
+
+impl Default for ClusterFacts {
+    fn default() -> Self {
+        ClusterFacts {
+            dns: DnsFacts::default(),
+            api_server: Vec::new(),
+            apis: AvailableApis::all(),
+        }
+    }
+}
+
+/// Where the cluster DNS pods run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsFacts {
+    pub namespace: String,
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+impl Default for DnsFacts {
+    fn default() -> Self {
+        DnsFacts {
+            namespace: "kube-system".to_string(),
+            pod_labels: [("k8s-app".to_string(), "kube-dns".to_string())].into_iter().collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiServerEndpoint {
+    pub ip: std::net::IpAddr,
+    pub port: u16,
+}
+
+/// Which optional APIs the cluster serves; objects of absent APIs are reported as skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvailableApis {
+    pub admin_network_policy: bool,
+    pub cilium: bool,
+    pub calico: bool,
+    pub istio: bool,
+    pub linkerd: bool,
+}
+
+impl AvailableApis {
+    pub fn all() -> Self {
+        AvailableApis {
+            admin_network_policy: true,
+            cilium: true,
+            calico: true,
+            istio: true,
+            linkerd: true,
+        }
+    }
+
+    pub fn none() -> Self {
+        AvailableApis {
+            admin_network_policy: false,
+            cilium: false,
+            calico: false,
+            istio: false,
+            linkerd: false,
+        }
+    }
+}
+
+/// All tenants and their namespaces, as far as they are known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantIndex {
+    namespaces: BTreeMap<String, BTreeSet<String>>,
+    /// tenant → tenants that list it in `network.allowFrom.tenants` (it may connect out to them).
+    network_egress: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl TenantIndex {
+    /// An index of `tenants`, each owning the namespaces of its `spec.namespaces.names` and of its
+    /// status. Add namespaces seen in the cluster with [`TenantIndex::add_namespace`].
+    pub fn new<'a>(tenants: impl IntoIterator<Item = &'a Tenant>) -> Self {
+        let mut index = TenantIndex::default();
+        for tenant in tenants {
+            let name = tenant.metadata.name.clone().unwrap_or_default();
+            let owned = index.namespaces.entry(name.clone()).or_default();
+            owned.extend(tenant.spec.namespaces.names.iter().cloned());
+            if let Some(status) = &tenant.status {
+                owned.extend(status.namespaces.iter().cloned());
+            }
+            for source in &tenant.spec.network.allow_from.tenants {
+                index.network_egress.entry(source.clone()).or_default().insert(name.clone());
+            }
+        }
+        index
+    }
+
+    /// Records that `namespace` belongs to `tenant`.
+    pub fn add_namespace(&mut self, tenant: &str, namespace: &str) {
+        self.namespaces.entry(tenant.to_string()).or_default().insert(namespace.to_string());
+    }
+
+    /// The namespaces of `tenant`, sorted.
+    pub fn namespaces_of(&self, tenant: &str) -> Vec<String> {
+        self.namespaces.get(tenant).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Tenants that let `tenant`'s pods connect to theirs, sorted.
+    pub fn network_egress_targets(&self, tenant: &str) -> Vec<String> {
+        self.network_egress.get(tenant).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+    }
+}

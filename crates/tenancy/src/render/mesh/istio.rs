@@ -1,0 +1,52 @@
+//! Istio: PeerAuthentication (mTLS mode) and an ALLOW AuthorizationPolicy whose presence puts every
+//! workload of the namespace into default deny, admitting only the listed identities.
+//! Principals are `<trust domain>/ns/<namespace>/sa/<service account>`, without `spiffe://`, as
+//! Istio matches them.
+
+use palisade_api::{MtlsMode, Tenant};
+use serde_json::json;
+
+use super::{caller_namespaces, granted_service_accounts};
+use crate::render::{ManagedObject, TenantIndex};
+
+pub fn render(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<ManagedObject> {
+    let name = tenant.metadata.name.as_deref().unwrap_or_default();
+    let mesh = &tenant.spec.mesh;
+    let mode = match mesh.mtls {
+        MtlsMode::Strict => "STRICT",
+        MtlsMode::Permissive => "PERMISSIVE",
+    };
+    let peer_authentication = ManagedObject::custom(
+        "security.istio.io/v1",
+        "PeerAuthentication",
+        Some(namespace),
+        "palisade-mtls",
+        name,
+        json!({ "mtls": { "mode": mode } }),
+    );
+
+    let domain = &mesh.trust_domain;
+    let mut principals: Vec<String> = caller_namespaces(tenant, index)
+        .iter()
+        .map(|ns| format!("{domain}/ns/{ns}/sa/*"))
+        .collect();
+    principals.extend(granted_service_accounts(tenant).iter().map(|(ns, sa)| format!("{domain}/ns/{ns}/sa/{sa}")));
+    // The namespace being rendered is always a caller of itself, even before the index knows it.
+    let own = format!("{domain}/ns/{namespace}/sa/*");
+    if !principals.contains(&own) {
+        principals.push(own);
+    }
+    principals.sort();
+    let authorization = ManagedObject::custom(
+        "security.istio.io/v1",
+        "AuthorizationPolicy",
+        Some(namespace),
+        "palisade-tenant-isolation",
+        name,
+        json!({
+            "action": "ALLOW",
+            "rules": [{ "from": [{ "source": { "principals": principals } }] }],
+        }),
+    );
+    vec![peer_authentication, authorization]
+}

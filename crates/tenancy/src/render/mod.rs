@@ -1,0 +1,97 @@
+//! The renderer: a pure function from a Tenant, one of its namespaces and what is known about the
+//! cluster to the exact objects that namespace must hold. The controller applies its output with
+//! server-side apply and prunes what it no longer lists; `palisade render` prints it.
+//!
+//! Output is deterministic: the same input gives the same objects, in the same order, with the
+//! same names, so a re-render never churns the cluster.
+
+mod context;
+mod mesh;
+mod namespace;
+mod naming;
+mod network;
+mod object;
+mod quota;
+mod rbac;
+
+pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, TenantIndex};
+pub use naming::short_hash;
+pub use object::{ManagedObject, Skipped};
+
+use palisade_api::Tenant;
+
+/// Everything one tenant namespace must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespacePlan {
+    pub namespace: String,
+    /// Objects in the order they should be applied; the Namespace itself comes first.
+    pub objects: Vec<ManagedObject>,
+    /// Objects that should exist but cannot, with the reason (e.g. the mesh's CRDs are absent).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Everything a tenant must have: cluster-scoped objects plus one plan per namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantPlan {
+    pub tenant: String,
+    pub cluster_objects: Vec<ManagedObject>,
+    pub namespaces: Vec<NamespacePlan>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl TenantPlan {
+    /// Every object of the plan, cluster-scoped first.
+    pub fn all_objects(&self) -> impl Iterator<Item = &ManagedObject> {
+        self.cluster_objects
+            .iter()
+            .chain(self.namespaces.iter().flat_map(|ns| ns.objects.iter()))
+    }
+
+    /// Every skipped object of the plan.
+    pub fn all_skipped(&self) -> impl Iterator<Item = &Skipped> {
+        self.skipped.iter().chain(self.namespaces.iter().flat_map(|ns| ns.skipped.iter()))
+    }
+}
+
+/// What namespace `namespace` of `tenant` must hold.
+pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, facts: &ClusterFacts) -> NamespacePlan {
+    let name = tenant_name(tenant);
+    let mut plan = NamespacePlan {
+        namespace: namespace.to_string(),
+        objects: Vec::new(),
+        skipped: Vec::new(),
+    };
+    plan.objects.push(namespace::render(tenant, namespace));
+    plan.objects.extend(rbac::render(tenant, namespace));
+    plan.objects.extend(quota::render(tenant, namespace));
+    network::render_namespace(tenant, namespace, index, facts, &mut plan);
+    mesh::render_namespace(tenant, namespace, index, facts, &mut plan);
+    debug_assert!(plan.objects.iter().all(|o| o.tenant() == Some(name)));
+    plan
+}
+
+/// Cluster-scoped objects a tenant needs (AdminNetworkPolicy, CiliumClusterwideNetworkPolicy).
+pub fn render_cluster_scoped(tenant: &Tenant, index: &TenantIndex, facts: &ClusterFacts) -> (Vec<ManagedObject>, Vec<Skipped>) {
+    network::render_cluster_scoped(tenant, index, facts)
+}
+
+/// The whole tenant: cluster-scoped objects and every namespace the index knows for it.
+pub fn render_tenant(tenant: &Tenant, index: &TenantIndex, facts: &ClusterFacts) -> TenantPlan {
+    let name = tenant_name(tenant);
+    let (cluster_objects, skipped) = render_cluster_scoped(tenant, index, facts);
+    let namespaces = index
+        .namespaces_of(name)
+        .iter()
+        .map(|ns| render_namespace(tenant, ns, index, facts))
+        .collect();
+    TenantPlan {
+        tenant: name.to_string(),
+        cluster_objects,
+        namespaces,
+        skipped,
+    }
+}
+
+fn tenant_name(tenant: &Tenant) -> &str {
+    tenant.metadata.name.as_deref().unwrap_or_default()
+}

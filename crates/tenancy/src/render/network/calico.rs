@@ -1,0 +1,100 @@
+//! A Calico `projectcalico.org/v3` NetworkPolicy in each tenant namespace. Calico evaluates rules
+//! in order and stops at the first Allow or Deny, and this policy runs before Kubernetes
+//! NetworkPolicies (lower `order`): its final Deny of every other tenant's namespaces therefore
+//! holds whatever tenants write, while traffic it does not decide falls through to their policies
+//! and, unmatched, is dropped at the end of the tier.
+
+use palisade_api::labels;
+use serde_json::{Value, json};
+
+use super::{Grants, port_triples};
+use crate::render::{ClusterFacts, ManagedObject};
+
+const ORDER: f64 = 100.0;
+const NAMESPACE_NAME: &str = "projectcalico.org/name";
+
+pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts) -> ManagedObject {
+    let same_tenant = format!("{} == '{}'", labels::TENANT, grants.tenant);
+    let any_tenant = format!("has({})", labels::TENANT);
+
+    let mut ingress = vec![allow_ns("source", &same_tenant)];
+    if !grants.from_tenants.is_empty() {
+        ingress.push(allow_ns("source", &in_set(labels::TENANT, grants.from_tenants)));
+    }
+    if !grants.from_namespaces.is_empty() {
+        ingress.push(allow_ns("source", &in_set(NAMESPACE_NAME, grants.from_namespaces)));
+    }
+    ingress.push(json!({ "action": "Deny", "source": { "namespaceSelector": any_tenant } }));
+
+    let mut egress = vec![allow_ns("destination", &same_tenant)];
+    if grants.dns {
+        let selector = facts
+            .dns
+            .pod_labels
+            .iter()
+            .map(|(k, v)| format!("{k} == '{v}'"))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        for protocol in ["UDP", "TCP"] {
+            egress.push(json!({
+                "action": "Allow",
+                "protocol": protocol,
+                "destination": {
+                    "namespaceSelector": format!("{NAMESPACE_NAME} == '{}'", facts.dns.namespace),
+                    "selector": selector,
+                    "ports": [53],
+                },
+            }));
+        }
+    }
+    if !grants.to_tenants.is_empty() {
+        egress.push(allow_ns("destination", &in_set(labels::TENANT, &grants.to_tenants)));
+    }
+    if grants.api_server {
+        for endpoint in &facts.api_server {
+            let prefix = if endpoint.ip.is_ipv4() { 32 } else { 128 };
+            egress.push(json!({
+                "action": "Allow",
+                "protocol": "TCP",
+                "destination": { "nets": [format!("{}/{prefix}", endpoint.ip)], "ports": [endpoint.port] },
+            }));
+        }
+    }
+    for cidr in grants.cidrs {
+        let mut destination = json!({ "nets": [cidr.cidr] });
+        if !cidr.except.is_empty() {
+            destination["notNets"] = json!(cidr.except);
+        }
+        let ports = port_triples(cidr);
+        if ports.is_empty() {
+            egress.push(json!({ "action": "Allow", "destination": destination }));
+        }
+        for (protocol, port, end) in ports {
+            let mut destination = destination.clone();
+            destination["ports"] = json!([match end {
+                Some(end) => Value::String(format!("{port}:{end}")),
+                None => json!(port),
+            }]);
+            egress.push(json!({ "action": "Allow", "protocol": protocol, "destination": destination }));
+        }
+    }
+    egress.push(json!({ "action": "Deny", "destination": { "namespaceSelector": any_tenant } }));
+
+    let spec = json!({
+        "order": ORDER,
+        "selector": "all()",
+        "types": ["Ingress", "Egress"],
+        "ingress": ingress,
+        "egress": egress,
+    });
+    ManagedObject::custom("projectcalico.org/v3", "NetworkPolicy", Some(namespace), "palisade-tenant-isolation", grants.tenant, spec)
+}
+
+fn allow_ns(side: &str, selector: &str) -> Value {
+    json!({ "action": "Allow", side: { "namespaceSelector": selector } })
+}
+
+fn in_set(key: &str, values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    format!("{key} in {{{}}}", quoted.join(", "))
+}
