@@ -433,3 +433,44 @@ fn qualified_name_problem(key: &str) -> Option<&'static str> {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     (!valid_name).then_some("is not a valid key (`[prefix/]name`, name at most 63 of a-z, 0-9, '-', '_', '.')")
 }
+
+/// A problem that involves several tenants, attributed to the tenant at `index`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetError {
+    pub index: usize,
+    pub error: FieldError,
+}
+
+/// Problems between tenants: two with the same name, or a namespace claimed by two tenants.
+pub fn validate_set(tenants: &[&Tenant]) -> Vec<SetError> {
+    let mut errors = Vec::new();
+    let mut names = std::collections::BTreeMap::new();
+    let mut claimed: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for (index, tenant) in tenants.iter().enumerate() {
+        let name = tenant.metadata.name.as_deref().unwrap_or_default();
+        if names.insert(name, index).is_some() {
+            errors.push(SetError {
+                index,
+                error: FieldError {
+                    path: "metadata.name".into(),
+                    message: format!("\"{name}\" is the name of another Tenant in the same input"),
+                },
+            });
+        }
+        for (i, namespace) in tenant.spec.namespaces.names.iter().enumerate() {
+            match claimed.get(namespace.as_str()) {
+                Some(other) if *other != name => errors.push(SetError {
+                    index,
+                    error: FieldError {
+                        path: format!("spec.namespaces.names[{i}]"),
+                        message: format!("namespace \"{namespace}\" already belongs to tenant \"{other}\""),
+                    },
+                }),
+                _ => {
+                    claimed.insert(namespace, name);
+                }
+            }
+        }
+    }
+    errors
+}
