@@ -8,7 +8,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 use palisade_api::{
-    ClassAllowList, MeshProvider, NetworkProvider, SubjectKind, SubjectRef, Tenant, TenantSpec, labels,
+    ClassAllowList, MeshProvider, SubjectKind, SubjectRef, Tenant, TenantSpec, labels,
 };
 
 /// One problem with a Tenant.
@@ -316,9 +316,6 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
                 errors.push(format!("{port_path}.endPort"), format!("endPort {end} is below port {}", port.port));
             }
         }
-        if network.provider == NetworkProvider::Cilium && !egress.except.is_empty() && cidr.is_none() {
-            continue;
-        }
     }
     if network.isolation == palisade_api::IsolationMode::None
         && (!network.allow_from.tenants.is_empty() || !network.egress.cidrs.is_empty())
@@ -341,11 +338,10 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
         }
         return;
     }
-    if let Some(problem) = dns_subdomain_problem(&mesh.trust_domain) {
-        errors.push("spec.mesh.trustDomain", format!("\"{}\" {problem}", mesh.trust_domain));
-    }
     if mesh.trust_domain.starts_with("spiffe://") {
         errors.push("spec.mesh.trustDomain", "write the trust domain without `spiffe://`, e.g. cluster.local");
+    } else if let Some(problem) = dns_subdomain_problem(&mesh.trust_domain) {
+        errors.push("spec.mesh.trustDomain", format!("\"{}\" {problem}", mesh.trust_domain));
     }
     for (i, other) in mesh.allow_from_tenants.iter().enumerate() {
         if other == tenant {

@@ -1,0 +1,210 @@
+//! One snapshot per provider and option: the exact objects a namespace gets. A change to the
+//! renderer shows up here as a reviewable diff of YAML.
+
+use palisade_api::Tenant;
+use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, TenantIndex};
+use palisade_tenancy::{render_cluster_scoped, render_namespace, validate};
+
+fn tenant(yaml: &str) -> Tenant {
+    let tenant: Tenant = serde_saphyr::from_str(yaml).expect("test tenant parses");
+    let errors = validate(&tenant);
+    assert!(errors.is_empty(), "test tenant must be valid: {errors:?}");
+    tenant
+}
+
+fn facts() -> ClusterFacts {
+    ClusterFacts {
+        api_server: vec![ApiServerEndpoint {
+            ip: "172.18.0.2".parse().unwrap(),
+            port: 6443,
+        }],
+        ..ClusterFacts::default()
+    }
+}
+
+/// Renders the first namespace of the first tenant (with the others in the index) as YAML, with
+/// skipped objects listed at the end.
+fn render_first(tenants: &[Tenant], facts: &ClusterFacts) -> String {
+    let index = TenantIndex::new(tenants.iter());
+    let first = &tenants[0];
+    let namespace = first.spec.namespaces.names[0].clone();
+    let (cluster, mut skipped) = render_cluster_scoped(first, &index, facts);
+    let plan = render_namespace(first, &namespace, &index, facts);
+    skipped.extend(plan.skipped);
+    let manifests: Vec<_> = cluster.iter().chain(plan.objects.iter()).map(|o| &o.manifest).collect();
+    let mut out = serde_saphyr::to_string_multiple(&manifests).unwrap();
+    for skip in skipped {
+        out.push_str(&format!("# skipped {} {}: {}\n", skip.kind, skip.name, skip.reason));
+    }
+    out
+}
+
+const MINIMAL: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: minimal }
+spec:
+  owners: [{ kind: User, name: dev }]
+  namespaces: { names: [minimal] }
+"#;
+
+const GRANTING: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: catalog }
+spec:
+  owners:
+    - { kind: Group, name: catalog-devs }
+    - { kind: ServiceAccount, name: deployer, namespace: ci, clusterRoles: [edit, view] }
+  namespaces: { names: [catalog-api, catalog-db] }
+  network:
+    provider: PROVIDER
+    allowFrom: { tenants: [storefront], namespaces: [monitoring, ingress-nginx] }
+    egress:
+      apiServer: true
+      cidrs:
+        - { cidr: 10.20.0.0/16, except: [10.20.99.0/24], ports: [{ protocol: TCP, port: 5432 }, { protocol: UDP, port: 9000, endPort: 9100 }] }
+        - { cidr: 198.51.100.0/24 }
+  mesh: MESH
+"#;
+
+const GRANTED: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: storefront }
+spec:
+  owners: [{ kind: Group, name: storefront-devs }]
+  namespaces: { names: [storefront-web] }
+  network: { provider: PROVIDER }
+"#;
+
+fn mesh_spec(provider: &str, extra: &str) -> String {
+    match provider {
+        "None" => "{ provider: None }".to_string(),
+        _ => format!(
+            "{{ provider: {provider}, allowFromTenants: [storefront], allowFromServiceAccounts: [istio-ingress/gateway, monitoring/*]{extra} }}"
+        ),
+    }
+}
+
+fn pair(provider: &str, mesh: &str) -> Vec<Tenant> {
+    vec![
+        tenant(&GRANTING.replace("PROVIDER", provider).replace("MESH", &mesh_spec(mesh, ""))),
+        tenant(&GRANTED.replace("PROVIDER", provider)),
+    ]
+}
+
+#[test]
+fn minimal_tenant() {
+    insta::assert_snapshot!(render_first(&[tenant(MINIMAL)], &facts()));
+}
+
+#[test]
+fn kubernetes_network_policies_with_grants() {
+    insta::assert_snapshot!(render_first(&pair("Kubernetes", "None"), &facts()));
+}
+
+#[test]
+fn granted_tenant_gets_egress_to_granting_tenant() {
+    let tenants = pair("Kubernetes", "None");
+    let reversed = vec![tenants[1].clone(), tenants[0].clone()];
+    insta::assert_snapshot!(render_first(&reversed, &facts()));
+}
+
+#[test]
+fn admin_network_policy() {
+    insta::assert_snapshot!(render_first(&pair("AdminNetworkPolicy", "None"), &facts()));
+}
+
+#[test]
+fn cilium() {
+    insta::assert_snapshot!(render_first(&pair("Cilium", "None"), &facts()));
+}
+
+#[test]
+fn calico() {
+    insta::assert_snapshot!(render_first(&pair("Calico", "None"), &facts()));
+}
+
+#[test]
+fn istio() {
+    insta::assert_snapshot!(render_first(&pair("Kubernetes", "Istio"), &facts()));
+}
+
+#[test]
+fn linkerd_with_ports() {
+    let yaml = GRANTING
+        .replace("PROVIDER", "Kubernetes")
+        .replace("MESH", &mesh_spec("Linkerd", ", ports: [8080, 9090], mtls: Permissive"));
+    let tenants = vec![tenant(&yaml), tenant(&GRANTED.replace("PROVIDER", "Kubernetes"))];
+    insta::assert_snapshot!(render_first(&tenants, &facts()));
+}
+
+#[test]
+fn absent_apis_are_skipped_with_a_reason() {
+    let facts = ClusterFacts {
+        apis: AvailableApis::none(),
+        api_server: Vec::new(),
+        ..ClusterFacts::default()
+    };
+    insta::assert_snapshot!(render_first(&pair("Cilium", "Istio"), &facts));
+}
+
+#[test]
+fn isolation_none_writes_no_network_policy() {
+    let yaml = MINIMAL.replace("namespaces: { names: [minimal] }", "namespaces: { names: [minimal] }\n  network: { isolation: None }");
+    let rendered = render_first(&[tenant(&yaml)], &facts());
+    assert!(!rendered.contains("NetworkPolicy"), "{rendered}");
+    assert!(rendered.contains("kind: Namespace"));
+}
+
+#[test]
+fn quota_limits_metadata_and_cordon() {
+    let yaml = r##"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: team }
+spec:
+  owners: [{ kind: User, name: "Alice@Example.com" }]
+  namespaces:
+    names: [team-a]
+    forcePrefix: true
+    labels: { cost-center: cc-1 }
+    annotations: { example.com/contact: "#team" }
+  quota:
+    namespace: { requests.cpu: "4", pods: "20" }
+    limits: [{ type: Container, default: { cpu: 500m }, defaultRequest: { cpu: 100m } }]
+  podSecurity: { level: restricted, version: v1.37 }
+  workloads: { nodeSelector: { pool: tenants, zone: a } }
+  roleBindings:
+    - { clusterRole: view, subjects: [{ kind: Group, name: auditors }] }
+    - { name: deployer-edit, clusterRole: edit, subjects: [{ kind: ServiceAccount, name: deployer, namespace: ci }] }
+  network: { isolation: None }
+  cordoned: true
+"##;
+    insta::assert_snapshot!(render_first(&[tenant(yaml)], &facts()));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let tenants = pair("Calico", "Istio");
+    assert_eq!(render_first(&tenants, &facts()), render_first(&tenants, &facts()));
+}
+
+#[test]
+fn every_object_is_labelled_managed_and_with_its_tenant() {
+    for provider in ["Kubernetes", "AdminNetworkPolicy", "Cilium", "Calico"] {
+        for mesh in ["None", "Istio", "Linkerd"] {
+            let tenants = pair(provider, mesh);
+            let index = TenantIndex::new(tenants.iter());
+            let plan = palisade_tenancy::render_tenant(&tenants[0], &index, &facts());
+            for object in plan.all_objects() {
+                let labels = &object.manifest["metadata"]["labels"];
+                assert_eq!(labels["app.kubernetes.io/managed-by"], "palisade", "{}", object.describe());
+                assert_eq!(labels["palisade.dev/tenant"], "catalog", "{}", object.describe());
+                assert_eq!(object.manifest["apiVersion"], object.api_version.as_str());
+                assert_eq!(object.manifest["kind"], object.kind.as_str());
+            }
+        }
+    }
+}
