@@ -38,6 +38,7 @@ pub use quota::QuotaPolicy;
 pub use services::ServicePolicy;
 pub use status::{TenantCondition, TenantStatus};
 pub use tenant::{
-    CollisionScope, GatewayPolicy, IngressPolicy, PodSecurityLevel, PodSecurityPolicy, StoragePolicy, Tenant, TenantSpec,
+    CollisionScope, GatewayPolicy, IngressPolicy, PodSecurityLevel, PodSecurityPolicy, StoragePolicy, Tenant,
+    TenantSpec,
 };
 pub use workloads::{PullPolicy, WorkloadPolicy};

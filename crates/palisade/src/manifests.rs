@@ -130,7 +130,10 @@ fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
     documents.push((first_line, &text[start..]));
     documents
         .into_iter()
-        .filter(|(_, text)| text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|(_, text)| {
+            text.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .enumerate()
         .map(|(i, (first_line, text))| RawDocument {
             number: i + 1,
@@ -155,7 +158,10 @@ pub fn load_tenants(files: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>) {
         };
         let documents = split_documents(&text);
         if documents.is_empty() {
-            problems.push(file_diagnostic(path, "the file is empty: expected one or more Tenant manifests".into()));
+            problems.push(file_diagnostic(
+                path,
+                "the file is empty: expected one or more Tenant manifests".into(),
+            ));
             continue;
         }
         for document in documents {
@@ -166,7 +172,11 @@ pub fn load_tenants(files: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>) {
         }
     }
     if tenants.is_empty() && problems.is_empty() {
-        let shown = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+        let shown = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         problems.push(file_diagnostic(
             Path::new(if shown.is_empty() { "(no files)" } else { &shown }),
             "no Tenant manifests found".into(),
@@ -193,7 +203,12 @@ fn parse_tenant(path: &Path, document: &RawDocument<'_>) -> Result<LoadedTenant,
 
     let value: Value = serde_saphyr::from_str(document.text).map_err(|error| {
         let (line, column) = location(&error);
-        at(line, column, None, format!("not valid YAML: {}", first_line_of(&error.to_string())))
+        at(
+            line,
+            column,
+            None,
+            format!("not valid YAML: {}", first_line_of(&error.to_string())),
+        )
     })?;
     let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
@@ -216,10 +231,9 @@ fn parse_tenant(path: &Path, document: &RawDocument<'_>) -> Result<LoadedTenant,
         ));
     }
 
-    // Deserialize twice: through serde_json for the field path, through the YAML parser for the
-    // line. Both are cheap next to reading the file.
-    let typed: Result<Tenant, _> = serde_path_to_error::deserialize(&value);
-    match typed {
+    // The YAML parser decides (it types scalars from the target type, as Kubernetes does); when
+    // it refuses, serde_json's pass over the same document supplies the path of the field at fault.
+    match serde_saphyr::from_str::<Tenant>(document.text) {
         Ok(tenant) => {
             let origin = Origin {
                 path: path.to_path_buf(),
@@ -228,20 +242,27 @@ fn parse_tenant(path: &Path, document: &RawDocument<'_>) -> Result<LoadedTenant,
             };
             Ok(LoadedTenant { tenant, origin })
         }
-        Err(error) => {
-            let field = error.path().to_string();
-            let message = describe_serde_error(&error.inner().to_string());
-            let (line, column) = match serde_saphyr::from_str::<Tenant>(document.text) {
-                Err(yaml_error) => location(&yaml_error),
-                Ok(_) => (None, None),
+        Err(yaml_error) => {
+            let (line, column) = location(&yaml_error);
+            let (field, message) = match serde_path_to_error::deserialize::<_, Tenant>(&value) {
+                Err(error) => (Some(error.path().to_string()), error.inner().to_string()),
+                Ok(_) => (None, first_line_of(&yaml_error.to_string())),
             };
-            Err(at(line, column, Some(field), message))
+            Err(at(line, column, field, describe_serde_error(&message)))
         }
     }
 }
 
 fn first_line_of(message: &str) -> String {
-    message.lines().next().unwrap_or_default().to_string()
+    let first = message.lines().next().unwrap_or_default();
+    let without_label = first.strip_prefix("error: ").unwrap_or(first);
+    match without_label
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, text)) if position.contains("column") => text.to_string(),
+        _ => without_label.to_string(),
+    }
 }
 
 /// serde's messages, reworded where they would puzzle a reader of a manifest.

@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use ipnet::IpNet;
-use palisade_api::{
-    ClassAllowList, MeshProvider, SubjectKind, SubjectRef, Tenant, TenantSpec, labels,
-};
+use palisade_api::{ClassAllowList, MeshProvider, SubjectKind, SubjectRef, Tenant, TenantSpec, labels};
 
 /// One problem with a Tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +62,10 @@ fn validate_name(name: &str, errors: &mut Errors) {
 
 fn validate_spec(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     if spec.owners.is_empty() {
-        errors.push("spec.owners", "a tenant needs at least one owner (a User, Group or ServiceAccount)");
+        errors.push(
+            "spec.owners",
+            "a tenant needs at least one owner (a User, Group or ServiceAccount)",
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, owner) in spec.owners.iter().enumerate() {
@@ -74,7 +75,10 @@ fn validate_spec(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             errors.push(&path, format!("{:?} \"{}\" is listed twice", owner.kind, owner.name));
         }
         if owner.cluster_roles.is_empty() {
-            errors.push(format!("{path}.clusterRoles"), "an owner needs at least one ClusterRole (the default is `admin`)");
+            errors.push(
+                format!("{path}.clusterRoles"),
+                "an owner needs at least one ClusterRole (the default is `admin`)",
+            );
         }
         for (j, role) in owner.cluster_roles.iter().enumerate() {
             validate_role_name(&format!("{path}.clusterRoles[{j}]"), role, errors);
@@ -146,12 +150,18 @@ fn validate_namespaces(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     let policy = &spec.namespaces;
     if let Some(max) = policy.max {
         if max == 0 {
-            errors.push("spec.namespaces.max", "0 would forbid every namespace; remove the field for no limit");
+            errors.push(
+                "spec.namespaces.max",
+                "0 would forbid every namespace; remove the field for no limit",
+            );
         }
         if policy.names.len() > max as usize {
             errors.push(
                 "spec.namespaces.names",
-                format!("lists {} namespaces but spec.namespaces.max is {max}", policy.names.len()),
+                format!(
+                    "lists {} namespaces but spec.namespaces.max is {max}",
+                    policy.names.len()
+                ),
             );
         }
     }
@@ -161,17 +171,26 @@ fn validate_namespaces(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
         if let Some(problem) = dns_label_problem(name) {
             errors.push(&path, format!("\"{name}\" {problem}"));
         } else if policy.force_prefix && !tenant.is_empty() && !name.starts_with(&format!("{tenant}-")) {
-            errors.push(&path, format!("\"{name}\" must start with \"{tenant}-\" because spec.namespaces.forcePrefix is set"));
+            errors.push(
+                &path,
+                format!("\"{name}\" must start with \"{tenant}-\" because spec.namespaces.forcePrefix is set"),
+            );
         }
         if is_protected_namespace(name) {
-            errors.push(&path, format!("\"{name}\" is a system namespace and cannot belong to a tenant"));
+            errors.push(
+                &path,
+                format!("\"{name}\" is a system namespace and cannot belong to a tenant"),
+            );
         }
         if !seen.insert(name) {
             errors.push(&path, format!("\"{name}\" is listed twice"));
         }
     }
     if policy.force_prefix && tenant.len() + 2 > 63 {
-        errors.push("spec.namespaces.forcePrefix", "the tenant name is too long to prefix namespace names");
+        errors.push(
+            "spec.namespaces.forcePrefix",
+            "the tenant name is too long to prefix namespace names",
+        );
     }
     for key in policy.labels.keys() {
         let path = format!("spec.namespaces.labels[{key}]");
@@ -179,7 +198,10 @@ fn validate_namespaces(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             errors.push(&path, format!("\"{key}\" {problem}"));
         }
         if is_reserved_key(key) {
-            errors.push(&path, format!("\"{key}\" is set by Palisade itself and cannot be overridden"));
+            errors.push(
+                &path,
+                format!("\"{key}\" is set by Palisade itself and cannot be overridden"),
+            );
         }
     }
     for (key, value) in &policy.labels {
@@ -192,7 +214,10 @@ fn validate_namespaces(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     }
     for key in policy.annotations.keys() {
         if let Some(problem) = qualified_name_problem(key) {
-            errors.push(format!("spec.namespaces.annotations[{key}]"), format!("\"{key}\" {problem}"));
+            errors.push(
+                format!("spec.namespaces.annotations[{key}]"),
+                format!("\"{key}\" {problem}"),
+            );
         }
     }
 }
@@ -224,17 +249,34 @@ fn validate_workloads(spec: &TenantSpec, errors: &mut Errors) {
     let mut seen = BTreeSet::new();
     for (i, policy) in workloads.pull_policies.iter().enumerate() {
         if !seen.insert(policy.as_str()) {
-            errors.push(format!("spec.workloads.pullPolicies[{i}]"), format!("{} is listed twice", policy.as_str()));
+            errors.push(
+                format!("spec.workloads.pullPolicies[{i}]"),
+                format!("{} is listed twice", policy.as_str()),
+            );
         }
     }
-    validate_classes("spec.workloads.priorityClasses", workloads.priority_classes.as_ref(), errors);
-    validate_classes("spec.workloads.runtimeClasses", workloads.runtime_classes.as_ref(), errors);
+    validate_classes(
+        "spec.workloads.priorityClasses",
+        workloads.priority_classes.as_ref(),
+        errors,
+    );
+    validate_classes(
+        "spec.workloads.runtimeClasses",
+        workloads.runtime_classes.as_ref(),
+        errors,
+    );
     for (key, value) in &workloads.node_selector {
         if let Some(problem) = qualified_name_problem(key) {
-            errors.push(format!("spec.workloads.nodeSelector[{key}]"), format!("\"{key}\" {problem}"));
+            errors.push(
+                format!("spec.workloads.nodeSelector[{key}]"),
+                format!("\"{key}\" {problem}"),
+            );
         }
         if value.len() > 63 {
-            errors.push(format!("spec.workloads.nodeSelector[{key}]"), "a label value is at most 63 characters");
+            errors.push(
+                format!("spec.workloads.nodeSelector[{key}]"),
+                "a label value is at most 63 characters",
+            );
         }
     }
 }
@@ -261,7 +303,10 @@ fn validate_classes(path: &str, list: Option<&ClassAllowList>, errors: &mut Erro
     {
         errors.push(
             format!("{path}.default"),
-            format!("default \"{default}\" is not allowed by {path}.allowed ({})", list.allowed.join(", ")),
+            format!(
+                "default \"{default}\" is not allowed by {path}.allowed ({})",
+                list.allowed.join(", ")
+            ),
         );
     }
 }
@@ -278,7 +323,10 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     }
     for (i, namespace) in network.allow_from.namespaces.iter().enumerate() {
         if let Some(problem) = dns_label_problem(namespace) {
-            errors.push(format!("spec.network.allowFrom.namespaces[{i}]"), format!("\"{namespace}\" {problem}"));
+            errors.push(
+                format!("spec.network.allowFrom.namespaces[{i}]"),
+                format!("\"{namespace}\" {problem}"),
+            );
         }
     }
     for (i, egress) in network.egress.cidrs.iter().enumerate() {
@@ -297,7 +345,10 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
                     if let Some(outer) = cidr
                         && !outer.contains(&inner)
                     {
-                        errors.push(format!("{path}.except[{j}]"), format!("{except} is not inside {}", egress.cidr));
+                        errors.push(
+                            format!("{path}.except[{j}]"),
+                            format!("{except} is not inside {}", egress.cidr),
+                        );
                     }
                 }
             }
@@ -305,7 +356,10 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
         for (j, port) in egress.ports.iter().enumerate() {
             let port_path = format!("{path}.ports[{j}]");
             if !matches!(port.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
-                errors.push(format!("{port_path}.protocol"), format!("\"{}\" is not TCP, UDP or SCTP", port.protocol));
+                errors.push(
+                    format!("{port_path}.protocol"),
+                    format!("\"{}\" is not TCP, UDP or SCTP", port.protocol),
+                );
             }
             if port.port == 0 {
                 errors.push(format!("{port_path}.port"), "a port is between 1 and 65535");
@@ -313,7 +367,10 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             if let Some(end) = port.end_port
                 && end < port.port
             {
-                errors.push(format!("{port_path}.endPort"), format!("endPort {end} is below port {}", port.port));
+                errors.push(
+                    format!("{port_path}.endPort"),
+                    format!("endPort {end} is below port {}", port.port),
+                );
             }
         }
     }
@@ -330,7 +387,8 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
 fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     let mesh = &spec.mesh;
     if mesh.provider == MeshProvider::None {
-        if !mesh.allow_from_tenants.is_empty() || !mesh.allow_from_service_accounts.is_empty() || !mesh.ports.is_empty() {
+        if !mesh.allow_from_tenants.is_empty() || !mesh.allow_from_service_accounts.is_empty() || !mesh.ports.is_empty()
+        {
             errors.push(
                 "spec.mesh.provider",
                 "mesh grants are set but provider is None, so nothing would enforce them; choose Istio or Linkerd",
@@ -339,19 +397,25 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
         return;
     }
     if mesh.trust_domain.starts_with("spiffe://") {
-        errors.push("spec.mesh.trustDomain", "write the trust domain without `spiffe://`, e.g. cluster.local");
+        errors.push(
+            "spec.mesh.trustDomain",
+            "write the trust domain without `spiffe://`, e.g. cluster.local",
+        );
     } else if let Some(problem) = dns_subdomain_problem(&mesh.trust_domain) {
         errors.push("spec.mesh.trustDomain", format!("\"{}\" {problem}", mesh.trust_domain));
     }
     for (i, other) in mesh.allow_from_tenants.iter().enumerate() {
         if other == tenant {
-            errors.push(format!("spec.mesh.allowFromTenants[{i}]"), "a tenant always reaches itself; remove it from the list");
+            errors.push(
+                format!("spec.mesh.allowFromTenants[{i}]"),
+                "a tenant always reaches itself; remove it from the list",
+            );
         }
     }
     for (i, identity) in mesh.allow_from_service_accounts.iter().enumerate() {
-        let valid = identity
-            .split_once('/')
-            .is_some_and(|(ns, sa)| dns_label_problem(ns).is_none() && (sa == "*" || dns_subdomain_problem(sa).is_none()));
+        let valid = identity.split_once('/').is_some_and(|(ns, sa)| {
+            dns_label_problem(ns).is_none() && (sa == "*" || dns_subdomain_problem(sa).is_none())
+        });
         if !valid {
             errors.push(
                 format!("spec.mesh.allowFromServiceAccounts[{i}]"),
@@ -360,7 +424,10 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
         }
     }
     if mesh.provider == MeshProvider::Istio && !mesh.ports.is_empty() {
-        errors.push("spec.mesh.ports", "ports are used by Linkerd only (for its Server objects); remove them for Istio");
+        errors.push(
+            "spec.mesh.ports",
+            "ports are used by Linkerd only (for its Server objects); remove them for Istio",
+        );
     }
     for (i, port) in mesh.ports.iter().enumerate() {
         if *port == 0 {
@@ -387,7 +454,10 @@ pub fn dns_label_problem(name: &str) -> Option<&'static str> {
     if name.len() > 63 {
         return Some("is longer than 63 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Some("may contain only lowercase letters, digits and '-'");
     }
     if name.starts_with('-') || name.ends_with('-') {

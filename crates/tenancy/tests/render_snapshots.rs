@@ -89,7 +89,11 @@ fn mesh_spec(provider: &str, extra: &str) -> String {
 
 fn pair(provider: &str, mesh: &str) -> Vec<Tenant> {
     vec![
-        tenant(&GRANTING.replace("PROVIDER", provider).replace("MESH", &mesh_spec(mesh, ""))),
+        tenant(
+            &GRANTING
+                .replace("PROVIDER", provider)
+                .replace("MESH", &mesh_spec(mesh, "")),
+        ),
         tenant(&GRANTED.replace("PROVIDER", provider)),
     ]
 }
@@ -152,7 +156,10 @@ fn absent_apis_are_skipped_with_a_reason() {
 
 #[test]
 fn isolation_none_writes_no_network_policy() {
-    let yaml = MINIMAL.replace("namespaces: { names: [minimal] }", "namespaces: { names: [minimal] }\n  network: { isolation: None }");
+    let yaml = MINIMAL.replace(
+        "namespaces: { names: [minimal] }",
+        "namespaces: { names: [minimal] }\n  network: { isolation: None }",
+    );
     let rendered = render_first(&[tenant(&yaml)], &facts());
     assert!(!rendered.contains("NetworkPolicy"), "{rendered}");
     assert!(rendered.contains("kind: Namespace"));
@@ -200,7 +207,12 @@ fn every_object_is_labelled_managed_and_with_its_tenant() {
             let plan = palisade_tenancy::render_tenant(&tenants[0], &index, &facts());
             for object in plan.all_objects() {
                 let labels = &object.manifest["metadata"]["labels"];
-                assert_eq!(labels["app.kubernetes.io/managed-by"], "palisade", "{}", object.describe());
+                assert_eq!(
+                    labels["app.kubernetes.io/managed-by"],
+                    "palisade",
+                    "{}",
+                    object.describe()
+                );
                 assert_eq!(labels["palisade.dev/tenant"], "catalog", "{}", object.describe());
                 assert_eq!(object.manifest["apiVersion"], object.api_version.as_str());
                 assert_eq!(object.manifest["kind"], object.kind.as_str());

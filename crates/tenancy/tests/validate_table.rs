@@ -36,7 +36,12 @@ fn the_base_tenant_is_valid() {
 #[test]
 fn each_rule_reports_its_field() {
     let cases: &[(&str, Tenant, &str, &str)] = &[
-        ("no owners", parse(&BASE.replace("owners: [{ kind: Group, name: shop-devs }]", "owners: []")), "spec.owners", "at least one owner"),
+        (
+            "no owners",
+            parse(&BASE.replace("owners: [{ kind: Group, name: shop-devs }]", "owners: []")),
+            "spec.owners",
+            "at least one owner",
+        ),
         (
             "service account owner without namespace",
             parse(&BASE.replace("{ kind: Group, name: shop-devs }", "{ kind: ServiceAccount, name: ci }")),
@@ -45,32 +50,145 @@ fn each_rule_reports_its_field() {
         ),
         (
             "user owner with namespace",
-            parse(&BASE.replace("{ kind: Group, name: shop-devs }", "{ kind: User, name: bob, namespace: x }")),
+            parse(&BASE.replace(
+                "{ kind: Group, name: shop-devs }",
+                "{ kind: User, name: bob, namespace: x }",
+            )),
             "spec.owners[0].namespace",
             "only a ServiceAccount",
         ),
-        ("bad tenant name", parse(&BASE.replace("name: shop }", "name: Shop_1 }")), "metadata.name", "lowercase"),
-        ("prefix not followed", parse(&BASE.replace("names: [shop-web]", "names: [web]")), "spec.namespaces.names[0]", "must start with \"shop-\""),
-        ("system namespace", parse(&BASE.replace("names: [shop-web], forcePrefix: true", "names: [kube-public]")), "spec.namespaces.names[0]", "system namespace"),
-        ("more names than max", parse(&BASE.replace("max: 3", "max: 0")), "spec.namespaces.max", "0 would forbid"),
-        ("reserved label", parse(&BASE.replace("max: 3 }", "max: 3, labels: { palisade.dev/tenant: other } }")), "spec.namespaces.labels[palisade.dev/tenant]", "set by Palisade"),
-        ("default class not allowed", with("storage: { classes: { allowed: [ssd], default: hdd } }"), "spec.storage.classes.default", "not allowed"),
-        ("empty allow-list", with("ingress: { classes: { allowed: [] } }"), "spec.ingress.classes.allowed", "forbids every class"),
-        ("bad hostname pattern", with("ingress: { hostnames: [\"shop.*.example.com\"] }"), "spec.ingress.hostnames[0]", "whole first label"),
-        ("bad externalIPs CIDR", with("services: { externalIPs: [10.0.0.0/33] }"), "spec.services.externalIPs[0]", "not a CIDR"),
-        ("host bits set", with("network: { egress: { cidrs: [{ cidr: 10.0.0.1/8 }] } }"), "spec.network.egress.cidrs[0].cidr", "did you mean 10.0.0.0/8"),
-        ("except outside cidr", with("network: { egress: { cidrs: [{ cidr: 10.0.0.0/16, except: [10.1.0.0/24] }] } }"), "spec.network.egress.cidrs[0].except[0]", "not inside"),
-        ("bad protocol", with("network: { egress: { cidrs: [{ cidr: 10.0.0.0/16, ports: [{ protocol: ICMP, port: 1 }] }] } }"), "spec.network.egress.cidrs[0].ports[0].protocol", "TCP, UDP or SCTP"),
-        ("endPort below port", with("network: { egress: { cidrs: [{ cidr: 10.0.0.0/16, ports: [{ port: 90, endPort: 80 }] }] } }"), "spec.network.egress.cidrs[0].ports[0].endPort", "below port"),
-        ("self grant", with("network: { allowFrom: { tenants: [shop] } }"), "spec.network.allowFrom.tenants[0]", "always reaches itself"),
-        ("grants without isolation", with("network: { isolation: None, allowFrom: { tenants: [other] } }"), "spec.network.isolation", "no effect"),
-        ("mesh grants without mesh", with("mesh: { allowFromTenants: [other] }"), "spec.mesh.provider", "nothing would enforce"),
-        ("spiffe prefix", with("mesh: { provider: Istio, trustDomain: \"spiffe://cluster.local\" }"), "spec.mesh.trustDomain", "without `spiffe://`"),
-        ("bad service account grant", with("mesh: { provider: Istio, allowFromServiceAccounts: [gateway] }"), "spec.mesh.allowFromServiceAccounts[0]", "<namespace>/<serviceaccount>"),
-        ("ports with istio", with("mesh: { provider: Istio, ports: [8080] }"), "spec.mesh.ports", "Linkerd only"),
-        ("duplicate pull policy", with("workloads: { pullPolicies: [Always, Always] }"), "spec.workloads.pullPolicies[1]", "listed twice"),
-        ("bad node selector key", with("workloads: { nodeSelector: { \"bad key\": x } }"), "spec.workloads.nodeSelector[bad key]", "not a valid key"),
-        ("role binding without subjects", with("roleBindings: [{ clusterRole: view, subjects: [] }]"), "spec.roleBindings[0].subjects", "at least one subject"),
+        (
+            "bad tenant name",
+            parse(&BASE.replace("name: shop }", "name: Shop_1 }")),
+            "metadata.name",
+            "lowercase",
+        ),
+        (
+            "prefix not followed",
+            parse(&BASE.replace("names: [shop-web]", "names: [web]")),
+            "spec.namespaces.names[0]",
+            "must start with \"shop-\"",
+        ),
+        (
+            "system namespace",
+            parse(&BASE.replace("names: [shop-web], forcePrefix: true", "names: [kube-public]")),
+            "spec.namespaces.names[0]",
+            "system namespace",
+        ),
+        (
+            "more names than max",
+            parse(&BASE.replace("max: 3", "max: 0")),
+            "spec.namespaces.max",
+            "0 would forbid",
+        ),
+        (
+            "reserved label",
+            parse(&BASE.replace("max: 3 }", "max: 3, labels: { palisade.dev/tenant: other } }")),
+            "spec.namespaces.labels[palisade.dev/tenant]",
+            "set by Palisade",
+        ),
+        (
+            "default class not allowed",
+            with("storage: { classes: { allowed: [ssd], default: hdd } }"),
+            "spec.storage.classes.default",
+            "not allowed",
+        ),
+        (
+            "empty allow-list",
+            with("ingress: { classes: { allowed: [] } }"),
+            "spec.ingress.classes.allowed",
+            "forbids every class",
+        ),
+        (
+            "bad hostname pattern",
+            with("ingress: { hostnames: [\"shop.*.example.com\"] }"),
+            "spec.ingress.hostnames[0]",
+            "whole first label",
+        ),
+        (
+            "bad externalIPs CIDR",
+            with("services: { externalIPs: [10.0.0.0/33] }"),
+            "spec.services.externalIPs[0]",
+            "not a CIDR",
+        ),
+        (
+            "host bits set",
+            with("network: { egress: { cidrs: [{ cidr: 10.0.0.1/8 }] } }"),
+            "spec.network.egress.cidrs[0].cidr",
+            "did you mean 10.0.0.0/8",
+        ),
+        (
+            "except outside cidr",
+            with("network: { egress: { cidrs: [{ cidr: 10.0.0.0/16, except: [10.1.0.0/24] }] } }"),
+            "spec.network.egress.cidrs[0].except[0]",
+            "not inside",
+        ),
+        (
+            "bad protocol",
+            with("network: { egress: { cidrs: [{ cidr: 10.0.0.0/16, ports: [{ protocol: ICMP, port: 1 }] }] } }"),
+            "spec.network.egress.cidrs[0].ports[0].protocol",
+            "TCP, UDP or SCTP",
+        ),
+        (
+            "endPort below port",
+            with("network: { egress: { cidrs: [{ cidr: 10.0.0.0/16, ports: [{ port: 90, endPort: 80 }] }] } }"),
+            "spec.network.egress.cidrs[0].ports[0].endPort",
+            "below port",
+        ),
+        (
+            "self grant",
+            with("network: { allowFrom: { tenants: [shop] } }"),
+            "spec.network.allowFrom.tenants[0]",
+            "always reaches itself",
+        ),
+        (
+            "grants without isolation",
+            with("network: { isolation: None, allowFrom: { tenants: [other] } }"),
+            "spec.network.isolation",
+            "no effect",
+        ),
+        (
+            "mesh grants without mesh",
+            with("mesh: { allowFromTenants: [other] }"),
+            "spec.mesh.provider",
+            "nothing would enforce",
+        ),
+        (
+            "spiffe prefix",
+            with("mesh: { provider: Istio, trustDomain: \"spiffe://cluster.local\" }"),
+            "spec.mesh.trustDomain",
+            "without `spiffe://`",
+        ),
+        (
+            "bad service account grant",
+            with("mesh: { provider: Istio, allowFromServiceAccounts: [gateway] }"),
+            "spec.mesh.allowFromServiceAccounts[0]",
+            "<namespace>/<serviceaccount>",
+        ),
+        (
+            "ports with istio",
+            with("mesh: { provider: Istio, ports: [8080] }"),
+            "spec.mesh.ports",
+            "Linkerd only",
+        ),
+        (
+            "duplicate pull policy",
+            with("workloads: { pullPolicies: [Always, Always] }"),
+            "spec.workloads.pullPolicies[1]",
+            "listed twice",
+        ),
+        (
+            "bad node selector key",
+            with("workloads: { nodeSelector: { \"bad key\": x } }"),
+            "spec.workloads.nodeSelector[bad key]",
+            "not a valid key",
+        ),
+        (
+            "role binding without subjects",
+            with("roleBindings: [{ clusterRole: view, subjects: [] }]"),
+            "spec.roleBindings[0].subjects",
+            "at least one subject",
+        ),
     ];
     for (name, tenant, path, fragment) in cases {
         let errors = validate(tenant);
@@ -78,22 +196,39 @@ fn each_rule_reports_its_field() {
         let Some(error) = found else {
             panic!("case {name:?}: expected an error at {path}, got {errors:#?}");
         };
-        assert!(error.message.contains(fragment), "case {name:?}: message {:?} lacks {fragment:?}", error.message);
+        assert!(
+            error.message.contains(fragment),
+            "case {name:?}: message {:?} lacks {fragment:?}",
+            error.message
+        );
     }
 }
 
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
-    let tenant = with("storage: { classes: { allowed: [ssd], default: hdd } }\nservices: { externalIPs: [nonsense] }\nmesh: { allowFromTenants: [x] }");
+    let tenant = with(
+        "storage: { classes: { allowed: [ssd], default: hdd } }\nservices: { externalIPs: [nonsense] }\nmesh: { allowFromTenants: [x] }",
+    );
     let paths: Vec<String> = validate(&tenant).into_iter().map(|e| e.path).collect();
-    assert_eq!(paths, vec!["spec.storage.classes.default", "spec.services.externalIPs[0]", "spec.mesh.provider"]);
+    assert_eq!(
+        paths,
+        vec![
+            "spec.storage.classes.default",
+            "spec.services.externalIPs[0]",
+            "spec.mesh.provider"
+        ]
+    );
 }
 
 #[test]
 fn tenants_cannot_share_a_name_or_a_namespace() {
     let a = parse(BASE);
     let b = parse(&BASE.replace("name: shop }", "name: shop }"));
-    let c = parse(&BASE.replace("name: shop }", "name: other }").replace("forcePrefix: true", "forcePrefix: false"));
+    let c = parse(
+        &BASE
+            .replace("name: shop }", "name: other }")
+            .replace("forcePrefix: true", "forcePrefix: false"),
+    );
     let errors = validate_set(&[&a, &b, &c]);
     let described: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.error.path.as_str())).collect();
     assert_eq!(described, vec![(1, "metadata.name"), (2, "spec.namespaces.names[0]")]);

@@ -56,7 +56,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 
     let selected: Vec<&palisade_api::Tenant> = match &args.tenant {
         Some(name) => {
-            let found: Vec<_> = tenants.iter().copied().filter(|t| t.metadata.name.as_deref() == Some(name)).collect();
+            let found: Vec<_> = tenants
+                .iter()
+                .copied()
+                .filter(|t| t.metadata.name.as_deref() == Some(name))
+                .collect();
             if found.is_empty() {
                 bail!("no Tenant named \"{name}\" in {}", shown(&args.files));
             }
@@ -88,7 +92,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                 let name = tenant.metadata.name.as_deref().unwrap_or_default();
                 let namespaces = index.namespaces_of(name);
                 if namespaces.is_empty() {
-                    eprintln!("# tenant \"{name}\" lists no namespaces (spec.namespaces.names); only cluster-scoped objects rendered");
+                    eprintln!(
+                        "# tenant \"{name}\" lists no namespaces (spec.namespaces.names); only cluster-scoped objects rendered"
+                    );
                 }
                 for namespace in namespaces {
                     let plan = render_namespace(tenant, &namespace, &index, &facts);
@@ -100,7 +106,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     }
 
     let manifests: Vec<&serde_json::Value> = objects.iter().map(|o| &o.manifest).collect();
-    print!("{}", serde_saphyr::to_string_multiple(&manifests).context("writing YAML")?);
+    print!(
+        "{}",
+        serde_saphyr::to_string_multiple(&manifests).context("writing YAML")?
+    );
     for skip in &skipped {
         let at = skip.namespace.as_ref().map(|ns| format!("{ns}/")).unwrap_or_default();
         eprintln!("# skipped {} {at}{}: {}", skip.kind, skip.name, skip.reason);
@@ -108,7 +117,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn owner_of<'a>(namespace: &str, tenants: &[&'a palisade_api::Tenant], index: &TenantIndex) -> Option<&'a palisade_api::Tenant> {
+fn owner_of<'a>(
+    namespace: &str,
+    tenants: &[&'a palisade_api::Tenant],
+    index: &TenantIndex,
+) -> Option<&'a palisade_api::Tenant> {
     tenants.iter().copied().find(|t| {
         let name = t.metadata.name.as_deref().unwrap_or_default();
         index.namespaces_of(name).iter().any(|ns| ns == namespace)
@@ -141,5 +154,9 @@ fn cluster_facts(args: &RenderArgs) -> ClusterFacts {
 }
 
 fn shown(files: &[PathBuf]) -> String {
-    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -41,7 +41,11 @@ pub fn load_and_check(paths: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>)
     }
     let all: Vec<&palisade_api::Tenant> = tenants.iter().map(|t| &t.tenant).collect();
     for conflict in palisade_tenancy::validate::validate_set(&all) {
-        problems.push(at_tenant(&tenants[conflict.index], Some(conflict.error.path), conflict.error.message));
+        problems.push(at_tenant(
+            &tenants[conflict.index],
+            Some(conflict.error.path),
+            conflict.error.message,
+        ));
     }
     (tenants, problems)
 }

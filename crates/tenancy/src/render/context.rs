@@ -101,7 +101,11 @@ impl TenantIndex {
                 owned.extend(status.namespaces.iter().cloned());
             }
             for source in &tenant.spec.network.allow_from.tenants {
-                index.network_egress.entry(source.clone()).or_default().insert(name.clone());
+                index
+                    .network_egress
+                    .entry(source.clone())
+                    .or_default()
+                    .insert(name.clone());
             }
         }
         index
@@ -109,16 +113,25 @@ impl TenantIndex {
 
     /// Records that `namespace` belongs to `tenant`.
     pub fn add_namespace(&mut self, tenant: &str, namespace: &str) {
-        self.namespaces.entry(tenant.to_string()).or_default().insert(namespace.to_string());
+        self.namespaces
+            .entry(tenant.to_string())
+            .or_default()
+            .insert(namespace.to_string());
     }
 
     /// The namespaces of `tenant`, sorted.
     pub fn namespaces_of(&self, tenant: &str) -> Vec<String> {
-        self.namespaces.get(tenant).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+        self.namespaces
+            .get(tenant)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Tenants that let `tenant`'s pods connect to theirs, sorted.
     pub fn network_egress_targets(&self, tenant: &str) -> Vec<String> {
-        self.network_egress.get(tenant).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+        self.network_egress
+            .get(tenant)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -49,7 +49,9 @@ impl TenantPlan {
 
     /// Every skipped object of the plan.
     pub fn all_skipped(&self) -> impl Iterator<Item = &Skipped> {
-        self.skipped.iter().chain(self.namespaces.iter().flat_map(|ns| ns.skipped.iter()))
+        self.skipped
+            .iter()
+            .chain(self.namespaces.iter().flat_map(|ns| ns.skipped.iter()))
     }
 }
 
@@ -71,7 +73,11 @@ pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, f
 }
 
 /// Cluster-scoped objects a tenant needs (AdminNetworkPolicy, CiliumClusterwideNetworkPolicy).
-pub fn render_cluster_scoped(tenant: &Tenant, index: &TenantIndex, facts: &ClusterFacts) -> (Vec<ManagedObject>, Vec<Skipped>) {
+pub fn render_cluster_scoped(
+    tenant: &Tenant,
+    index: &TenantIndex,
+    facts: &ClusterFacts,
+) -> (Vec<ManagedObject>, Vec<Skipped>) {
     network::render_cluster_scoped(tenant, index, facts)
 }
 

@@ -34,7 +34,11 @@ pub fn namespace_annotations(tenant: &Tenant) -> BTreeMap<String, String> {
     let mut result = tenant.spec.namespaces.annotations.clone();
     let selector = &tenant.spec.workloads.node_selector;
     if !selector.is_empty() {
-        let value = selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let value = selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
         result.insert(labels::NODE_SELECTOR_ANNOTATION.to_string(), value);
     }
     if tenant.spec.mesh.provider == MeshProvider::Linkerd {

@@ -17,7 +17,13 @@ pub fn object_name(parts: &[&str]) -> String {
     let original = parts.join("-");
     let mut cleaned: String = original
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let changed = cleaned != original;
     while cleaned.contains("--") {
@@ -39,16 +45,25 @@ mod tests {
 
     #[test]
     fn clean_names_are_kept() {
-        assert_eq!(object_name(&["palisade", "owner", "admin", "user", "alice"]), "palisade-owner-admin-user-alice");
+        assert_eq!(
+            object_name(&["palisade", "owner", "admin", "user", "alice"]),
+            "palisade-owner-admin-user-alice"
+        );
     }
 
     #[test]
     fn unusual_characters_are_replaced_and_hashed() {
         let name = object_name(&["palisade", "owner", "admin", "user", "Alice@Example.com"]);
-        assert!(name.starts_with("palisade-owner-admin-user-alice-example.com-"), "{name}");
+        assert!(
+            name.starts_with("palisade-owner-admin-user-alice-example.com-"),
+            "{name}"
+        );
         assert_eq!(name.len(), "palisade-owner-admin-user-alice-example.com-".len() + 8);
         // Two names that clean up to the same text still differ.
-        assert_ne!(name, object_name(&["palisade", "owner", "admin", "user", "alice@example.com"]));
+        assert_ne!(
+            name,
+            object_name(&["palisade", "owner", "admin", "user", "alice@example.com"])
+        );
     }
 
     #[test]

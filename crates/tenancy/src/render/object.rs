@@ -19,7 +19,9 @@ impl ManagedObject {
     /// From a k8s-openapi type whose metadata is already filled in.
     pub(crate) fn from_typed<K>(object: &K) -> Self
     where
-        K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> + Serialize,
+        K: k8s_openapi::Resource
+            + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>
+            + Serialize,
     {
         let metadata = object.metadata();
         let mut manifest = serde_json::to_value(object).unwrap_or(Value::Null);
@@ -37,7 +39,14 @@ impl ManagedObject {
     }
 
     /// A custom resource (a mesh or CNI kind) built from its `spec`.
-    pub(crate) fn custom(api_version: &str, kind: &str, namespace: Option<&str>, name: &str, tenant: &str, spec: Value) -> Self {
+    pub(crate) fn custom(
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        tenant: &str,
+        spec: Value,
+    ) -> Self {
         let mut metadata = json!({ "name": name, "labels": labels::managed_labels(tenant) });
         if let Some(ns) = namespace {
             metadata["namespace"] = Value::String(ns.to_string());

@@ -14,15 +14,31 @@ pub fn render(tenant: &Tenant, namespace: &str) -> Vec<ManagedObject> {
         let subject = owner.subject();
         for role in &owner.cluster_roles {
             let name = object_name(&["palisade-owner", role, kind_word(subject.kind), &subject_id(&subject)]);
-            bindings.push(binding(tenant_name, namespace, name, role, std::slice::from_ref(&subject)));
+            bindings.push(binding(
+                tenant_name,
+                namespace,
+                name,
+                role,
+                std::slice::from_ref(&subject),
+            ));
         }
     }
     for extra in &tenant.spec.role_bindings {
         let name = extra.name.clone().unwrap_or_else(|| {
-            let subjects: Vec<String> = extra.subjects.iter().map(|s| format!("{:?}/{}", s.kind, subject_id(s))).collect();
+            let subjects: Vec<String> = extra
+                .subjects
+                .iter()
+                .map(|s| format!("{:?}/{}", s.kind, subject_id(s)))
+                .collect();
             object_name(&["palisade", &extra.cluster_role, &short_hash(&subjects.join(","))])
         });
-        bindings.push(binding(tenant_name, namespace, name, &extra.cluster_role, &extra.subjects));
+        bindings.push(binding(
+            tenant_name,
+            namespace,
+            name,
+            &extra.cluster_role,
+            &extra.subjects,
+        ));
     }
     bindings.sort_by(|a, b| a.name.cmp(&b.name));
     bindings.dedup_by(|a, b| a.name == b.name);

@@ -30,7 +30,11 @@ pub fn render(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<Mana
         .iter()
         .map(|ns| format!("{domain}/ns/{ns}/sa/*"))
         .collect();
-    principals.extend(granted_service_accounts(tenant).iter().map(|(ns, sa)| format!("{domain}/ns/{ns}/sa/{sa}")));
+    principals.extend(
+        granted_service_accounts(tenant)
+            .iter()
+            .map(|(ns, sa)| format!("{domain}/ns/{ns}/sa/{sa}")),
+    );
     // The namespace being rendered is always a caller of itself, even before the index knows it.
     let own = format!("{domain}/ns/{namespace}/sa/*");
     if !principals.contains(&own) {

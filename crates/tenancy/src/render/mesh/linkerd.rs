@@ -17,7 +17,10 @@ pub fn render(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<Mana
         namespaces.push(namespace.to_string());
         namespaces.sort();
     }
-    let mut refs: Vec<Value> = namespaces.iter().map(|ns| json!({ "kind": "Namespace", "name": ns })).collect();
+    let mut refs: Vec<Value> = namespaces
+        .iter()
+        .map(|ns| json!({ "kind": "Namespace", "name": ns }))
+        .collect();
     refs.extend(
         granted_service_accounts(tenant)
             .into_iter()

@@ -35,10 +35,20 @@ fn granted_service_accounts(tenant: &Tenant) -> Vec<(String, String)> {
     pairs
 }
 
-pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, facts: &ClusterFacts, plan: &mut NamespacePlan) {
+pub fn render_namespace(
+    tenant: &Tenant,
+    namespace: &str,
+    index: &TenantIndex,
+    facts: &ClusterFacts,
+    plan: &mut NamespacePlan,
+) {
     let (objects, available, api) = match tenant.spec.mesh.provider {
         MeshProvider::None => return,
-        MeshProvider::Istio => (istio::render(tenant, namespace, index), facts.apis.istio, "security.istio.io/v1 (Istio is not installed)"),
+        MeshProvider::Istio => (
+            istio::render(tenant, namespace, index),
+            facts.apis.istio,
+            "security.istio.io/v1 (Istio is not installed)",
+        ),
         MeshProvider::Linkerd => (
             linkerd::render(tenant, namespace, index),
             facts.apis.linkerd,
@@ -48,7 +58,10 @@ pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, f
     if available {
         plan.objects.extend(objects);
     } else {
-        plan.skipped
-            .extend(objects.into_iter().map(|o| Skipped::from_object(o, format!("the cluster does not serve {api}"))));
+        plan.skipped.extend(
+            objects
+                .into_iter()
+                .map(|o| Skipped::from_object(o, format!("the cluster does not serve {api}"))),
+        );
     }
 }

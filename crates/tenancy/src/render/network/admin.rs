@@ -19,14 +19,26 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
         { "key": labels::TENANT, "operator": "Exists" }
     ] } });
 
-    let mut ingress = vec![rule("pass-same-tenant", "Pass", "from", vec![same_tenant.clone()], None)];
+    let mut ingress = vec![rule(
+        "pass-same-tenant",
+        "Pass",
+        "from",
+        vec![same_tenant.clone()],
+        None,
+    )];
     if !grants.from_tenants.is_empty() {
         let peer = json!({ "namespaces": { "matchExpressions": [
             { "key": labels::TENANT, "operator": "In", "values": grants.from_tenants }
         ] } });
         ingress.push(rule("pass-granted-tenants", "Pass", "from", vec![peer], None));
     }
-    ingress.push(rule("deny-other-tenants", "Deny", "from", vec![other_tenants.clone()], None));
+    ingress.push(rule(
+        "deny-other-tenants",
+        "Deny",
+        "from",
+        vec![other_tenants.clone()],
+        None,
+    ));
 
     let mut egress = vec![rule("pass-same-tenant", "Pass", "to", vec![same_tenant], None)];
     if grants.dns {
@@ -55,7 +67,14 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
         "egress": egress,
     });
     let name = format!("palisade-tenant-{}", grants.tenant);
-    ManagedObject::custom("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", None, &name, grants.tenant, spec)
+    ManagedObject::custom(
+        "policy.networking.k8s.io/v1alpha1",
+        "AdminNetworkPolicy",
+        None,
+        &name,
+        grants.tenant,
+        spec,
+    )
 }
 
 fn rule(name: &str, action: &str, direction: &str, peers: Vec<Value>, ports: Option<Vec<Value>>) -> Value {

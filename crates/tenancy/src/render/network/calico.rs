@@ -87,7 +87,14 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts) -> Man
         "ingress": ingress,
         "egress": egress,
     });
-    ManagedObject::custom("projectcalico.org/v3", "NetworkPolicy", Some(namespace), "palisade-tenant-isolation", grants.tenant, spec)
+    ManagedObject::custom(
+        "projectcalico.org/v3",
+        "NetworkPolicy",
+        Some(namespace),
+        "palisade-tenant-isolation",
+        grants.tenant,
+        spec,
+    )
 }
 
 fn allow_ns(side: &str, selector: &str) -> Value {

@@ -85,5 +85,12 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
         "egressDeny": [{ "toEndpoints": [other_tenants(egress_allowed)] }],
     });
     let name = format!("palisade-tenant-{}", grants.tenant);
-    ManagedObject::custom("cilium.io/v2", "CiliumClusterwideNetworkPolicy", None, &name, grants.tenant, spec)
+    ManagedObject::custom(
+        "cilium.io/v2",
+        "CiliumClusterwideNetworkPolicy",
+        None,
+        &name,
+        grants.tenant,
+        spec,
+    )
 }

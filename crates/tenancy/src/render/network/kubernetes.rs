@@ -18,32 +18,34 @@ use super::{Grants, port_triples};
 use crate::render::{ClusterFacts, ManagedObject, NamespacePlan, Skipped};
 
 pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: &mut NamespacePlan) {
-    let policy = |name: &str, ingress: Option<Vec<NetworkPolicyIngressRule>>, egress: Option<Vec<NetworkPolicyEgressRule>>| {
-        let mut types = Vec::new();
-        if ingress.is_some() {
-            types.push("Ingress".to_string());
-        }
-        if egress.is_some() {
-            types.push("Egress".to_string());
-        }
-        ManagedObject::from_typed(&NetworkPolicy {
-            metadata: ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()),
-                labels: Some(labels::managed_labels(grants.tenant)),
-                ..ObjectMeta::default()
-            },
-            spec: Some(NetworkPolicySpec {
-                pod_selector: Some(LabelSelector::default()),
-                policy_types: Some(types),
-                ingress,
-                egress,
-            }),
-        })
-    };
+    let policy =
+        |name: &str, ingress: Option<Vec<NetworkPolicyIngressRule>>, egress: Option<Vec<NetworkPolicyEgressRule>>| {
+            let mut types = Vec::new();
+            if ingress.is_some() {
+                types.push("Ingress".to_string());
+            }
+            if egress.is_some() {
+                types.push("Egress".to_string());
+            }
+            ManagedObject::from_typed(&NetworkPolicy {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(namespace.to_string()),
+                    labels: Some(labels::managed_labels(grants.tenant)),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(NetworkPolicySpec {
+                    pod_selector: Some(LabelSelector::default()),
+                    policy_types: Some(types),
+                    ingress,
+                    egress,
+                }),
+            })
+        };
     let same_tenant = tenant_peer(&[grants.tenant.to_string()]);
 
-    plan.objects.push(policy("palisade-default-deny", Some(Vec::new()), Some(Vec::new())));
+    plan.objects
+        .push(policy("palisade-default-deny", Some(Vec::new()), Some(Vec::new())));
     plan.objects.push(policy(
         "palisade-allow-same-tenant",
         Some(vec![ingress_from(vec![same_tenant.clone()])]),
@@ -51,12 +53,18 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
     ));
     if grants.dns {
         let peer = NetworkPolicyPeer {
-            namespace_selector: Some(match_labels([(labels::NAMESPACE_NAME.to_string(), facts.dns.namespace.clone())].into())),
+            namespace_selector: Some(match_labels(
+                [(labels::NAMESPACE_NAME.to_string(), facts.dns.namespace.clone())].into(),
+            )),
             pod_selector: Some(match_labels(facts.dns.pod_labels.clone())),
             ip_block: None,
         };
         let ports = vec![port("UDP", 53, None), port("TCP", 53, None)];
-        plan.objects.push(policy("palisade-allow-dns", None, Some(vec![egress_to(vec![peer], Some(ports))])));
+        plan.objects.push(policy(
+            "palisade-allow-dns",
+            None,
+            Some(vec![egress_to(vec![peer], Some(ports))]),
+        ));
     }
     if !grants.from_tenants.is_empty() {
         plan.objects.push(policy(
@@ -67,7 +75,11 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
     }
     if !grants.from_namespaces.is_empty() {
         let peer = namespace_peer(labels::NAMESPACE_NAME, grants.from_namespaces);
-        plan.objects.push(policy("palisade-allow-from-namespaces", Some(vec![ingress_from(vec![peer])]), None));
+        plan.objects.push(policy(
+            "palisade-allow-from-namespaces",
+            Some(vec![ingress_from(vec![peer])]),
+            None,
+        ));
     }
     if !grants.to_tenants.is_empty() {
         plan.objects.push(policy(
@@ -82,7 +94,10 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
             .iter()
             .map(|endpoint| {
                 let prefix = if endpoint.ip.is_ipv4() { 32 } else { 128 };
-                egress_to(vec![ip_peer(format!("{}/{prefix}", endpoint.ip), Vec::new())], Some(vec![port("TCP", endpoint.port, None)]))
+                egress_to(
+                    vec![ip_peer(format!("{}/{prefix}", endpoint.ip), Vec::new())],
+                    Some(vec![port("TCP", endpoint.port, None)]),
+                )
             })
             .collect();
         let object = policy("palisade-allow-api-server", None, Some(rules));
@@ -105,7 +120,8 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
                 egress_to(vec![ip_peer(cidr.cidr.clone(), cidr.except.clone())], ports)
             })
             .collect();
-        plan.objects.push(policy("palisade-allow-egress-cidrs", None, Some(rules)));
+        plan.objects
+            .push(policy("palisade-allow-egress-cidrs", None, Some(rules)));
     }
 }
 

@@ -44,7 +44,13 @@ impl<'a> Grants<'a> {
     }
 }
 
-pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, facts: &ClusterFacts, plan: &mut NamespacePlan) {
+pub fn render_namespace(
+    tenant: &Tenant,
+    namespace: &str,
+    index: &TenantIndex,
+    facts: &ClusterFacts,
+    plan: &mut NamespacePlan,
+) {
     let network = &tenant.spec.network;
     if network.isolation == IsolationMode::None {
         return;
@@ -59,14 +65,21 @@ pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, f
             if facts.apis.calico {
                 plan.objects.push(object);
             } else {
-                plan.skipped.push(Skipped::from_object(object, "the cluster does not serve projectcalico.org/v3 (Calico API server not installed)"));
+                plan.skipped.push(Skipped::from_object(
+                    object,
+                    "the cluster does not serve projectcalico.org/v3 (Calico API server not installed)",
+                ));
             }
         }
         NetworkProvider::Cilium => {}
     }
 }
 
-pub fn render_cluster_scoped(tenant: &Tenant, index: &TenantIndex, facts: &ClusterFacts) -> (Vec<ManagedObject>, Vec<Skipped>) {
+pub fn render_cluster_scoped(
+    tenant: &Tenant,
+    index: &TenantIndex,
+    facts: &ClusterFacts,
+) -> (Vec<ManagedObject>, Vec<Skipped>) {
     let network = &tenant.spec.network;
     if network.isolation == IsolationMode::None {
         return (Vec::new(), Vec::new());
@@ -78,17 +91,30 @@ pub fn render_cluster_scoped(tenant: &Tenant, index: &TenantIndex, facts: &Clust
             facts.apis.admin_network_policy,
             "policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy",
         ),
-        NetworkProvider::Cilium => (cilium::render(&grants, facts), facts.apis.cilium, "cilium.io/v2 (Cilium is not installed)"),
+        NetworkProvider::Cilium => (
+            cilium::render(&grants, facts),
+            facts.apis.cilium,
+            "cilium.io/v2 (Cilium is not installed)",
+        ),
         NetworkProvider::Kubernetes | NetworkProvider::Calico => return (Vec::new(), Vec::new()),
     };
     if available {
         (vec![object], Vec::new())
     } else {
-        (Vec::new(), vec![Skipped::from_object(object, format!("the cluster does not serve {api}"))])
+        (
+            Vec::new(),
+            vec![Skipped::from_object(
+                object,
+                format!("the cluster does not serve {api}"),
+            )],
+        )
     }
 }
 
 /// Port ranges as `(protocol, port, end_port)`; an empty list means every port.
 pub(crate) fn port_triples(cidr: &EgressCidr) -> Vec<(String, u16, Option<u16>)> {
-    cidr.ports.iter().map(|p| (p.protocol.clone(), p.port, p.end_port)).collect()
+    cidr.ports
+        .iter()
+        .map(|p| (p.protocol.clone(), p.port, p.end_port))
+        .collect()
 }

@@ -1,0 +1,210 @@
+//! The CLI as a user meets it: real files in, exit codes and messages out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn palisade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .output()
+        .expect("palisade runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const VALID: &str =
+    "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: [{kind: User, name: x}]\n";
+
+#[test]
+fn examples_are_valid() {
+    let out = palisade(&["validate", "-f", examples().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "4 tenant(s) valid");
+}
+
+/// (file content, fragments the message must contain, in order)
+const BAD_INPUTS: &[(&str, &str, &[&str])] = &[
+    (
+        "unknown field",
+        "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: [{kind: User, name: x}]\n  network:\n    isolaton: Strict\n",
+        &[
+            ":8:5: document 1: spec.network.isolaton: unknown field `isolaton`",
+            "a typo?",
+        ],
+    ),
+    (
+        "wrong type",
+        "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: [{kind: User, name: x}]\n  namespaces:\n    max: many\n",
+        &[":8:10: document 1: spec.namespaces.max: invalid type: string \"many\""],
+    ),
+    (
+        "another kind",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n",
+        &[":1: document 1: this is a v1 Namespace; expected apiVersion palisade.dev/v1alpha1, kind Tenant"],
+    ),
+    (
+        "a Capsule tenant",
+        "apiVersion: capsule.clastix.io/v1beta2\nkind: Tenant\nmetadata:\n  name: a\n",
+        &["palisade import capsule"],
+    ),
+    (
+        "malformed YAML in the second document",
+        "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: [{kind: User, name: x}]\n---\napiVersion: palisade.dev/v1alpha1\nkind: Tenant\nspec:\n  owners: [{kind: User, name: x\n",
+        &[":11:", "document 2: not valid YAML: unclosed bracket"],
+    ),
+    ("empty file", "", &["the file is empty"]),
+    ("only comments", "# nothing here\n---\n", &["the file is empty"]),
+    (
+        "an invalid tenant lists every problem",
+        "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: []\n  storage: { classes: { allowed: [ssd], default: hdd } }\n",
+        &[
+            "Tenant \"a\": spec.owners: a tenant needs at least one owner",
+            "spec.storage.classes.default: default \"hdd\" is not allowed",
+            "2 problem(s)",
+        ],
+    ),
+    (
+        "two tenants with one name",
+        "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: [{kind: User, name: x}]\n---\napiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: a\nspec:\n  owners: [{kind: User, name: y}]\n",
+        &[":8: document 2: Tenant \"a\": metadata.name: \"a\" is the name of another Tenant"],
+    ),
+];
+
+#[test]
+fn bad_input_is_named_by_file_line_and_field_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (case, text, fragments)) in BAD_INPUTS.iter().enumerate() {
+        let file = write(dir.path(), &format!("case{i}.yaml"), text);
+        for command in ["validate", "render"] {
+            let out = palisade(&[command, "-f", &file]);
+            let message = stderr(&out);
+            assert!(!out.status.success(), "{command} {case}: must fail\n{message}");
+            assert!(
+                message.contains(&file),
+                "{command} {case}: message must name the file\n{message}"
+            );
+            for fragment in *fragments {
+                assert!(
+                    message.contains(fragment),
+                    "{command} {case}: message lacks {fragment:?}\n{message}"
+                );
+            }
+            assert!(!message.contains("panicked"), "{command} {case}: panicked\n{message}");
+            if command == "render" {
+                assert!(
+                    stdout(&out).is_empty(),
+                    "render {case}: must print nothing when the input is bad"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn missing_file_and_directory_without_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = palisade(&["validate", "-f", "/nonexistent/tenants.yaml"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/nonexistent/tenants.yaml: cannot read"),
+        "{}",
+        stderr(&out)
+    );
+
+    write(dir.path(), "notes.txt", "not a manifest");
+    let out = palisade(&["validate", "-f", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no Tenant manifests found"), "{}", stderr(&out));
+}
+
+#[test]
+fn render_prints_every_provider_of_the_examples() {
+    let out = palisade(&[
+        "render",
+        "-f",
+        examples().to_str().unwrap(),
+        "--api-server",
+        "10.0.0.1:6443",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml = stdout(&out);
+    for kind in [
+        "kind: Namespace",
+        "kind: RoleBinding",
+        "kind: ResourceQuota",
+        "kind: LimitRange",
+        "kind: NetworkPolicy",
+        "kind: CiliumClusterwideNetworkPolicy",
+        "kind: PeerAuthentication",
+        "kind: AuthorizationPolicy",
+    ] {
+        assert!(yaml.contains(kind), "render output lacks {kind}");
+    }
+    // The output is a YAML stream kubectl can read: every document parses back.
+    let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    assert!(documents.len() > 20, "{} documents", documents.len());
+    assert!(
+        documents
+            .iter()
+            .all(|d| d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "palisade")
+    );
+}
+
+#[test]
+fn render_one_namespace_and_report_skipped_objects() {
+    let examples = examples();
+    let out = palisade(&[
+        "render",
+        "-f",
+        examples.to_str().unwrap(),
+        "-n",
+        "catalog",
+        "--without",
+        "istio",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let yaml = stdout(&out);
+    assert!(yaml.contains("namespace: catalog"));
+    assert!(!yaml.contains("namespace: payments-api"));
+    assert!(!yaml.contains("kind: PeerAuthentication"));
+    assert!(stderr(&out).contains(
+        "# skipped PeerAuthentication catalog/palisade-mtls: the cluster does not serve security.istio.io/v1"
+    ));
+
+    let out = palisade(&["render", "-f", examples.to_str().unwrap(), "-n", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("namespace \"nowhere\" is not in spec.namespaces.names of any tenant"));
+}
+
+#[test]
+fn crds_command_prints_the_tenant_crd() {
+    let out = palisade(&["crds"]);
+    assert!(out.status.success());
+    let crd: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
+    assert_eq!(crd["metadata"]["name"], "tenants.palisade.dev");
+    assert_eq!(crd["spec"]["scope"], "Cluster");
+}
+
+#[test]
+fn a_valid_file_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "ok.yaml", VALID);
+    let out = palisade(&["validate", "-f", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
