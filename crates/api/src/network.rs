@@ -1,6 +1,7 @@
 //! Network isolation of a tenant: who may connect in, where its pods may connect out, and which
 //! policy engine enforces it.
 
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -55,11 +56,15 @@ pub struct PeerGrants {
 }
 
 /// An external destination the tenant's pods may reach.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressCidr {
+    #[schemars(length(max = 43))]
+    #[x_kube(validation = Rule::new("isCIDR(self)").message("must be a CIDR such as 10.0.0.0/8"))]
     pub cidr: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message("every entry must be a CIDR such as 10.1.0.0/16"))]
     pub except: Vec<String>,
     /// Ports allowed; empty: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

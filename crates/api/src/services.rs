@@ -1,9 +1,9 @@
 //! Which Service features a tenant may use.
 
-use schemars::JsonSchema;
+use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePolicy {
     #[serde(default)]
@@ -15,6 +15,8 @@ pub struct ServicePolicy {
     /// CIDRs that `spec.externalIPs` may use. Empty: no externalIPs at all, which closes the
     /// traffic-hijack of CVE-2020-8554.
     #[serde(default, rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message("every entry must be a CIDR such as 203.0.113.0/24"))]
     pub external_ips: Vec<String>,
 }
 

@@ -1,5 +1,7 @@
 //! The CLI as a user meets it: real files in, exit codes and messages out.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

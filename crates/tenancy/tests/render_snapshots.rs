@@ -1,6 +1,8 @@
 //! One snapshot per provider and option: the exact objects a namespace gets. A change to the
 //! renderer shows up here as a reviewable diff of YAML.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
 use palisade_api::Tenant;
 use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, TenantIndex};
 use palisade_tenancy::{render_cluster_scoped, render_namespace, validate};
