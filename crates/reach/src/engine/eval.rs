@@ -65,7 +65,7 @@ fn note(trace: &mut Option<&mut Vec<Step>>, conns: &ConnSet, allowed: bool, reas
 }
 
 impl Analysis<'_> {
-    fn peer_matches(&self, p: CPeer, t: Target) -> bool {
+    pub(super) fn peer_matches(&self, p: CPeer, t: Target) -> bool {
         match (p, t) {
             (CPeer::Pods(i), Target::Class(c)) => self.classes[c].pod_sets.get(i),
             (CPeer::Pods(_), Target::Atom(_)) | (CPeer::Nothing, _) => false,
@@ -91,7 +91,7 @@ impl Analysis<'_> {
     }
 
     /// True when nothing restricts `dir` for the class: every connection is allowed.
-    fn open(&self, class: usize, dir: Direction) -> bool {
+    pub(super) fn open(&self, class: usize, dir: Direction) -> bool {
         let c = &self.classes[class];
         let d = dir.index();
         c.nps[d].is_empty()

@@ -3,6 +3,7 @@
 
 mod eval;
 mod output;
+mod table;
 
 pub use eval::{Direction, Step, Target};
 pub use output::{Connection, format_json, format_line, format_text};
@@ -23,7 +24,7 @@ pub struct Options {
 }
 
 /// A compiled peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum CPeer {
     Pods(usize),
     Ips(usize),
@@ -79,6 +80,8 @@ pub struct Analysis<'c> {
     /// Class of each workload.
     pub class_of: Vec<usize>,
     pod_sets: Vec<PodSet>,
+    /// Per pod set, the classes in it.
+    pod_set_classes: Vec<Vec<usize>>,
     ip_peers: Vec<Vec<(u32, u32, Vec<(u32, u32)>)>>,
     /// Per ip peer, the atoms it covers.
     ip_atoms: Vec<BitSet>,
@@ -273,8 +276,17 @@ impl<'c> Analysis<'c> {
             });
             c.banp = banp_subject.is_some_and(|s| c.pod_sets.get(s));
         }
+        let mut pod_set_classes = vec![Vec::new(); int.pod_sets.len()];
+        for (ci, c) in classes.iter().enumerate() {
+            for (pi, members) in pod_set_classes.iter_mut().enumerate() {
+                if c.pod_sets.get(pi) {
+                    members.push(ci);
+                }
+            }
+        }
         Analysis {
             cluster,
+            pod_set_classes,
             options,
             atoms,
             source_atoms,

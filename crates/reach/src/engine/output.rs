@@ -22,36 +22,6 @@ fn as_text<S: serde::Serializer>(c: &ConnSet, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Analysis<'_> {
-    /// Calls `f(src, dst, conns)` for every ordered pair of endpoints (workload classes and external
-    /// ranges, at least one a class) with a non-empty connection set. Class members are not expanded.
-    pub fn for_each_class_pair(&self, mut f: impl FnMut(Target, Target, &ConnSet)) {
-        for src in 0..self.classes.len() {
-            for dst in 0..self.classes.len() {
-                if src == dst && self.classes[src].members.len() < 2 {
-                    continue;
-                }
-                let c = self.pair(Target::Class(src), Target::Class(dst));
-                if !c.is_empty() {
-                    f(Target::Class(src), Target::Class(dst), &c);
-                }
-            }
-            for a in self.source_atoms..self.atoms.len() {
-                let c = self.pair(Target::Class(src), Target::Atom(a));
-                if !c.is_empty() {
-                    f(Target::Class(src), Target::Atom(a), &c);
-                }
-            }
-        }
-        for a in 0..self.source_atoms {
-            for dst in 0..self.classes.len() {
-                let c = self.pair(Target::Atom(a), Target::Class(dst));
-                if !c.is_empty() {
-                    f(Target::Atom(a), Target::Class(dst), &c);
-                }
-            }
-        }
-    }
-
     /// Display name of an endpoint index: workloads first, then atoms.
     pub fn endpoint_names(&self, t: Target) -> Vec<String> {
         match t {

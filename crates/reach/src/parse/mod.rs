@@ -30,7 +30,16 @@ pub fn documents(file: &str, text: &str) -> Result<Vec<Value>, Error> {
             other => vec![other],
         });
     }
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| Error::Parse {
+    // The default budget (1,024 documents, 1M events) is for untrusted configuration files; a
+    // cluster dump is large but plain, so the limits grow with the input (aliases stay capped).
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = budget.max_documents.max(text.len() / 16);
+    budget.max_events = budget.max_events.max(text.len());
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(text.len());
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| Error::Parse {
         file: file.to_string(),
         message: e.to_string(),
     })?;
