@@ -150,7 +150,7 @@ fn main() {
         class_pairs += 1;
         let n = |t| match t {
             palisade_reach::engine::Target::Class(c) => analysis.classes[c].members.len() as u64,
-            palisade_reach::engine::Target::Atom(_) => 1,
+            _ => 1,
         };
         let mut pairs = n(src) * n(dst);
         if src == dst {

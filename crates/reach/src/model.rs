@@ -259,6 +259,10 @@ pub struct Cluster {
     pub admin_policies: Vec<AdminPolicy>,
     /// The BaselineAdminNetworkPolicy, if any.
     pub baseline: Option<AdminPolicy>,
+    /// Services.
+    pub services: Vec<Service>,
+    /// Services exposed through Ingress / Route objects.
+    pub exposures: Vec<Exposure>,
     /// Notes (ignored kinds, collapsed pods, ignored IPv6 blocks, ...).
     pub notes: Vec<String>,
 }
@@ -271,4 +275,63 @@ impl AdminPolicy {
             crate::engine::Direction::Egress => &self.egress,
         }
     }
+}
+
+/// A port reference: a number or a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortRef {
+    /// By number.
+    Number(u16),
+    /// By name.
+    Name(String),
+}
+
+/// A Service port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePort {
+    /// Port name.
+    pub name: Option<String>,
+    /// The Service's port.
+    pub port: u16,
+    /// The pods' port (defaults to `port`).
+    pub target: PortRef,
+    /// Protocol.
+    pub protocol: crate::ports::Protocol,
+}
+
+/// A Service with a selector (only those route traffic to workloads).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `spec.selector`.
+    pub selector: Labels,
+    /// Ports.
+    pub ports: Vec<ServicePort>,
+}
+
+/// How an Ingress or Route picks the Service's port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExposedPort {
+    /// Ingress: the Service port with this number or name.
+    ServicePort(PortRef),
+    /// Route: the Service port with this name or target port (number or name).
+    RouteTarget(PortRef),
+    /// Route without `port`: every Service port.
+    All,
+}
+
+/// A Service that an Ingress or Route exposes to the ingress controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    /// Namespace of the Ingress/Route and the Service.
+    pub namespace: String,
+    /// Service name.
+    pub service: String,
+    /// Which port.
+    pub port: ExposedPort,
+    /// `Ingress ns/name` or `Route ns/name`, for explanations.
+    pub by: String,
 }

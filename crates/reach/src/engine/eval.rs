@@ -39,6 +39,8 @@ pub enum Target {
     Class(usize),
     /// An external address range.
     Atom(usize),
+    /// The ingress controller (a pod with no labels in a namespace with no labels).
+    IngressController,
 }
 
 /// One step of an explanation: these connections were allowed or denied for this reason.
@@ -68,7 +70,9 @@ impl Analysis<'_> {
     pub(super) fn peer_matches(&self, p: CPeer, t: Target) -> bool {
         match (p, t) {
             (CPeer::Pods(i), Target::Class(c)) => self.classes[c].pod_sets.get(i),
+            (CPeer::Pods(i), Target::IngressController) => self.controller_pod_sets.get(i),
             (CPeer::Pods(_), Target::Atom(_)) | (CPeer::Nothing, _) => false,
+            (CPeer::Ips(_), Target::IngressController) => false,
             (CPeer::Ips(i), Target::Atom(a)) => self.ip_atoms[i].get(a),
             (CPeer::Ips(i), Target::Class(c)) => {
                 self.options.ipblock_matches_pod_ips && self.classes[c].ip_peers.get(i)
@@ -86,7 +90,7 @@ impl Analysis<'_> {
     fn ports_of(&self, t: Target) -> Option<&[ContainerPort]> {
         match t {
             Target::Class(c) => Some(&self.classes[c].ports),
-            Target::Atom(_) => None,
+            Target::Atom(_) | Target::IngressController => None,
         }
     }
 
@@ -240,14 +244,14 @@ impl Analysis<'_> {
     pub fn pair(&self, src: Target, dst: Target) -> Cow<'_, ConnSet> {
         let egress = match src {
             Target::Class(c) => self.direction(Direction::Egress, c, dst, None),
-            Target::Atom(_) => Cow::Borrowed(&self.all),
+            Target::Atom(_) | Target::IngressController => Cow::Borrowed(&self.all),
         };
         if egress.is_empty() {
             return egress;
         }
         let ingress = match dst {
             Target::Class(c) => self.direction(Direction::Ingress, c, src, None),
-            Target::Atom(_) => Cow::Borrowed(&self.all),
+            Target::Atom(_) | Target::IngressController => Cow::Borrowed(&self.all),
         };
         if egress.is_all() {
             return ingress;

@@ -2,10 +2,12 @@
 //! classes, then evaluate class pairs.
 
 mod eval;
+mod ingress;
 mod output;
 mod table;
 
 pub use eval::{Direction, Step, Target};
+pub use ingress::INGRESS_CONTROLLER;
 pub use output::{Connection, format_json, format_line, format_text};
 
 use crate::bitset::BitSet;
@@ -80,6 +82,8 @@ pub struct Analysis<'c> {
     /// Class of each workload.
     pub class_of: Vec<usize>,
     pod_sets: Vec<PodSet>,
+    /// Pod sets that contain the ingress controller.
+    controller_pod_sets: BitSet,
     /// Per pod set, the classes in it.
     pod_set_classes: Vec<Vec<usize>>,
     ip_peers: Vec<Vec<(u32, u32, Vec<(u32, u32)>)>>,
@@ -284,8 +288,19 @@ impl<'c> Analysis<'c> {
                 }
             }
         }
+        let no_labels = crate::selector::Labels::new();
+        let mut controller_pod_sets = BitSet::new(int.pod_sets.len());
+        for (i, ps) in int.pod_sets.iter().enumerate() {
+            if let NamespaceScope::Selector(s) = &ps.namespaces
+                && s.matches(&no_labels)
+                && ps.pods.matches(&no_labels)
+            {
+                controller_pod_sets.set(i);
+            }
+        }
         Analysis {
             cluster,
+            controller_pod_sets,
             pod_set_classes,
             options,
             atoms,

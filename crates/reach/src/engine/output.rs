@@ -34,6 +34,7 @@ impl Analysis<'_> {
                 let (lo, hi) = self.atoms[a];
                 vec![ipv4::display_range(lo, hi)]
             }
+            Target::IngressController => vec![super::INGRESS_CONTROLLER.to_string()],
         }
     }
 
@@ -54,6 +55,13 @@ impl Analysis<'_> {
                 }
             }
         });
+        for (wi, conn) in self.ingress_controller_connections() {
+            out.push(Connection {
+                src: super::INGRESS_CONTROLLER.to_string(),
+                dst: self.cluster.workloads[wi].display_name(),
+                conn,
+            });
+        }
         let mut keyed: Vec<(String, Connection)> = out
             .into_iter()
             .map(|c| (format_line(&c), c))

@@ -235,7 +235,7 @@ impl Analysis<'_> {
                     Target::Atom(a) if (a < self.source_atoms) == (dir == Direction::Ingress) => {
                         u32::MAX - 2
                     }
-                    Target::Atom(_) => u32::MAX - 3,
+                    Target::Atom(_) | Target::IngressController => u32::MAX - 3,
                 };
                 let n = u32::try_from(rep_target.len()).unwrap_or(u32::MAX);
                 let key = &bits[ti * words..(ti + 1) * words];

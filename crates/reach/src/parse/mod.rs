@@ -4,6 +4,7 @@ mod admin;
 pub mod fields;
 mod netpol;
 pub mod raw;
+mod service;
 mod workload;
 
 use crate::error::Error;
@@ -144,7 +145,14 @@ impl ClusterBuilder {
         }
         let handled = matches!(
             kind.as_str(),
-            "Namespace" | "Pod" | "NetworkPolicy" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy"
+            "Namespace"
+                | "Pod"
+                | "NetworkPolicy"
+                | "AdminNetworkPolicy"
+                | "BaselineAdminNetworkPolicy"
+                | "Service"
+                | "Ingress"
+                | "Route"
         ) || workload::WORKLOAD_KINDS.contains(&kind.as_str());
         if !handled {
             self.cluster
@@ -172,6 +180,19 @@ impl ClusterBuilder {
                 let raw: raw::Workload = decode(&ctx, v)?;
                 let labels = fields::labels(&ctx, "metadata.labels", raw.metadata.labels.as_ref())?;
                 self.namespaces.insert(name, labels);
+            }
+            "Service" => {
+                if let Some(svc) = service::service(&ctx, &v, &namespace, &name)? {
+                    self.cluster.services.push(svc);
+                }
+            }
+            "Ingress" => {
+                let e = service::ingress(&ctx, &v, &namespace)?;
+                self.cluster.exposures.extend(e);
+            }
+            "Route" => {
+                let e = service::route(&ctx, &v, &namespace)?;
+                self.cluster.exposures.extend(e);
             }
             "Pod" => {
                 let raw: raw::Pod = decode(&ctx, v)?;
