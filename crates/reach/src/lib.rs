@@ -22,6 +22,7 @@ pub mod ipv4;
 pub mod model;
 pub mod parse;
 pub mod ports;
+pub mod report;
 pub mod selector;
 
 pub use engine::{Analysis, Connection, Options};

@@ -46,6 +46,8 @@ pub struct Workload {
     pub ports: Vec<ContainerPort>,
     /// Pod IPs, when known (used only when ipBlocks may match pod IPs).
     pub ips: Vec<Ipv4Addr>,
+    /// Secondary networks (NetworkAttachmentDefinitions) as `namespace/name`.
+    pub secondary_networks: Vec<String>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -259,6 +261,11 @@ pub struct Cluster {
     pub admin_policies: Vec<AdminPolicy>,
     /// The BaselineAdminNetworkPolicy, if any.
     pub baseline: Option<AdminPolicy>,
+    /// User-defined networks and network attachment definitions.
+    pub networks: Vec<NetworkDef>,
+    /// MultiNetworkPolicies (NetworkPolicy semantics on secondary networks), with the networks
+    /// (`namespace/name`) each applies to.
+    pub multi_network_policies: Vec<(NetworkPolicy, Vec<String>)>,
     /// Services.
     pub services: Vec<Service>,
     /// Services exposed through Ingress / Route objects.
@@ -334,4 +341,34 @@ pub struct Exposure {
     pub port: ExposedPort,
     /// `Ingress ns/name` or `Route ns/name`, for explanations.
     pub by: String,
+}
+
+/// A network other than the default pod network (OVN-Kubernetes UDN/CUDN, Multus NAD).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkDef {
+    /// A namespace's UserDefinedNetwork.
+    Udn {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Primary (replaces the pod network) or secondary.
+        primary: bool,
+    },
+    /// A ClusterUserDefinedNetwork spanning the namespaces it selects.
+    Cudn {
+        /// Name.
+        name: String,
+        /// Namespaces.
+        namespaces: Selector,
+        /// Primary or secondary.
+        primary: bool,
+    },
+    /// A NetworkAttachmentDefinition (secondary network).
+    Nad {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
 }

@@ -1,9 +1,9 @@
 //! Conformance: every netpol-analyzer case under `$PALISADE_CORPORA/netpol-analyzer/cases/`
 //! (default `<workspace>/../shared/corpora`) must produce exactly its `expected.txt`.
 
-use palisade_reach::engine::format_text;
 use palisade_reach::parse::ClusterBuilder;
-use palisade_reach::{Analysis, Options};
+use palisade_reach::Options;
+use palisade_reach::report::connlist_report;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,8 +48,7 @@ fn run_case(case: &Path) -> Result<(), String> {
         builder.add_text(&name, &text).map_err(|e| format!("error: {e}"))?;
     }
     let cluster = builder.build();
-    let analysis = Analysis::new(&cluster, Options::default());
-    let got = format_text(&analysis.connections());
+    let got = connlist_report(&cluster, Options::default());
     let expected = fs::read_to_string(case.join("expected.txt")).map_err(|e| e.to_string())?;
     let norm = |s: &str| -> Vec<String> {
         s.lines()

@@ -4,6 +4,7 @@ mod admin;
 pub mod fields;
 mod netpol;
 pub mod raw;
+mod network;
 mod service;
 mod workload;
 
@@ -128,7 +129,10 @@ impl ClusterBuilder {
             .to_string();
         let cluster_scoped = matches!(
             kind.as_str(),
-            "Namespace" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy"
+            "Namespace"
+                | "AdminNetworkPolicy"
+                | "BaselineAdminNetworkPolicy"
+                | "ClusterUserDefinedNetwork"
         );
         let object = if cluster_scoped {
             format!("{kind} {name}")
@@ -153,6 +157,10 @@ impl ClusterBuilder {
                 | "Service"
                 | "Ingress"
                 | "Route"
+                | "UserDefinedNetwork"
+                | "ClusterUserDefinedNetwork"
+                | "NetworkAttachmentDefinition"
+                | "MultiNetworkPolicy"
         ) || workload::WORKLOAD_KINDS.contains(&kind.as_str());
         if !handled {
             self.cluster
@@ -180,6 +188,16 @@ impl ClusterBuilder {
                 let raw: raw::Workload = decode(&ctx, v)?;
                 let labels = fields::labels(&ctx, "metadata.labels", raw.metadata.labels.as_ref())?;
                 self.namespaces.insert(name, labels);
+            }
+            "UserDefinedNetwork" | "ClusterUserDefinedNetwork" | "NetworkAttachmentDefinition" => {
+                let net = network::network(&ctx, &kind, &v, &namespace, &name)?;
+                self.cluster.networks.push(net);
+            }
+            "MultiNetworkPolicy" => {
+                let raw: raw::NetworkPolicy = decode(&ctx, v)?;
+                let p = netpol::convert(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
+                let targets = network::policy_for(&raw.metadata, &namespace);
+                self.cluster.multi_network_policies.push((p, targets));
             }
             "Service" => {
                 if let Some(svc) = service::service(&ctx, &v, &namespace, &name)? {

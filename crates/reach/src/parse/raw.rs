@@ -13,6 +13,7 @@ pub struct Meta {
     pub generate_name: Option<String>,
     pub namespace: Option<String>,
     pub labels: Option<BTreeMap<String, Value>>,
+    pub annotations: Option<BTreeMap<String, Value>>,
     pub owner_references: Vec<OwnerRef>,
 }
 
@@ -46,6 +47,22 @@ pub struct Container {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     pub containers: Vec<Container>,
+    /// KubeVirt VirtualMachine template networks.
+    pub networks: Vec<VmNetwork>,
+}
+
+/// A KubeVirt network (`pod: {}` or `multus: {networkName}`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(default)]
+pub struct VmNetwork {
+    pub multus: Option<Multus>,
+}
+
+/// `multus`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Multus {
+    pub network_name: String,
 }
 
 /// `status` of a Pod.

@@ -83,6 +83,7 @@ pub fn pod(
         labels: fields::labels(ctx, "metadata.labels", raw.metadata.labels.as_ref())?,
         ports: container_ports(ctx, "spec", &raw.spec, notes)?,
         ips,
+        secondary_networks: secondary_networks(&raw.metadata, &raw.spec, namespace),
         origin: Origin { source: ctx.file.to_string() },
     })
 }
@@ -111,6 +112,47 @@ pub fn workload(
         labels: fields::labels(ctx, &format!("{field}.metadata.labels"), template.metadata.labels.as_ref())?,
         ports: container_ports(ctx, &format!("{field}.spec"), &template.spec, notes)?,
         ips: Vec::new(),
+        secondary_networks: secondary_networks(&template.metadata, &template.spec, namespace),
         origin: Origin { source: ctx.file.to_string() },
     })
+}
+
+/// Multus attachments: the `k8s.v1.cni.cncf.io/networks` annotation (`a, ns/b` or a JSON list of
+/// `{name, namespace}`) and KubeVirt `multus.networkName`, as `namespace/name`.
+fn secondary_networks(meta: &raw::Meta, spec: &raw::PodSpec, namespace: &str) -> Vec<String> {
+    let qualify = |n: &str, ns: Option<&str>| -> String {
+        let n = n.trim();
+        match (n.split_once('/'), ns) {
+            (Some((a, b)), _) => format!("{a}/{}", b.split('@').next().unwrap_or(b)),
+            (None, Some(ns)) => format!("{ns}/{n}"),
+            (None, None) => format!("{namespace}/{}", n.split('@').next().unwrap_or(n)),
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    let annotation = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("k8s.v1.cni.cncf.io/networks"))
+        .and_then(|v| v.as_str());
+    if let Some(a) = annotation {
+        if a.trim_start().starts_with('[') {
+            if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(a) {
+                for i in items {
+                    if let Some(n) = i.get("name").and_then(|n| n.as_str()) {
+                        out.push(qualify(n, i.get("namespace").and_then(|n| n.as_str())));
+                    }
+                }
+            }
+        } else {
+            out.extend(a.split(',').filter(|n| !n.trim().is_empty()).map(|n| qualify(n, None)));
+        }
+    }
+    for n in &spec.networks {
+        if let Some(m) = &n.multus {
+            out.push(qualify(&m.network_name, None));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
