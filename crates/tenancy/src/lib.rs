@@ -9,6 +9,7 @@
 //!                                   └─ skipped (objects whose API the cluster lacks)
 //! ```
 
+pub mod import;
 pub mod render;
 pub mod validate;
 
