@@ -46,7 +46,7 @@ pub struct Workload {
     pub ports: Vec<ContainerPort>,
     /// Pod IPs, when known (used only when ipBlocks may match pod IPs).
     pub ips: Vec<Ipv4Addr>,
-    /// Secondary networks (NetworkAttachmentDefinitions) as `namespace/name`.
+    /// Secondary networks (NetworkAttachmentDefinitions), by name.
     pub secondary_networks: Vec<String>,
     /// Where it was defined.
     pub origin: Origin,
@@ -264,7 +264,7 @@ pub struct Cluster {
     /// User-defined networks and network attachment definitions.
     pub networks: Vec<NetworkDef>,
     /// MultiNetworkPolicies (NetworkPolicy semantics on secondary networks), with the networks
-    /// (`namespace/name`) each applies to.
+    /// (by name) each applies to.
     pub multi_network_policies: Vec<(NetworkPolicy, Vec<String>)>,
     /// Services.
     pub services: Vec<Service>,

@@ -7,6 +7,9 @@ use crate::engine::{Analysis, Connection, Options, format_text};
 use crate::model::{Cluster, NetworkDef, Workload};
 use std::collections::BTreeMap;
 
+/// The namespace label that opts a namespace into a primary user-defined network.
+pub const PRIMARY_UDN_LABEL: &str = "k8s.ovn.org/primary-user-defined-network";
+
 /// A workload's primary network.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Primary {
@@ -29,6 +32,12 @@ pub fn primary_networks(cluster: &Cluster) -> Vec<Primary> {
         .workloads
         .iter()
         .map(|w| {
+            // OVN-Kubernetes gives a namespace a primary user-defined network only when the
+            // namespace carries this label (set at creation).
+            let labels = ns_labels.get(w.namespace.as_str());
+            if !labels.is_some_and(|l| l.contains_key(PRIMARY_UDN_LABEL)) {
+                return Primary::PodNetwork;
+            }
             for net in &cluster.networks {
                 match net {
                     NetworkDef::Udn {
@@ -132,7 +141,7 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
         ));
     }
     let mut nads: Vec<&String> = cluster.workloads.iter().flat_map(|w| &w.secondary_networks).collect();
-    nads.sort_by_key(|n| (n.split_once('/').map_or(n.as_str(), |x| x.1), n.as_str()));
+    nads.sort();
     nads.dedup();
     for nad in nads {
         let mut sub = sub_cluster(cluster, |_, w| w.secondary_networks.contains(nad));
@@ -145,7 +154,7 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
         sub.admin_policies.clear();
         sub.baseline = None;
         sub.exposures.clear();
-        let name = nad.split_once('/').map_or(nad.as_str(), |x| x.1);
+        let name = nad;
         sections.push(format!(
             "Permitted connectivity analyzed in secondary NAD {name}:\n{}",
             format_text(&lines(&sub, options, false, false))
@@ -170,7 +179,7 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
         if !secondary.is_empty() {
             let names: Vec<String> = secondary
                 .iter()
-                .map(|n| format!("{}[NAD]", n.split_once('/').map_or(n.as_str(), |x| x.1)))
+                .map(|n| format!("{n}[NAD]"))
                 .collect();
             mapping.push_str(&format!("\tSecondary Networks: {}\n", names.join(",")));
         }

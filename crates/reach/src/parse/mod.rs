@@ -196,7 +196,7 @@ impl ClusterBuilder {
             "MultiNetworkPolicy" => {
                 let raw: raw::NetworkPolicy = decode(&ctx, v)?;
                 let p = netpol::convert(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
-                let targets = network::policy_for(&raw.metadata, &namespace);
+                let targets = network::policy_for(&raw.metadata);
                 self.cluster.multi_network_policies.push((p, targets));
             }
             "Service" => {

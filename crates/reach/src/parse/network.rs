@@ -65,8 +65,8 @@ pub fn network(ctx: &Ctx<'_>, kind: &str, v: &Value, namespace: &str, name: &str
     })
 }
 
-/// The networks a MultiNetworkPolicy applies to (`k8s.v1.cni.cncf.io/policy-for`), as `ns/name`.
-pub fn policy_for(meta: &raw::Meta, namespace: &str) -> Vec<String> {
+/// The networks a MultiNetworkPolicy applies to (`k8s.v1.cni.cncf.io/policy-for`), by name.
+pub fn policy_for(meta: &raw::Meta) -> Vec<String> {
     meta.annotations
         .as_ref()
         .and_then(|a| a.get("k8s.v1.cni.cncf.io/policy-for"))
@@ -75,9 +75,6 @@ pub fn policy_for(meta: &raw::Meta, namespace: &str) -> Vec<String> {
         .split(',')
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .map(|n| match n.split_once('/') {
-            Some(_) => n.to_string(),
-            None => format!("{namespace}/{n}"),
-        })
+        .map(|n| n.rsplit_once('/').map_or(n, |x| x.1).to_string())
         .collect()
 }

@@ -83,7 +83,7 @@ pub fn pod(
         labels: fields::labels(ctx, "metadata.labels", raw.metadata.labels.as_ref())?,
         ports: container_ports(ctx, "spec", &raw.spec, notes)?,
         ips,
-        secondary_networks: secondary_networks(&raw.metadata, &raw.spec, namespace),
+        secondary_networks: secondary_networks(&raw.metadata, &raw.spec),
         origin: Origin { source: ctx.file.to_string() },
     })
 }
@@ -112,21 +112,19 @@ pub fn workload(
         labels: fields::labels(ctx, &format!("{field}.metadata.labels"), template.metadata.labels.as_ref())?,
         ports: container_ports(ctx, &format!("{field}.spec"), &template.spec, notes)?,
         ips: Vec::new(),
-        secondary_networks: secondary_networks(&template.metadata, &template.spec, namespace),
+        secondary_networks: secondary_networks(&template.metadata, &template.spec),
         origin: Origin { source: ctx.file.to_string() },
     })
 }
 
-/// Multus attachments: the `k8s.v1.cni.cncf.io/networks` annotation (`a, ns/b` or a JSON list of
-/// `{name, namespace}`) and KubeVirt `multus.networkName`, as `namespace/name`.
-fn secondary_networks(meta: &raw::Meta, spec: &raw::PodSpec, namespace: &str) -> Vec<String> {
-    let qualify = |n: &str, ns: Option<&str>| -> String {
+/// Multus attachments: the `k8s.v1.cni.cncf.io/networks` annotation (`a, ns/b@if` or a JSON list
+/// of `{name, namespace}`) and KubeVirt `multus.networkName`. Networks are identified by name:
+/// same-named attachment definitions in several namespaces join one network.
+fn secondary_networks(meta: &raw::Meta, spec: &raw::PodSpec) -> Vec<String> {
+    let name_of = |n: &str| -> String {
         let n = n.trim();
-        match (n.split_once('/'), ns) {
-            (Some((a, b)), _) => format!("{a}/{}", b.split('@').next().unwrap_or(b)),
-            (None, Some(ns)) => format!("{ns}/{n}"),
-            (None, None) => format!("{namespace}/{}", n.split('@').next().unwrap_or(n)),
-        }
+        let n = n.rsplit_once('/').map_or(n, |x| x.1);
+        n.split('@').next().unwrap_or(n).to_string()
     };
     let mut out: Vec<String> = Vec::new();
     let annotation = meta
@@ -139,17 +137,17 @@ fn secondary_networks(meta: &raw::Meta, spec: &raw::PodSpec, namespace: &str) ->
             if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(a) {
                 for i in items {
                     if let Some(n) = i.get("name").and_then(|n| n.as_str()) {
-                        out.push(qualify(n, i.get("namespace").and_then(|n| n.as_str())));
+                        out.push(name_of(n));
                     }
                 }
             }
         } else {
-            out.extend(a.split(',').filter(|n| !n.trim().is_empty()).map(|n| qualify(n, None)));
+            out.extend(a.split(',').filter(|n| !n.trim().is_empty()).map(name_of));
         }
     }
     for n in &spec.networks {
         if let Some(m) = &n.multus {
-            out.push(qualify(&m.network_name, None));
+            out.push(name_of(&m.network_name));
         }
     }
     out.sort();
