@@ -15,6 +15,7 @@ mod quota;
 mod rbac;
 
 pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, TenantIndex};
+pub use namespace::{namespace_annotations, namespace_labels};
 pub use naming::short_hash;
 pub use object::{ManagedObject, Skipped};
 

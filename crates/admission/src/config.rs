@@ -1,0 +1,43 @@
+//! Settings of the admission engine that do not come from Tenants.
+
+use ipnet::IpNet;
+
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    /// Groups whose members are cluster administrators, never checked.
+    pub admin_groups: Vec<String>,
+    /// Users who are cluster administrators, never checked.
+    pub admin_users: Vec<String>,
+    /// The identity Palisade's controller runs as: the only one (besides administrators) that may
+    /// write objects labelled managed-by Palisade and bind namespaces to tenants.
+    pub palisade_users: Vec<String>,
+    /// Namespace names no tenant may ever hold, beyond `default`, `kube-*` and `palisade-system`:
+    /// exact names, or prefixes ending in `*`.
+    pub protected_namespaces: Vec<String>,
+    /// The cluster's pod CIDRs. When known, tenant NetworkPolicies may not use ipBlocks that reach
+    /// pod addresses (other tenants' pods) without excepting them.
+    pub pod_cidrs: Vec<IpNet>,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        AdmissionConfig {
+            admin_groups: vec!["system:masters".to_string()],
+            admin_users: Vec::new(),
+            palisade_users: vec!["system:serviceaccount:palisade-system:palisade".to_string()],
+            protected_namespaces: Vec::new(),
+            pod_cidrs: Vec::new(),
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// Whether no tenant may hold a namespace of this name.
+    pub fn is_protected_namespace(&self, name: &str) -> bool {
+        palisade_tenancy::validate::is_protected_namespace(name)
+            || self.protected_namespaces.iter().any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => pattern == name,
+            })
+    }
+}

@@ -1,0 +1,45 @@
+//! Admission decisions as pure functions.
+//!
+//! ```text
+//!   AdmissionRequest ─┐
+//!   ClusterView ──────┼─▶ review() ─▶ Verdict: Allow | Deny(message) | Patch(json patch)
+//!   AdmissionConfig ──┘        │
+//!                              └─ rules::{namespace, pod, workload, service, ingress, pvc,
+//!                                         network_policy, managed, tenant}
+//! ```
+//!
+//! No I/O happens here: the webhook feeds watch-driven caches in through [`ClusterView`], tests
+//! feed a [`Snapshot`] built by hand, and both get the same answer for the same input. Every denial
+//! names the tenant, the rule and the offending value, and says what would be allowed.
+
+mod config;
+mod image;
+mod requester;
+mod rules;
+mod verdict;
+mod view;
+
+pub use config::AdmissionConfig;
+pub use image::normalize_image;
+pub use requester::Requester;
+pub use verdict::Verdict;
+pub use view::{ClusterView, IngressRoute, Snapshot, VolumeOwner};
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse};
+
+/// Decides one admission request.
+pub fn review(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView, config: &AdmissionConfig) -> Verdict {
+    let requester = Requester::new(&request.user_info, config);
+    if requester.is_exempt() {
+        // Cluster administrators and Palisade itself; the webhook configuration keeps most of
+        // these requests away from us already, this is the second line.
+        return rules::tenant::always_checked(request, view).unwrap_or(Verdict::Allow);
+    }
+    rules::dispatch(request, &requester, view, config)
+}
+
+/// [`review`], as the AdmissionResponse to send back.
+pub fn respond(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView, config: &AdmissionConfig) -> AdmissionResponse {
+    review(request, view, config).into_response(request)
+}
