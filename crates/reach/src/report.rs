@@ -122,7 +122,11 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
     if pod.workloads.is_empty() {
         text.push_str("all input workloads are configured with (C)UDN as their primary network interface\n");
     } else {
-        text.push_str(&format_text(&lines(&pod, options, false, true)));
+        let list = lines(&pod, options, false, true);
+        if list.is_empty() {
+            text.push_str("All connections are not allowed for the workloads in the pod-network\n");
+        }
+        text.push_str(&format_text(&list));
     }
     sections.push(text);
     let mut others: Vec<&Primary> = primaries.iter().filter(|p| **p != Primary::PodNetwork).collect();
