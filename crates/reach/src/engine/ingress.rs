@@ -42,9 +42,15 @@ impl Analysis<'_> {
                 }
                 for sp in svc.ports.iter().filter(|sp| selected(sp, &e.port)) {
                     match &sp.target {
-                        PortRef::Number(t) => {
+                        // As in the corpus: a pod that declares container ports is reached only on
+                        // those (Kubernetes treats the declarations as informational).
+                        PortRef::Number(t)
+                            if w.ports.is_empty()
+                                || w.ports.iter().any(|cp| cp.port == *t && cp.protocol == sp.protocol) =>
+                        {
                             out = out.union(&ConnSet::ports(sp.protocol, PortSet::range(*t, *t)));
                         }
+                        PortRef::Number(_) => {}
                         PortRef::Name(x) => {
                             for cp in w.ports.iter().filter(|cp| cp.name.as_deref() == Some(x)) {
                                 out = out.union(&ConnSet::ports(
