@@ -1,10 +1,337 @@
+//! `palisade import capsule FILE...`: Capsule Tenants in, Palisade Tenants out.
+//!
+//! ```text
+//!   files / dirs / `-` ──split into YAML documents──▶ serde_json::Value
+//!        ──palisade_tenancy::import::capsule::convert_document()──▶ Tenant + gaps
+//!   stdout (or --output): the Tenants as one multi-document YAML stream
+//!   stderr: every gap, per tenant, then a one-line summary
+//! ```
+//!
+//! All or nothing: if any document cannot be converted (bad YAML, not a Capsule v1beta2 Tenant,
+//! a malformed field), every problem is printed with file, line, document and field, nothing is
+//! written, and the exit code is non-zero, so `palisade import capsule f.yaml | kubectl apply -f -`
+//! never applies half an import. Gaps alone are information: the exit code stays 0.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use palisade_tenancy::import::{Conversion, GapKind, capsule};
+use serde_json::Value;
+
+use crate::manifests::{Diagnostic, collect_files};
 
 #[derive(clap::Subcommand)]
 pub enum ImportCommand {
-    Capsule,
+    /// Convert Capsule `capsule.clastix.io/v1beta2` Tenants. The Palisade Tenants go to stdout; every
+    /// field that did not map exactly is listed on stderr.
+    Capsule(CapsuleArgs),
 }
 
-pub fn run(_command: &ImportCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::Args)]
+pub struct CapsuleArgs {
+    /// Capsule Tenant manifests: files, directories (searched for *.yaml, *.yml, *.json) or `-` for
+    /// stdin. The output of `kubectl get tenants.v1beta2.capsule.clastix.io -o yaml` works as is.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write the converted Tenants to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(command: &ImportCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ImportCommand::Capsule(args) => run_capsule(args),
+    }
+}
+
+/// One converted Tenant with where it came from.
+struct Converted {
+    conversion: Conversion,
+    path: PathBuf,
+    line: usize,
+    document: usize,
+}
+
+fn run_capsule(args: &CapsuleArgs) -> anyhow::Result<ExitCode> {
+    let mut problems = Vec::new();
+    let mut converted = Vec::new();
+    let mut files = 0;
+    for (path, text) in read_inputs(&args.files, &mut problems) {
+        files += 1;
+        convert_file(&path, &text, &mut converted, &mut problems);
+    }
+    check_duplicates(&converted, &mut problems);
+    if converted.is_empty() && problems.is_empty() {
+        anyhow::bail!("no Capsule Tenant found in the given files");
+    }
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        anyhow::bail!(
+            "{} problem{} in the input; nothing was converted",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+    }
+
+    let yaml = render_stream(&converted)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, &yaml).with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(yaml.as_bytes()).context("cannot write to stdout")?;
+            stdout.flush().context("cannot write to stdout")?;
+        }
+    }
+    eprint!("{}", report(&converted, files, args.output.as_deref()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The text of every input, `-` meaning stdin (read once).
+fn read_inputs(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<(PathBuf, String)> {
+    let mut inputs = Vec::new();
+    let mut stdin_read = false;
+    for path in paths {
+        if path.as_os_str() == "-" {
+            if stdin_read {
+                continue;
+            }
+            stdin_read = true;
+            let mut text = String::new();
+            match std::io::stdin().read_to_string(&mut text) {
+                Ok(_) => inputs.push((PathBuf::from("<stdin>"), text)),
+                Err(error) => problems.push(file_problem(Path::new("<stdin>"), format!("cannot read: {error}"))),
+            }
+            continue;
+        }
+        let files = match collect_files(std::slice::from_ref(path)) {
+            Ok(files) => files,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        if files.is_empty() {
+            problems.push(file_problem(
+                path,
+                "no *.yaml, *.yml or *.json file in this directory".to_string(),
+            ));
+        }
+        for file in files {
+            match std::fs::read_to_string(&file) {
+                Ok(text) => inputs.push((file, text)),
+                Err(error) => problems.push(file_problem(&file, format!("cannot read: {error}"))),
+            }
+        }
+    }
+    inputs
+}
+
+fn convert_file(path: &Path, text: &str, converted: &mut Vec<Converted>, problems: &mut Vec<Diagnostic>) {
+    let documents = split_documents(text);
+    if documents.is_empty() {
+        problems.push(file_problem(
+            path,
+            "the file is empty: expected one or more Capsule Tenants".to_string(),
+        ));
+        return;
+    }
+    for document in documents {
+        let at = |line: usize, column: Option<usize>, field: Option<String>, message: String| Diagnostic {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column,
+            document: Some(document.number),
+            field,
+            message,
+        };
+        let value: Value = match serde_saphyr::from_str(document.text) {
+            Ok(value) => value,
+            Err(error) => {
+                let (line, column) = error
+                    .location()
+                    .map(|l| (document.first_line + l.line() as usize - 1, Some(l.column() as usize)))
+                    .unwrap_or((document.first_line, None));
+                let message = error.to_string();
+                let message = message.lines().next().unwrap_or_default();
+                problems.push(at(line, column, None, format!("not valid YAML: {message}")));
+                continue;
+            }
+        };
+        let source = format!(
+            "{}:{}: document {}",
+            path.display(),
+            document.first_line,
+            document.number
+        );
+        match capsule::convert_document(&value, &source) {
+            Ok(conversions) => converted.extend(conversions.into_iter().map(|conversion| Converted {
+                conversion,
+                path: path.to_path_buf(),
+                line: document.first_line,
+                document: document.number,
+            })),
+            Err(errors) => problems.extend(errors.into_iter().map(|error| {
+                let field = Some(error.field).filter(|f| !f.is_empty());
+                at(document.first_line, None, field, error.message)
+            })),
+        }
+    }
+}
+
+/// Two documents converting to the same Tenant name would overwrite each other when applied.
+fn check_duplicates(converted: &[Converted], problems: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<String, &Converted> = BTreeMap::new();
+    for item in converted {
+        let name = tenant_name(&item.conversion);
+        if let Some(first) = seen.get(&name) {
+            problems.push(Diagnostic {
+                path: item.path.clone(),
+                line: Some(item.line),
+                column: None,
+                document: Some(item.document),
+                field: Some("metadata.name".to_string()),
+                message: format!(
+                    "tenant \"{name}\" is also defined at {}; each Tenant may be imported once",
+                    first.conversion.source
+                ),
+            });
+        } else {
+            seen.insert(name, item);
+        }
+    }
+}
+
+fn tenant_name(conversion: &Conversion) -> String {
+    conversion.tenant.metadata.name.clone().unwrap_or_default()
+}
+
+fn render_stream(converted: &[Converted]) -> anyhow::Result<String> {
+    let mut stream = String::new();
+    for (i, item) in converted.iter().enumerate() {
+        if i > 0 {
+            stream.push_str("---\n");
+        }
+        let _ = writeln!(
+            stream,
+            "# Imported from the Capsule Tenant at {} ({} gap{} reported)",
+            item.conversion.source,
+            item.conversion.gaps.len(),
+            if item.conversion.gaps.len() == 1 { "" } else { "s" }
+        );
+        let yaml = serde_saphyr::to_string(&item.conversion.tenant)
+            .with_context(|| format!("cannot write tenant \"{}\" as YAML", tenant_name(&item.conversion)))?;
+        stream.push_str(&yaml);
+        if !yaml.ends_with('\n') {
+            stream.push('\n');
+        }
+    }
+    Ok(stream)
+}
+
+/// The gaps of every tenant, most urgent first (invalid, dropped, partial, note), then a summary.
+fn report(converted: &[Converted], files: usize, output: Option<&Path>) -> String {
+    let mut text = String::new();
+    let mut counts: BTreeMap<GapKind, usize> = BTreeMap::new();
+    for item in converted {
+        let name = tenant_name(&item.conversion);
+        let mut gaps: Vec<_> = item.conversion.gaps.iter().collect();
+        gaps.sort_by_key(|gap| match gap.kind {
+            GapKind::Invalid => 0,
+            GapKind::Dropped => 1,
+            GapKind::Partial => 2,
+            GapKind::Note => 3,
+        });
+        for gap in gaps {
+            *counts.entry(gap.kind).or_default() += 1;
+            let _ = writeln!(text, "tenant \"{name}\": {}: {}: {}", gap.field, gap.kind, gap.message);
+        }
+    }
+    let count = |kind: GapKind| counts.get(&kind).copied().unwrap_or_default();
+    let destination = output.map(|p| format!(" into {}", p.display())).unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "imported {} tenant{} from {} file{}{destination}: {} invalid, {} dropped, {} partial, {} notes",
+        converted.len(),
+        if converted.len() == 1 { "" } else { "s" },
+        files,
+        if files == 1 { "" } else { "s" },
+        count(GapKind::Invalid),
+        count(GapKind::Dropped),
+        count(GapKind::Partial),
+        count(GapKind::Note),
+    );
+    if count(GapKind::Invalid) > 0 {
+        let _ = writeln!(
+            text,
+            "fix the `invalid` lines before applying: those Tenants would be refused"
+        );
+    }
+    text
+}
+
+fn file_problem(path: &Path, message: String) -> Diagnostic {
+    Diagnostic {
+        path: path.to_path_buf(),
+        line: None,
+        column: None,
+        document: None,
+        field: None,
+        message,
+    }
+}
+
+/// A YAML document of a stream, with its 1-based number and first line.
+struct Document<'a> {
+    number: usize,
+    first_line: usize,
+    text: &'a str,
+}
+
+/// Splits a YAML stream at `---` (and `...`) lines; documents holding only comments or blank lines
+/// are skipped and not counted.
+fn split_documents(text: &str) -> Vec<Document<'_>> {
+    let mut pieces = Vec::new();
+    let (mut start, mut first_line, mut offset) = (0, 1, 0);
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "..." {
+            pieces.push((first_line, &text[start..offset]));
+            start = offset + line.len();
+            first_line = index + 2;
+        }
+        offset += line.len();
+    }
+    pieces.push((first_line, &text[start..]));
+    pieces
+        .into_iter()
+        .filter(|(_, piece)| {
+            piece
+                .lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .enumerate()
+        .map(|(i, (first_line, text))| Document {
+            number: i + 1,
+            first_line,
+            text,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_numbered_without_empty_ones() {
+        let docs = split_documents("# header\n---\na: 1\n---\n# only a comment\n---\nb: 2\n");
+        let found: Vec<(usize, usize)> = docs.iter().map(|d| (d.number, d.first_line)).collect();
+        assert_eq!(found, vec![(1, 3), (2, 7)]);
+    }
 }
