@@ -32,7 +32,10 @@ const TIERS: [&str; 4] = ["web", "api", "db", "cache"];
 fn generate(namespaces: usize, workloads: usize, policies: usize) -> String {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut y = String::new();
-    let _ = writeln!(y, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n---");
+    let _ = writeln!(
+        y,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kube-system\n---"
+    );
     for i in 0..namespaces {
         let env = if i % 3 == 0 { "prod" } else { "dev" };
         let _ = writeln!(
@@ -55,7 +58,12 @@ fn generate(namespaces: usize, workloads: usize, policies: usize) -> String {
             8000 + rng.below(100)
         );
         let spec = if kind == "CronJob" {
-            format!("spec:\n  jobTemplate:\n    spec:\n      template:\n{}", template.replace("\n    ", "\n        ").replacen("    metadata", "        metadata", 1))
+            format!(
+                "spec:\n  jobTemplate:\n    spec:\n      template:\n{}",
+                template
+                    .replace("\n    ", "\n        ")
+                    .replacen("    metadata", "        metadata", 1)
+            )
         } else {
             format!("spec:\n  template:\n{template}")
         };
@@ -167,15 +175,31 @@ fn main() {
     let lines = analysis.connections().len();
     let t_list = t4.elapsed();
 
-    println!("synthetic cluster: {} namespaces, {} workloads, {} NetworkPolicies, {} AdminNetworkPolicies, BaselineAdminNetworkPolicy: {}",
-        cluster.namespaces.len(), cluster.workloads.len(), cluster.network_policies.len(), cluster.admin_policies.len(), cluster.baseline.is_some());
-    println!("  classes: {} (workloads no selector tells apart share one), selector pairs: {}, external ranges: {}",
-        analysis.classes.len(), analysis.pod_set_count(), analysis.atoms.len());
+    println!(
+        "synthetic cluster: {} namespaces, {} workloads, {} NetworkPolicies, {} AdminNetworkPolicies, BaselineAdminNetworkPolicy: {}",
+        cluster.namespaces.len(),
+        cluster.workloads.len(),
+        cluster.network_policies.len(),
+        cluster.admin_policies.len(),
+        cluster.baseline.is_some()
+    );
+    println!(
+        "  classes: {} (workloads no selector tells apart share one), selector pairs: {}, external ranges: {}",
+        analysis.classes.len(),
+        analysis.pod_set_count(),
+        analysis.atoms.len()
+    );
     println!("  generate YAML: {:>8.3} s", t_gen.as_secs_f64());
     println!("  parse:         {:>8.3} s", t_parse.as_secs_f64());
     println!("  compile:       {:>8.3} s", t_compile.as_secs_f64());
-    println!("  all pairs:     {:>8.3} s  ({class_pairs} class pairs with connections = {endpoint_pairs} endpoint pairs, {all_connections} of them All Connections)", t_pairs.as_secs_f64());
-    println!("  analysis (compile + all pairs): {:.3} s", (t_compile + t_pairs).as_secs_f64());
+    println!(
+        "  all pairs:     {:>8.3} s  ({class_pairs} class pairs with connections = {endpoint_pairs} endpoint pairs, {all_connections} of them All Connections)",
+        t_pairs.as_secs_f64()
+    );
+    println!(
+        "  analysis (compile + all pairs): {:.3} s",
+        (t_compile + t_pairs).as_secs_f64()
+    );
     println!("  connectivity list: {:>8.3} s  ({lines} lines)", t_list.as_secs_f64());
     match peak_rss_kib() {
         Some(kib) => println!("  peak RSS (VmHWM): {:.1} MiB", kib as f64 / 1024.0),

@@ -48,6 +48,8 @@ pub struct Workload {
     pub ips: Vec<Ipv4Addr>,
     /// Secondary networks (NetworkAttachmentDefinitions), by name.
     pub secondary_networks: Vec<String>,
+    /// Addresses on secondary networks, when known (KubeVirt cloud-init network data).
+    pub secondary_ips: Vec<Ipv4Addr>,
     /// Where it was defined.
     pub origin: Origin,
 }
@@ -73,9 +75,7 @@ pub struct IpBlock {
 impl IpBlock {
     /// True when `ip` is in the CIDR and in no exception.
     pub fn contains(&self, ip: u32) -> bool {
-        self.range.0 <= ip
-            && ip <= self.range.1
-            && !self.except.iter().any(|&(a, b)| a <= ip && ip <= b)
+        self.range.0 <= ip && ip <= self.range.1 && !self.except.iter().any(|&(a, b)| a <= ip && ip <= b)
     }
 
     /// True when the whole range `lo..=hi` lies in the block (ranges never straddle a boundary).
@@ -137,10 +137,7 @@ impl Ports {
 
     /// True when some item is a named port.
     pub fn has_named(&self) -> bool {
-        self.items
-            .iter()
-            .flatten()
-            .any(|i| matches!(i, PortItem::Named(..)))
+        self.items.iter().flatten().any(|i| matches!(i, PortItem::Named(..)))
     }
 
     /// The allowed connections towards a destination with `dst_ports` (None = external).
@@ -154,13 +151,8 @@ impl Ports {
                 PortItem::Numbers(p, set) => out = out.union(&ConnSet::ports(*p, set.clone())),
                 PortItem::Named(proto, name) => {
                     for cp in dst_ports.unwrap_or(&[]) {
-                        if cp.name.as_deref() == Some(name.as_str())
-                            && proto.is_none_or(|p| p == cp.protocol)
-                        {
-                            out = out.union(&ConnSet::ports(
-                                cp.protocol,
-                                PortSet::range(cp.port, cp.port),
-                            ));
+                        if cp.name.as_deref() == Some(name.as_str()) && proto.is_none_or(|p| p == cp.protocol) {
+                            out = out.union(&ConnSet::ports(cp.protocol, PortSet::range(cp.port, cp.port)));
                         }
                     }
                 }

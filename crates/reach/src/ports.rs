@@ -310,7 +310,10 @@ mod tests {
         let all = PortSet::all();
         let hole = all.subtract(&PortSet::range(9003, 9003));
         assert_eq!(hole.to_string(), "1-9002,9004-65535");
-        assert_eq!(hole.intersect(&PortSet::range(9000, 9010)).to_string(), "9000-9002,9004-9010");
+        assert_eq!(
+            hole.intersect(&PortSet::range(9000, 9010)).to_string(),
+            "9000-9002,9004-9010"
+        );
         assert!(all.subtract(&all).is_empty());
         assert_eq!(all.subtract(&PortSet::range(1, 1)).to_string(), "2-65535");
         assert_eq!(all.subtract(&PortSet::range(65535, 65535)).to_string(), "1-65534");

@@ -149,6 +149,15 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
     nads.dedup();
     for nad in nads {
         let mut sub = sub_cluster(cluster, |_, w| w.secondary_networks.contains(nad));
+        // On a secondary network there is no "outside": ipBlocks of MultiNetworkPolicies select
+        // the workloads' addresses on that network.
+        for w in &mut sub.workloads {
+            w.ips = w.secondary_ips.clone();
+        }
+        let nad_options = Options {
+            ipblock_matches_pod_ips: true,
+            ..options
+        };
         sub.network_policies = cluster
             .multi_network_policies
             .iter()
@@ -161,7 +170,7 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
         let name = nad;
         sections.push(format!(
             "Permitted connectivity analyzed in secondary NAD {name}:\n{}",
-            format_text(&lines(&sub, options, false, false))
+            format_text(&lines(&sub, nad_options, false, false))
         ));
     }
     let mut mapping = String::from("Workload-to-Networks Mapping:\n");
@@ -181,10 +190,7 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
         mapping.push_str(&format!("{name}: \n\tPrimary Network: {primary}\n"));
         let secondary = &cluster.workloads[i].secondary_networks;
         if !secondary.is_empty() {
-            let names: Vec<String> = secondary
-                .iter()
-                .map(|n| format!("{n}[NAD]"))
-                .collect();
+            let names: Vec<String> = secondary.iter().map(|n| format!("{n}[NAD]")).collect();
             mapping.push_str(&format!("\tSecondary Networks: {}\n", names.join(",")));
         }
     }

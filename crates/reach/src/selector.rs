@@ -88,9 +88,7 @@ impl Selector {
 
     /// Kubernetes matching: every `matchLabels` pair AND every expression.
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.match_labels
-            .iter()
-            .all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|r| r.matches(labels))
     }
 
@@ -108,11 +106,7 @@ impl fmt::Display for Selector {
         if self.is_everything() {
             return f.write_str("{}");
         }
-        let mut parts: Vec<String> = self
-            .match_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let mut parts: Vec<String> = self.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         for r in &self.match_expressions {
             parts.push(match r.operator {
                 Operator::In => format!("{} in ({})", r.key, r.values.join(",")),
@@ -130,10 +124,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn expr(key: &str, operator: Operator, values: &[&str]) -> Selector {

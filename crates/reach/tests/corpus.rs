@@ -1,11 +1,12 @@
 //! Conformance: every netpol-analyzer case under `$PALISADE_CORPORA/netpol-analyzer/cases/`
 //! (default `<workspace>/../shared/corpora`) must produce exactly its `expected.txt`.
 
-use palisade_reach::parse::ClusterBuilder;
 use palisade_reach::Options;
+use palisade_reach::parse::ClusterBuilder;
 use palisade_reach::report::connlist_report;
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Cases that cannot pass yet, each with the reason. They still run; a listed case that starts
@@ -28,10 +29,7 @@ fn input_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             input_files(&p, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
             out.push(p);
         }
     }
@@ -75,14 +73,19 @@ fn run_case(case: &Path) -> Result<(), String> {
     Err(format!("output differs (- expected, + got):\n{diff}"))
 }
 
+/// Prints past the test harness's output capture, so the summary shows on every run.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 #[test]
 fn netpol_analyzer_corpus() {
     let root = corpora().join("netpol-analyzer/cases");
     if !root.is_dir() {
-        println!(
+        report(&format!(
             "SKIPPED: netpol-analyzer corpus not found at {} (set PALISADE_CORPORA)",
             root.display()
-        );
+        ));
         return;
     }
     let mut cases: Vec<PathBuf> = fs::read_dir(&root)
@@ -114,16 +117,27 @@ fn netpol_analyzer_corpus() {
     }
     let total = if only.is_some() { 1 } else { cases.len() };
     for f in &failures {
-        println!("{f}");
+        report(f);
     }
     for x in &excepted {
-        println!("{x}");
+        report(x);
     }
-    println!("{passed} of {total} cases passed ({} excepted with a reason, {} failed)", excepted.len(), failures.len());
+    report(&format!(
+        "netpol-analyzer corpus: {passed} of {total} cases passed ({} excepted with a reason, {} failed)",
+        excepted.len(),
+        failures.len()
+    ));
     assert!(
         stale.is_empty(),
         "listed as exceptions but now passing (remove them from EXCEPTIONS): {stale:?}"
     );
-    assert!(failures.is_empty(), "{} corpus case(s) failed: {:?}", failures.len(),
-        failures.iter().map(|f| f.lines().next().unwrap_or_default()).collect::<Vec<_>>());
+    assert!(
+        failures.is_empty(),
+        "{} corpus case(s) failed: {:?}",
+        failures.len(),
+        failures
+            .iter()
+            .map(|f| f.lines().next().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
 }

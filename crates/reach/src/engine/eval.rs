@@ -234,7 +234,10 @@ impl Analysis<'_> {
             }
         }
         note(&mut trace, &rest, true, || {
-            format!("no policy restricts {} here (system default: allow)", dir.as_str().to_lowercase())
+            format!(
+                "no policy restricts {} here (system default: allow)",
+                dir.as_str().to_lowercase()
+            )
         });
         Cow::Owned(allowed.union(&rest))
     }

@@ -14,9 +14,7 @@ fn selected(sp: &ServicePort, port: &ExposedPort) -> bool {
         ExposedPort::All => true,
         ExposedPort::ServicePort(PortRef::Number(n)) => sp.port == *n,
         ExposedPort::ServicePort(PortRef::Name(x)) => sp.name.as_deref() == Some(x.as_str()),
-        ExposedPort::RouteTarget(PortRef::Number(n)) => {
-            sp.target == PortRef::Number(*n) || sp.port == *n
-        }
+        ExposedPort::RouteTarget(PortRef::Number(n)) => sp.target == PortRef::Number(*n) || sp.port == *n,
         ExposedPort::RouteTarget(PortRef::Name(x)) => {
             sp.name.as_deref() == Some(x.as_str()) || sp.target == PortRef::Name(x.clone())
         }
@@ -53,10 +51,7 @@ impl Analysis<'_> {
                         PortRef::Number(_) => {}
                         PortRef::Name(x) => {
                             for cp in w.ports.iter().filter(|cp| cp.name.as_deref() == Some(x)) {
-                                out = out.union(&ConnSet::ports(
-                                    cp.protocol,
-                                    PortSet::range(cp.port, cp.port),
-                                ));
+                                out = out.union(&ConnSet::ports(cp.protocol, PortSet::range(cp.port, cp.port)));
                             }
                         }
                     }
@@ -77,12 +72,7 @@ impl Analysis<'_> {
             if exposed.is_empty() {
                 continue;
             }
-            let ingress = self.direction(
-                Direction::Ingress,
-                self.class_of[wi],
-                Target::IngressController,
-                None,
-            );
+            let ingress = self.direction(Direction::Ingress, self.class_of[wi], Target::IngressController, None);
             let conn = exposed.intersect(&ingress);
             if !conn.is_empty() {
                 out.push((wi, conn));

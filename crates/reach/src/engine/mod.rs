@@ -144,9 +144,8 @@ impl Interner {
 }
 
 fn ip_in(peer: &[(u32, u32, Vec<(u32, u32)>)], lo: u32, hi: u32) -> bool {
-    peer.iter().any(|(a, b, except)| {
-        *a <= lo && hi <= *b && !except.iter().any(|(c, d)| *c <= hi && lo <= *d)
-    })
+    peer.iter()
+        .any(|(a, b, except)| *a <= lo && hi <= *b && !except.iter().any(|(c, d)| *c <= hi && lo <= *d))
 }
 
 impl<'c> Analysis<'c> {
@@ -168,37 +167,23 @@ impl<'c> Analysis<'c> {
             .iter()
             .map(|p| {
                 [&p.ingress, &p.egress].map(|rules| {
-                    rules.as_ref().map(|rs| {
-                        rs.iter()
-                            .map(|r| int.rule(r.peers.as_deref(), &r.ports))
-                            .collect()
-                    })
+                    rules
+                        .as_ref()
+                        .map(|rs| rs.iter().map(|r| int.rule(r.peers.as_deref(), &r.ports)).collect())
                 })
             })
             .collect();
-        let admin_subject: Vec<usize> = cluster
-            .admin_policies
-            .iter()
-            .map(|p| int.pod_set(&p.subject))
-            .collect();
+        let admin_subject: Vec<usize> = cluster.admin_policies.iter().map(|p| int.pod_set(&p.subject)).collect();
         let admin_rules: Vec<[Vec<CRule>; 2]> = cluster
             .admin_policies
             .iter()
-            .map(|p| {
-                [&p.ingress, &p.egress].map(|rs| {
-                    rs.iter()
-                        .map(|r| int.rule(Some(&r.peers), &r.ports))
-                        .collect()
-                })
-            })
+            .map(|p| [&p.ingress, &p.egress].map(|rs| rs.iter().map(|r| int.rule(Some(&r.peers), &r.ports)).collect()))
             .collect();
         let banp_subject = cluster.baseline.as_ref().map(|b| int.pod_set(&b.subject));
         let banp_rules = match &cluster.baseline {
-            Some(b) => [&b.ingress, &b.egress].map(|rs| {
-                rs.iter()
-                    .map(|r| int.rule(Some(&r.peers), &r.ports))
-                    .collect()
-            }),
+            Some(b) => {
+                [&b.ingress, &b.egress].map(|rs| rs.iter().map(|r| int.rule(Some(&r.peers), &r.ports)).collect())
+            }
             None => [Vec::new(), Vec::new()],
         };
 

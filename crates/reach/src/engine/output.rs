@@ -62,10 +62,7 @@ impl Analysis<'_> {
                 conn,
             });
         }
-        let mut keyed: Vec<(String, Connection)> = out
-            .into_iter()
-            .map(|c| (format_line(&c), c))
-            .collect();
+        let mut keyed: Vec<(String, Connection)> = out.into_iter().map(|c| (format_line(&c), c)).collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         keyed.into_iter().map(|(_, c)| c).collect()
     }

@@ -198,7 +198,11 @@ impl Analysis<'_> {
                 if self.options.ipblock_matches_pod_ips {
                     out.extend((0..n).filter(|&c| self.classes[c].ip_peers.get(i)));
                 }
-                out.extend((0..self.atoms.len()).filter(|&a| self.ip_atoms[i].get(a)).map(|a| n + a));
+                out.extend(
+                    (0..self.atoms.len())
+                        .filter(|&a| self.ip_atoms[i].get(a))
+                        .map(|a| n + a),
+                );
                 out
             }
         }
@@ -232,9 +236,7 @@ impl Analysis<'_> {
                     Target::Class(c) if target_ports => class_ports[c],
                     Target::Class(_) => u32::MAX - 1,
                     // Sources split by ingress blocks, destinations by egress blocks.
-                    Target::Atom(a) if (a < self.source_atoms) == (dir == Direction::Ingress) => {
-                        u32::MAX - 2
-                    }
+                    Target::Atom(a) if (a < self.source_atoms) == (dir == Direction::Ingress) => u32::MAX - 2,
                     Target::Atom(_) | Target::IngressController => u32::MAX - 3,
                 };
                 let n = u32::try_from(rep_target.len()).unwrap_or(u32::MAX);
@@ -245,10 +247,7 @@ impl Analysis<'_> {
                 })
             })
             .collect();
-        PeerList {
-            target_key,
-            rep_target,
-        }
+        PeerList { target_key, rep_target }
     }
 
     /// Calls `f(src, dst, conns)` for every ordered pair of endpoints (workload classes and external

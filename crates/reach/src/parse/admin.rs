@@ -56,11 +56,7 @@ fn pods_or_namespaces(
 ) -> Result<PodSet, Error> {
     match (namespaces, pods) {
         (Some(ns), None) => Ok(PodSet {
-            namespaces: NamespaceScope::Selector(fields::selector(
-                ctx,
-                &format!("{field}.namespaces"),
-                ns,
-            )?),
+            namespaces: NamespaceScope::Selector(fields::selector(ctx, &format!("{field}.namespaces"), ns)?),
             pods: Selector::everything(),
         }),
         (None, Some(p)) => Ok(PodSet {
@@ -93,7 +89,11 @@ fn rules(
             ("Deny", _) => Action::Deny,
             ("Pass", false) => Action::Pass,
             (other, _) => {
-                let expected = if baseline { "Allow or Deny" } else { "Allow, Deny or Pass" };
+                let expected = if baseline {
+                    "Allow or Deny"
+                } else {
+                    "Allow, Deny or Pass"
+                };
                 return Err(ctx.invalid(
                     &format!("{f}.action"),
                     format!("unknown action {other:?}; expected {expected}"),
@@ -116,14 +116,14 @@ fn rules(
     Ok(out)
 }
 
-fn peer(
-    ctx: &Ctx<'_>,
-    field: &str,
-    p: &raw::AdminPeer,
-    notes: &mut Vec<String>,
-) -> Result<Peer, Error> {
+fn peer(ctx: &Ctx<'_>, field: &str, p: &raw::AdminPeer, notes: &mut Vec<String>) -> Result<Peer, Error> {
     if let Some(nets) = &p.networks {
-        return Ok(Peer::Ips(netpol::networks(ctx, &format!("{field}.networks"), nets, notes)?));
+        return Ok(Peer::Ips(netpol::networks(
+            ctx,
+            &format!("{field}.networks"),
+            nets,
+            notes,
+        )?));
     }
     if p.nodes.is_some() {
         notes.push(format!(
@@ -135,7 +135,12 @@ fn peer(
     if p.namespaces.is_none() && p.pods.is_none() {
         return Err(ctx.invalid(field, "expected one of namespaces, pods, networks or nodes"));
     }
-    Ok(Peer::Pods(pods_or_namespaces(ctx, field, p.namespaces.as_ref(), p.pods.as_ref())?))
+    Ok(Peer::Pods(pods_or_namespaces(
+        ctx,
+        field,
+        p.namespaces.as_ref(),
+        p.pods.as_ref(),
+    )?))
 }
 
 fn ports(ctx: &Ctx<'_>, field: &str, raw: Option<&[raw::AdminPort]>) -> Result<Ports, Error> {
@@ -152,10 +157,17 @@ fn ports(ctx: &Ctx<'_>, field: &str, raw: Option<&[raw::AdminPort]>) -> Result<P
             items.push(PortItem::Numbers(proto, PortSet::range(port, port)));
         } else if let Some(r) = &p.port_range {
             let proto = fields::protocol(ctx, &format!("{f}.portRange.protocol"), r.protocol.as_deref())?;
-            let start = fields::port_number(ctx, &format!("{f}.portRange.start"), &r.start.clone().unwrap_or_default())?;
+            let start = fields::port_number(
+                ctx,
+                &format!("{f}.portRange.start"),
+                &r.start.clone().unwrap_or_default(),
+            )?;
             let end = fields::port_number(ctx, &format!("{f}.portRange.end"), &r.end.clone().unwrap_or_default())?;
             if end < start {
-                return Err(ctx.invalid(&format!("{f}.portRange.end"), format!("end {end} is below start {start}")));
+                return Err(ctx.invalid(
+                    &format!("{f}.portRange.end"),
+                    format!("end {end} is below start {start}"),
+                ));
             }
             items.push(PortItem::Numbers(proto, PortSet::range(start, end)));
         } else if let Some(name) = &p.named_port {

@@ -40,11 +40,7 @@ fn scalar(ctx: &Ctx<'_>, field: &str, v: &Value) -> Result<String, Error> {
 }
 
 /// Converts a label map.
-pub fn labels(
-    ctx: &Ctx<'_>,
-    field: &str,
-    map: Option<&BTreeMap<String, Value>>,
-) -> Result<Labels, Error> {
+pub fn labels(ctx: &Ctx<'_>, field: &str, map: Option<&BTreeMap<String, Value>>) -> Result<Labels, Error> {
     let mut out = Labels::new();
     for (k, v) in map.into_iter().flatten() {
         out.insert(k.clone(), scalar(ctx, &format!("{field}.{k}"), v)?);
@@ -76,16 +72,10 @@ pub fn selector(ctx: &Ctx<'_>, field: &str, raw: &raw::Selector) -> Result<Selec
         }
         match operator {
             Operator::In | Operator::NotIn if values.is_empty() => {
-                return Err(ctx.invalid(
-                    &format!("{f}.values"),
-                    "operator In/NotIn needs at least one value",
-                ));
+                return Err(ctx.invalid(&format!("{f}.values"), "operator In/NotIn needs at least one value"));
             }
             Operator::Exists | Operator::DoesNotExist if !values.is_empty() => {
-                return Err(ctx.invalid(
-                    &format!("{f}.values"),
-                    "operator Exists/DoesNotExist takes no values",
-                ));
+                return Err(ctx.invalid(&format!("{f}.values"), "operator Exists/DoesNotExist takes no values"));
             }
             _ => {}
         }
@@ -105,12 +95,8 @@ pub fn selector(ctx: &Ctx<'_>, field: &str, raw: &raw::Selector) -> Result<Selec
 pub fn protocol(ctx: &Ctx<'_>, field: &str, raw: Option<&str>) -> Result<Protocol, Error> {
     match raw {
         None => Ok(Protocol::Tcp),
-        Some(s) => Protocol::parse(s).ok_or_else(|| {
-            ctx.invalid(
-                field,
-                format!("unknown protocol {s:?}; expected TCP, UDP or SCTP"),
-            )
-        }),
+        Some(s) => Protocol::parse(s)
+            .ok_or_else(|| ctx.invalid(field, format!("unknown protocol {s:?}; expected TCP, UDP or SCTP"))),
     }
 }
 
@@ -154,17 +140,12 @@ pub fn number_or_name(ctx: &Ctx<'_>, field: &str, v: &Value) -> Result<NumberOrN
 
 /// An IPv4 CIDR as inclusive `u32` bounds; `Ok(None)` for IPv6 (which the engine ignores).
 pub fn cidr(ctx: &Ctx<'_>, field: &str, s: &str) -> Result<Option<(u32, u32)>, Error> {
-    let net: IpNet = s.trim().parse().map_err(|_| {
-        ctx.invalid(
-            field,
-            format!("invalid CIDR {s:?}; expected e.g. 10.0.0.0/8"),
-        )
-    })?;
+    let net: IpNet = s
+        .trim()
+        .parse()
+        .map_err(|_| ctx.invalid(field, format!("invalid CIDR {s:?}; expected e.g. 10.0.0.0/8")))?;
     match net {
-        IpNet::V4(n) => Ok(Some((
-            u32::from(n.network()),
-            u32::from(n.broadcast()),
-        ))),
+        IpNet::V4(n) => Ok(Some((u32::from(n.network()), u32::from(n.broadcast())))),
         IpNet::V6(_) => Ok(None),
     }
 }

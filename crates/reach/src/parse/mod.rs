@@ -3,8 +3,8 @@
 mod admin;
 pub mod fields;
 mod netpol;
-pub mod raw;
 mod network;
+pub mod raw;
 mod service;
 mod workload;
 
@@ -108,15 +108,15 @@ impl ClusterBuilder {
             return Ok(());
         }
         if !v.is_object() {
-            self.cluster
-                .notes
-                .push(format!("{file}: a document that is not a mapping is not a Kubernetes object; ignored"));
+            self.cluster.notes.push(format!(
+                "{file}: a document that is not a mapping is not a Kubernetes object; ignored"
+            ));
             return Ok(());
         }
         if kind.is_empty() {
-            self.cluster
-                .notes
-                .push(format!("{file}: a document without `kind` is not a Kubernetes object; ignored"));
+            self.cluster.notes.push(format!(
+                "{file}: a document without `kind` is not a Kubernetes object; ignored"
+            ));
             return Ok(());
         }
         let name = str_field(&v, &["metadata", "name"])
@@ -129,10 +129,7 @@ impl ClusterBuilder {
             .to_string();
         let cluster_scoped = matches!(
             kind.as_str(),
-            "Namespace"
-                | "AdminNetworkPolicy"
-                | "BaselineAdminNetworkPolicy"
-                | "ClusterUserDefinedNetwork"
+            "Namespace" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterUserDefinedNetwork"
         );
         let object = if cluster_scoped {
             format!("{kind} {name}")
@@ -161,6 +158,7 @@ impl ClusterBuilder {
                 | "ClusterUserDefinedNetwork"
                 | "NetworkAttachmentDefinition"
                 | "MultiNetworkPolicy"
+                | "VirtualMachineInstance"
         ) || workload::WORKLOAD_KINDS.contains(&kind.as_str());
         if !handled {
             self.cluster
@@ -170,9 +168,9 @@ impl ClusterBuilder {
         }
         if let Some((first_value, first_file)) = self.seen.get(&object) {
             if *first_value == v {
-                self.cluster
-                    .notes
-                    .push(format!("{file}: {object}: identical copy of the object in {first_file}; ignored"));
+                self.cluster.notes.push(format!(
+                    "{file}: {object}: identical copy of the object in {first_file}; ignored"
+                ));
                 return Ok(());
             }
             return Err(Error::Duplicate {
@@ -212,6 +210,12 @@ impl ClusterBuilder {
                 let e = service::route(&ctx, &v, &namespace)?;
                 self.cluster.exposures.extend(e);
             }
+            "VirtualMachineInstance" => {
+                let raw: raw::Pod = decode(&ctx, v)?;
+                if let Some(w) = workload::vmi(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)? {
+                    self.add_workload(w);
+                }
+            }
             "Pod" => {
                 let raw: raw::Pod = decode(&ctx, v)?;
                 let w = workload::pod(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
@@ -237,7 +241,10 @@ impl ClusterBuilder {
                         return Err(Error::Duplicate {
                             file: file.to_string(),
                             object: ctx.object.clone(),
-                            first: format!("{} (BaselineAdminNetworkPolicy {}; it is a singleton)", first.origin.source, first.name),
+                            first: format!(
+                                "{} (BaselineAdminNetworkPolicy {}; it is a singleton)",
+                                first.origin.source, first.name
+                            ),
                         });
                     }
                     self.cluster.baseline = Some(p);

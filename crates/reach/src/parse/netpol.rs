@@ -1,9 +1,7 @@
 //! NetworkPolicy (networking.k8s.io/v1) → model, with the API server's defaulting.
 
 use crate::error::Error;
-use crate::model::{
-    IpBlock, NamespaceScope, NetworkPolicy, NpRule, Origin, Peer, PodSet, PortItem, Ports,
-};
+use crate::model::{IpBlock, NamespaceScope, NetworkPolicy, NpRule, Origin, Peer, PodSet, PortItem, Ports};
 use crate::parse::fields::{self, Ctx, NumberOrName};
 use crate::parse::raw;
 use crate::ports::PortSet;
@@ -44,12 +42,26 @@ pub fn convert(
         _ => (true, spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
     };
     let ingress = if isolates_ingress {
-        Some(rules(ctx, "spec.ingress", spec.ingress.as_deref(), namespace, notes, true)?)
+        Some(rules(
+            ctx,
+            "spec.ingress",
+            spec.ingress.as_deref(),
+            namespace,
+            notes,
+            true,
+        )?)
     } else {
         None
     };
     let egress = if isolates_egress {
-        Some(rules(ctx, "spec.egress", spec.egress.as_deref(), namespace, notes, false)?)
+        Some(rules(
+            ctx,
+            "spec.egress",
+            spec.egress.as_deref(),
+            namespace,
+            notes,
+            false,
+        )?)
     } else {
         None
     };
@@ -76,11 +88,7 @@ fn rules(
     let mut out = Vec::new();
     for (i, r) in raw.unwrap_or(&[]).iter().enumerate() {
         let f = format!("{field}[{i}]");
-        let (peer_field, raw_peers) = if ingress {
-            ("from", &r.from)
-        } else {
-            ("to", &r.to)
-        };
+        let (peer_field, raw_peers) = if ingress { ("from", &r.from) } else { ("to", &r.to) };
         let peers = match raw_peers {
             Some(list) if !list.is_empty() => {
                 let mut peers = Vec::new();
@@ -100,13 +108,7 @@ fn rules(
     Ok(out)
 }
 
-fn peer(
-    ctx: &Ctx<'_>,
-    field: &str,
-    p: &raw::NpPeer,
-    namespace: &str,
-    notes: &mut Vec<String>,
-) -> Result<Peer, Error> {
+fn peer(ctx: &Ctx<'_>, field: &str, p: &raw::NpPeer, namespace: &str, notes: &mut Vec<String>) -> Result<Peer, Error> {
     if let Some(block) = &p.ip_block {
         if p.pod_selector.is_some() || p.namespace_selector.is_some() {
             return Err(ctx.invalid(
@@ -125,29 +127,17 @@ fn peer(
         None => Selector::everything(),
     };
     let namespaces = match (&p.namespace_selector, &p.pod_selector) {
-        (Some(s), _) => NamespaceScope::Selector(fields::selector(
-            ctx,
-            &format!("{field}.namespaceSelector"),
-            s,
-        )?),
+        (Some(s), _) => NamespaceScope::Selector(fields::selector(ctx, &format!("{field}.namespaceSelector"), s)?),
         (None, Some(_)) => NamespaceScope::Named(namespace.to_string()),
         (None, None) => {
-            return Err(ctx.invalid(
-                field,
-                "a peer must set podSelector, namespaceSelector or ipBlock",
-            ));
+            return Err(ctx.invalid(field, "a peer must set podSelector, namespaceSelector or ipBlock"));
         }
     };
     Ok(Peer::Pods(PodSet { namespaces, pods }))
 }
 
 /// Converts an ipBlock; `None` when it is IPv6 (ignored, with a note).
-fn ip_block(
-    ctx: &Ctx<'_>,
-    field: &str,
-    b: &raw::IpBlock,
-    notes: &mut Vec<String>,
-) -> Result<Option<IpBlock>, Error> {
+fn ip_block(ctx: &Ctx<'_>, field: &str, b: &raw::IpBlock, notes: &mut Vec<String>) -> Result<Option<IpBlock>, Error> {
     let Some(range) = fields::cidr(ctx, &format!("{field}.cidr"), &b.cidr)? else {
         notes.push(format!(
             "{}: {}: {field}: IPv6 block {} ignored",
@@ -225,12 +215,7 @@ fn ports(ctx: &Ctx<'_>, field: &str, raw: Option<&[raw::NpPort]>) -> Result<Port
 }
 
 /// Converts admin-policy `networks` CIDRs into one ipBlock each.
-pub fn networks(
-    ctx: &Ctx<'_>,
-    field: &str,
-    nets: &[String],
-    notes: &mut Vec<String>,
-) -> Result<Vec<IpBlock>, Error> {
+pub fn networks(ctx: &Ctx<'_>, field: &str, nets: &[String], notes: &mut Vec<String>) -> Result<Vec<IpBlock>, Error> {
     let mut out = Vec::new();
     for (i, n) in nets.iter().enumerate() {
         let raw = raw::IpBlock {

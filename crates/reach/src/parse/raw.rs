@@ -49,6 +49,22 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     /// KubeVirt VirtualMachine template networks.
     pub networks: Vec<VmNetwork>,
+    /// Volumes (KubeVirt cloud-init network data gives VM addresses).
+    pub volumes: Vec<Volume>,
+}
+
+/// A volume; only KubeVirt `cloudInitNoCloud` matters.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Volume {
+    pub cloud_init_no_cloud: Option<CloudInit>,
+}
+
+/// `cloudInitNoCloud`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CloudInit {
+    pub network_data: Option<String>,
 }
 
 /// A KubeVirt network (`pod: {}` or `multus: {networkName}`).

@@ -63,7 +63,12 @@ pub fn pod(
         // Static pods are "owned" by their Node: they are their own endpoint.
         Some(o) if !o.name.is_empty() && o.kind != "Node" => (
             o.name.clone(),
-            if o.kind.is_empty() { "Pod".to_string() } else { o.kind.clone() },
+            match o.kind.as_str() {
+                "" => "Pod".to_string(),
+                // A virt-launcher pod runs the VirtualMachineInstance of the same-named VM.
+                "VirtualMachineInstance" => "VirtualMachine".to_string(),
+                k => k.to_string(),
+            },
         ),
         _ => (name.to_string(), "Pod".to_string()),
     };
@@ -84,8 +89,28 @@ pub fn pod(
         ports: container_ports(ctx, "spec", &raw.spec, notes)?,
         ips,
         secondary_networks: secondary_networks(&raw.metadata, &raw.spec),
-        origin: Origin { source: ctx.file.to_string() },
+        secondary_ips: Vec::new(),
+        origin: Origin {
+            source: ctx.file.to_string(),
+        },
     })
+}
+
+/// A KubeVirt VirtualMachineInstance: `None` when a VirtualMachine owns it (the VM stands for it).
+pub fn vmi(
+    ctx: &Ctx<'_>,
+    raw: &raw::Pod,
+    namespace: &str,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<Workload>, Error> {
+    if raw.metadata.owner_references.iter().any(|o| o.kind == "VirtualMachine") {
+        return Ok(None);
+    }
+    let mut w = pod(ctx, raw, namespace, name, notes)?;
+    w.kind = "VirtualMachineInstance".to_string();
+    w.name = name.to_string();
+    Ok(Some(w))
 }
 
 /// A workload with a pod template (CronJob: `spec.jobTemplate.spec.template`).
@@ -109,11 +134,18 @@ pub fn workload(
         namespace: namespace.to_string(),
         name: name.to_string(),
         kind: kind.to_string(),
-        labels: fields::labels(ctx, &format!("{field}.metadata.labels"), template.metadata.labels.as_ref())?,
+        labels: fields::labels(
+            ctx,
+            &format!("{field}.metadata.labels"),
+            template.metadata.labels.as_ref(),
+        )?,
         ports: container_ports(ctx, &format!("{field}.spec"), &template.spec, notes)?,
         ips: Vec::new(),
         secondary_networks: secondary_networks(&template.metadata, &template.spec),
-        origin: Origin { source: ctx.file.to_string() },
+        secondary_ips: cloud_init_addresses(&template.spec),
+        origin: Origin {
+            source: ctx.file.to_string(),
+        },
     })
 }
 
@@ -152,5 +184,41 @@ fn secondary_networks(meta: &raw::Meta, spec: &raw::PodSpec) -> Vec<String> {
     }
     out.sort();
     out.dedup();
+    out
+}
+
+/// IPv4 addresses from KubeVirt cloud-init `networkData` (`addresses: [a.b.c.d/len]`).
+fn cloud_init_addresses(spec: &raw::PodSpec) -> Vec<Ipv4Addr> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<Ipv4Addr>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "addresses"
+                        && let Some(list) = v.as_array()
+                    {
+                        for a in list.iter().filter_map(|a| a.as_str()) {
+                            let ip = a.split('/').next().unwrap_or(a);
+                            if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+                                out.push(ip);
+                            }
+                        }
+                    } else {
+                        walk(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for vol in &spec.volumes {
+        let data = vol.cloud_init_no_cloud.as_ref().and_then(|c| c.network_data.as_deref());
+        if let Some(data) = data
+            && let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(data)
+        {
+            walk(&v, &mut out);
+        }
+    }
     out
 }
