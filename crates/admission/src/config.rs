@@ -35,9 +35,12 @@ impl AdmissionConfig {
     /// Whether no tenant may hold a namespace of this name.
     pub fn is_protected_namespace(&self, name: &str) -> bool {
         palisade_tenancy::validate::is_protected_namespace(name)
-            || self.protected_namespaces.iter().any(|pattern| match pattern.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => pattern == name,
-            })
+            || self
+                .protected_namespaces
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => pattern == name,
+                })
     }
 }

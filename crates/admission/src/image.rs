@@ -26,7 +26,10 @@ mod tests {
             ("nginx", "docker.io/library/nginx"),
             ("nginx:1.27", "docker.io/library/nginx:1.27"),
             ("bitnami/redis", "docker.io/bitnami/redis"),
-            ("registry.example.com/payments/api:1", "registry.example.com/payments/api:1"),
+            (
+                "registry.example.com/payments/api:1",
+                "registry.example.com/payments/api:1",
+            ),
             ("localhost/app", "localhost/app"),
             ("localhost:5000/app", "localhost:5000/app"),
             ("ghcr.io/org/app@sha256:abc", "ghcr.io/org/app@sha256:abc"),

@@ -40,6 +40,10 @@ pub fn review(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView,
 }
 
 /// [`review`], as the AdmissionResponse to send back.
-pub fn respond(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView, config: &AdmissionConfig) -> AdmissionResponse {
+pub fn respond(
+    request: &AdmissionRequest<DynamicObject>,
+    view: &dyn ClusterView,
+    config: &AdmissionConfig,
+) -> AdmissionResponse {
     review(request, view, config).into_response(request)
 }

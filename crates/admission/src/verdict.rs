@@ -20,7 +20,11 @@ impl Verdict {
     /// A patch turning `before` into `after`, or a plain allow when they are equal.
     pub fn patch_between(before: &serde_json::Value, after: &serde_json::Value) -> Self {
         let patch = json_patch::diff(before, after);
-        if patch.0.is_empty() { Verdict::Allow } else { Verdict::Patch(patch) }
+        if patch.0.is_empty() {
+            Verdict::Allow
+        } else {
+            Verdict::Patch(patch)
+        }
     }
 
     pub fn is_allowed(&self) -> bool {

@@ -35,7 +35,9 @@ pub trait ClusterView {
 
     /// The tenant an existing namespace belongs to, by its label.
     fn tenant_of_namespace(&self, namespace: &str) -> Option<&str> {
-        self.namespace_labels(namespace)?.get(labels::TENANT).map(String::as_str)
+        self.namespace_labels(namespace)?
+            .get(labels::TENANT)
+            .map(String::as_str)
     }
 }
 

@@ -23,10 +23,20 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     let policy = &context.tenant.spec.ingress;
     let spec = ingress.spec.clone().unwrap_or_default();
     let class = spec.ingress_class_name.clone().or_else(|| {
-        ingress.metadata.annotations.as_ref().and_then(|a| a.get(LEGACY_CLASS_ANNOTATION).cloned())
+        ingress
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION).cloned())
     });
     let context_text = format!(" (Ingress \"{}\")", request.name);
-    if let Err(message) = check_class(tenant, "ingress class", policy.classes.as_ref(), class.as_deref(), &context_text) {
+    if let Err(message) = check_class(
+        tenant,
+        "ingress class",
+        policy.classes.as_ref(),
+        class.as_deref(),
+        &context_text,
+    ) {
         return Verdict::deny(message);
     }
 
@@ -40,7 +50,11 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
             ));
         }
         if !policy.hostnames.is_empty() && !policy.hostnames.iter().any(|p| host_matches(p, &host)) {
-            let shown = if host.is_empty() { "no host (every hostname)".to_string() } else { host.clone() };
+            let shown = if host.is_empty() {
+                "no host (every hostname)".to_string()
+            } else {
+                host.clone()
+            };
             return Verdict::deny(format!(
                 "tenant \"{tenant}\" may serve only {}; Ingress \"{}\" asks for {shown}",
                 policy.hostnames.join(", "),
@@ -103,7 +117,10 @@ fn collision(context: &InTenant<'_>, scope: CollisionScope, routes: &[(String, S
         if same_object || !in_scope(&existing.namespace) {
             continue;
         }
-        if routes.iter().any(|(host, path)| *host == existing.host && *path == existing.path) {
+        if routes
+            .iter()
+            .any(|(host, path)| *host == existing.host && *path == existing.path)
+        {
             return Some(format!(
                 "{}{} is already served by Ingress {}/{}; tenant \"{}\" requires hosts and paths to be unique in the {}",
                 existing.host,

@@ -108,7 +108,13 @@ fn by_prefix<'a>(namespace: &str, owned: &[&'a Tenant]) -> Result<&'a Tenant, St
         .filter(|t| namespace.starts_with(&format!("{}-", name_of(t))))
         .collect();
     matching.sort_by_key(|t| std::cmp::Reverse(name_of(t).len()));
-    let names = || owned.iter().map(|t| format!("\"{}\"", name_of(t))).collect::<Vec<_>>().join(", ");
+    let names = || {
+        owned
+            .iter()
+            .map(|t| format!("\"{}\"", name_of(t)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match matching.as_slice() {
         [] => Err(format!(
             "you own several tenants ({}): say which one \"{namespace}\" belongs to with the label {}=<tenant>, or name it <tenant>-<name>",
@@ -192,9 +198,9 @@ fn update(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view
                 "namespace \"{namespace}\" is not a tenant namespace; the label {}={new} is set by Palisade when a tenant creates a namespace, and cannot be added",
                 labels::TENANT
             ),
-            (Some(old), Some(new)) => format!(
-                "namespace \"{namespace}\" belongs to tenant \"{old}\" and cannot be moved to tenant \"{new}\""
-            ),
+            (Some(old), Some(new)) => {
+                format!("namespace \"{namespace}\" belongs to tenant \"{old}\" and cannot be moved to tenant \"{new}\"")
+            }
             (None, None) => String::new(),
         };
         return Verdict::deny(message);
@@ -224,18 +230,32 @@ fn update(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view
     let new_annotations = annotations_of(request.object.as_ref());
     let managed = [
         ("label", namespace_labels(tenant), &old_labels, &new_labels),
-        ("annotation", namespace_annotations(tenant), &old_annotations, &new_annotations),
+        (
+            "annotation",
+            namespace_annotations(tenant),
+            &old_annotations,
+            &new_annotations,
+        ),
     ];
     for (what, desired, old, new) in managed {
         for (key, wanted) in &desired {
             // Setting a managed key to its managed value is fine (the controller may not have
             // caught up with the Tenant yet); anything else is not.
             if old.get(key) != new.get(key) && new.get(key) != Some(wanted) {
-                let shown = new.get(key).map(|v| format!("\"{v}\"")).unwrap_or_else(|| "removed".to_string());
+                let shown = new
+                    .get(key)
+                    .map(|v| format!("\"{v}\""))
+                    .unwrap_or_else(|| "removed".to_string());
                 return Verdict::deny(format!(
                     "tenant \"{tenant_name}\" manages the {what} {key} of namespace \"{namespace}\" (it must stay {}); it cannot be {}",
-                    old.get(key).map(|v| format!("\"{v}\"")).unwrap_or_else(|| "unset".into()),
-                    if shown == "removed" { "removed".to_string() } else { format!("changed to {shown}") }
+                    old.get(key)
+                        .map(|v| format!("\"{v}\""))
+                        .unwrap_or_else(|| "unset".into()),
+                    if shown == "removed" {
+                        "removed".to_string()
+                    } else {
+                        format!("changed to {shown}")
+                    }
                 ));
             }
         }

@@ -29,7 +29,8 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
         return Verdict::Allow;
     };
     let tenant = context.tenant_name;
-    let mut ingress_allowed: BTreeSet<String> = context.tenant.spec.network.allow_from.tenants.iter().cloned().collect();
+    let mut ingress_allowed: BTreeSet<String> =
+        context.tenant.spec.network.allow_from.tenants.iter().cloned().collect();
     ingress_allowed.insert(tenant.to_string());
     let mut egress_allowed: BTreeSet<String> = context
         .view
@@ -40,8 +41,18 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
         .collect();
     egress_allowed.insert(tenant.to_string());
 
-    let ingress_peers = spec.ingress.iter().flatten().flat_map(|r| r.from.iter().flatten()).map(|p| ("ingress from", p, &ingress_allowed));
-    let egress_peers = spec.egress.iter().flatten().flat_map(|r| r.to.iter().flatten()).map(|p| ("egress to", p, &egress_allowed));
+    let ingress_peers = spec
+        .ingress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.from.iter().flatten())
+        .map(|p| ("ingress from", p, &ingress_allowed));
+    let egress_peers = spec
+        .egress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.to.iter().flatten())
+        .map(|p| ("egress to", p, &egress_allowed));
     for (direction, peer, allowed) in ingress_peers.chain(egress_peers) {
         if let Err(problem) = check_peer(context, peer, allowed) {
             return Verdict::deny(format!(
@@ -58,7 +69,11 @@ fn check_peer(context: &InTenant<'_>, peer: &NetworkPolicyPeer, allowed: &BTreeS
         check_namespace_selector(context, selector, allowed)?;
     }
     if let Some(block) = &peer.ip_block {
-        check_ip_block(&context.config.pod_cidrs, &block.cidr, block.except.as_deref().unwrap_or_default())?;
+        check_ip_block(
+            &context.config.pod_cidrs,
+            &block.cidr,
+            block.except.as_deref().unwrap_or_default(),
+        )?;
     }
     Ok(())
 }
@@ -83,8 +98,16 @@ fn pinned_values(selector: &LabelSelector, key: &str) -> Option<BTreeSet<String>
     pinned
 }
 
-fn check_namespace_selector(context: &InTenant<'_>, selector: &LabelSelector, allowed: &BTreeSet<String>) -> Result<(), String> {
-    let granted = allowed.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+fn check_namespace_selector(
+    context: &InTenant<'_>,
+    selector: &LabelSelector,
+    allowed: &BTreeSet<String>,
+) -> Result<(), String> {
+    let granted = allowed
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     if let Some(tenants) = pinned_values(selector, labels::TENANT) {
         let foreign: Vec<&String> = tenants.iter().filter(|t| !allowed.contains(*t)).collect();
         if let Some(first) = foreign.first() {

@@ -95,23 +95,31 @@ pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpec, context: &str
         .containers
         .iter()
         .map(|c| ("container", &c.name, c.image.as_deref(), c.image_pull_policy.as_deref()))
-        .chain(
-            spec.init_containers
-                .iter()
-                .flatten()
-                .map(|c| ("init container", &c.name, c.image.as_deref(), c.image_pull_policy.as_deref())),
-        )
-        .chain(
-            spec.ephemeral_containers
-                .iter()
-                .flatten()
-                .map(|c| ("ephemeral container", &c.name, c.image.as_deref(), c.image_pull_policy.as_deref())),
-        );
+        .chain(spec.init_containers.iter().flatten().map(|c| {
+            (
+                "init container",
+                &c.name,
+                c.image.as_deref(),
+                c.image_pull_policy.as_deref(),
+            )
+        }))
+        .chain(spec.ephemeral_containers.iter().flatten().map(|c| {
+            (
+                "ephemeral container",
+                &c.name,
+                c.image.as_deref(),
+                c.image_pull_policy.as_deref(),
+            )
+        }));
     for (what, container, image, pull_policy) in containers {
         let image = image.unwrap_or_default();
         if !workloads.registries.is_empty() {
             let qualified = normalize_image(image);
-            if !workloads.registries.iter().any(|prefix| qualified.starts_with(prefix.as_str())) {
+            if !workloads
+                .registries
+                .iter()
+                .any(|prefix| qualified.starts_with(prefix.as_str()))
+            {
                 return Err(format!(
                     "tenant \"{name}\" allows images only from {}; {what} \"{container}\"{context} uses {qualified}",
                     workloads.registries.join(", ")
@@ -129,8 +137,20 @@ pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpec, context: &str
             ));
         }
     }
-    check_class(name, "priority class", workloads.priority_classes.as_ref(), spec.priority_class_name.as_deref(), context)?;
-    check_class(name, "runtime class", workloads.runtime_classes.as_ref(), spec.runtime_class_name.as_deref(), context)?;
+    check_class(
+        name,
+        "priority class",
+        workloads.priority_classes.as_ref(),
+        spec.priority_class_name.as_deref(),
+        context,
+    )?;
+    check_class(
+        name,
+        "runtime class",
+        workloads.runtime_classes.as_ref(),
+        spec.runtime_class_name.as_deref(),
+        context,
+    )?;
     for (key, value) in &workloads.node_selector {
         if let Some(existing) = spec.node_selector.as_ref().and_then(|s| s.get(key))
             && existing != value

@@ -19,7 +19,13 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     let spec = claim.spec.unwrap_or_default();
     let classes = context.tenant.spec.storage.classes.as_ref();
     let context_text = format!(" (PersistentVolumeClaim \"{}\")", request.name);
-    if let Err(message) = check_class(tenant, "storage class", classes, spec.storage_class_name.as_deref(), &context_text) {
+    if let Err(message) = check_class(
+        tenant,
+        "storage class",
+        classes,
+        spec.storage_class_name.as_deref(),
+        &context_text,
+    ) {
         return Verdict::deny(message);
     }
     if let Some(volume_name) = spec.volume_name.as_deref().filter(|v| !v.is_empty())

@@ -34,14 +34,18 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     }
     let cidrs: Vec<IpNet> = policy.external_ips.iter().filter_map(|c| c.parse().ok()).collect();
     for ip in spec.external_ips.iter().flatten() {
-        let inside = ip.parse::<IpAddr>().is_ok_and(|ip| cidrs.iter().any(|c| c.contains(&ip)));
+        let inside = ip
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| cidrs.iter().any(|c| c.contains(&ip)));
         if !inside {
             let allowed = if cidrs.is_empty() {
                 "no externalIPs at all".to_string()
             } else {
                 format!("externalIPs only in {}", policy.external_ips.join(", "))
             };
-            return Verdict::deny(format!("tenant \"{tenant}\" allows {allowed}; Service \"{name}\" uses {ip}"));
+            return Verdict::deny(format!(
+                "tenant \"{tenant}\" allows {allowed}; Service \"{name}\" uses {ip}"
+            ));
         }
     }
     Verdict::Allow

@@ -25,7 +25,12 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     }
     let spec: PodSpec = match serde_json::from_value(template.clone()) {
         Ok(spec) => spec,
-        Err(error) => return Verdict::deny(format!("cannot read the pod template of {}: {error}", described(request))),
+        Err(error) => {
+            return Verdict::deny(format!(
+                "cannot read the pod template of {}: {error}",
+                described(request)
+            ));
+        }
     };
     let context_text = format!(" (in the pod template of {})", described(request));
     match check_pod_spec(context.tenant, context.tenant_name, &spec, &context_text) {

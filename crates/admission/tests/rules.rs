@@ -1,0 +1,814 @@
+//! Every rule, allowed and denied, fed real AdmissionReview v1 JSON as the API server sends it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use palisade_admission::{AdmissionConfig, IngressRoute, Snapshot, Verdict, VolumeOwner, review};
+use palisade_api::Tenant;
+use serde_json::{Value, json};
+
+const PAYMENTS: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: payments, uid: 0b7c6f1e-0000-4000-8000-000000000001 }
+spec:
+  owners:
+    - { kind: User, name: alice }
+    - { kind: Group, name: payments-admins }
+  namespaces: { max: 3, forcePrefix: true, labels: { cost-center: cc-1 } }
+  podSecurity: { level: restricted }
+  workloads:
+    registries: [registry.example.com/payments/]
+    pullPolicies: [Always, IfNotPresent]
+    priorityClasses: { allowed: [tenant-normal, tenant-high], default: tenant-normal }
+    runtimeClasses: { allowed: [gvisor], default: gvisor }
+    nodeSelector: { pool: regulated }
+  storage: { classes: { allowed: [encrypted-ssd], default: encrypted-ssd } }
+  ingress:
+    classes: { allowed: [internal], default: internal }
+    hostnames: [pay.example.com, "*.pay.example.com"]
+    collisionScope: Cluster
+  services: { allowLoadBalancer: true, externalIPs: [203.0.113.0/28] }
+  network: { allowFrom: { tenants: [storefront] } }
+"#;
+
+const STOREFRONT: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: storefront, uid: 0b7c6f1e-0000-4000-8000-000000000002 }
+spec:
+  owners: [{ kind: User, name: bob }, { kind: User, name: alice }]
+  namespaces: { forcePrefix: true }
+"#;
+
+const FROZEN: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: frozen }
+spec:
+  owners: [{ kind: User, name: carol }]
+  cordoned: true
+"#;
+
+fn tenant(yaml: &str) -> Tenant {
+    serde_saphyr::from_str(yaml).unwrap()
+}
+
+fn cluster() -> Snapshot {
+    let mut snapshot = Snapshot::default()
+        .with_tenant(tenant(PAYMENTS))
+        .with_tenant(tenant(STOREFRONT))
+        .with_tenant(tenant(FROZEN))
+        .with_namespace("payments-api", Some("payments"))
+        .with_namespace("payments-jobs", Some("payments"))
+        .with_namespace("storefront-web", Some("storefront"))
+        .with_namespace("frozen-a", Some("frozen"))
+        .with_namespace("kube-system", None)
+        .with_namespace("default", None)
+        .with_namespace("monitoring", None);
+    snapshot.volumes.insert(
+        "pv-storefront".into(),
+        VolumeOwner {
+            tenant: Some("storefront".into()),
+            claim_namespace: None,
+        },
+    );
+    snapshot.volumes.insert(
+        "pv-reserved".into(),
+        VolumeOwner {
+            tenant: None,
+            claim_namespace: Some("monitoring".into()),
+        },
+    );
+    snapshot.ingress_routes.push(IngressRoute {
+        namespace: "storefront-web".into(),
+        name: "shop".into(),
+        host: "pay.example.com".into(),
+        path: "/taken".into(),
+    });
+    snapshot
+}
+
+/// An AdmissionReview v1 exactly as the API server sends it.
+struct Review {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    resource: &'static str,
+    sub_resource: Option<&'static str>,
+    operation: &'static str,
+    namespace: Option<&'static str>,
+    name: &'static str,
+    user: &'static str,
+    groups: Vec<&'static str>,
+    object: Option<Value>,
+    old_object: Option<Value>,
+}
+
+impl Review {
+    fn new(kind: &'static str, operation: &'static str, namespace: Option<&'static str>, name: &'static str) -> Self {
+        let (group, version, resource) = match kind {
+            "Namespace" => ("", "v1", "namespaces"),
+            "Pod" => ("", "v1", "pods"),
+            "Service" => ("", "v1", "services"),
+            "PersistentVolumeClaim" => ("", "v1", "persistentvolumeclaims"),
+            "ConfigMap" => ("", "v1", "configmaps"),
+            "RoleBinding" => ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+            "Deployment" => ("apps", "v1", "deployments"),
+            "CronJob" => ("batch", "v1", "cronjobs"),
+            "Ingress" => ("networking.k8s.io", "v1", "ingresses"),
+            "NetworkPolicy" => ("networking.k8s.io", "v1", "networkpolicies"),
+            "Tenant" => ("palisade.dev", "v1alpha1", "tenants"),
+            other => panic!("add {other} to the test's kind table"),
+        };
+        Review {
+            group,
+            version,
+            kind,
+            resource,
+            sub_resource: None,
+            operation,
+            namespace,
+            name,
+            user: "alice",
+            groups: vec!["system:authenticated"],
+            object: None,
+            old_object: None,
+        }
+    }
+
+    fn by(mut self, user: &'static str, groups: &[&'static str]) -> Self {
+        self.user = user;
+        self.groups = groups.to_vec();
+        self
+    }
+
+    fn object(mut self, object: Value) -> Self {
+        self.object = Some(self.complete(object));
+        self
+    }
+
+    fn old(mut self, object: Value) -> Self {
+        self.old_object = Some(self.complete(object));
+        self
+    }
+
+    fn sub(mut self, sub_resource: &'static str) -> Self {
+        self.sub_resource = Some(sub_resource);
+        self
+    }
+
+    fn complete(&self, mut object: Value) -> Value {
+        let api_version = if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        };
+        object["apiVersion"] = json!(api_version);
+        object["kind"] = json!(self.kind);
+        object["metadata"]["name"] = json!(self.name);
+        if let Some(ns) = self.namespace {
+            object["metadata"]["namespace"] = json!(ns);
+        }
+        object
+    }
+
+    fn json(&self) -> Value {
+        let gvk = json!({ "group": self.group, "version": self.version, "kind": self.kind });
+        let gvr = json!({ "group": self.group, "version": self.version, "resource": self.resource });
+        let mut request = json!({
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+            "name": self.name,
+            "operation": self.operation,
+            "userInfo": { "username": self.user, "groups": self.groups },
+            "object": self.object, "oldObject": self.old_object,
+            "dryRun": false,
+        });
+        if let Some(ns) = self.namespace {
+            request["namespace"] = json!(ns);
+        }
+        if let Some(sub) = self.sub_resource {
+            request["subResource"] = json!(sub);
+            request["requestSubResource"] = json!(sub);
+        }
+        json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request })
+    }
+
+    fn decide(&self) -> Verdict {
+        let review: AdmissionReview<DynamicObject> =
+            serde_json::from_value(self.json()).expect("valid AdmissionReview");
+        let request: AdmissionRequest<DynamicObject> = review.try_into().expect("has a request");
+        review_request(&request)
+    }
+}
+
+fn review_request(request: &AdmissionRequest<DynamicObject>) -> Verdict {
+    let config = AdmissionConfig {
+        pod_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
+        ..AdmissionConfig::default()
+    };
+    review(request, &cluster(), &config)
+}
+
+#[track_caller]
+fn denied(verdict: Verdict, fragments: &[&str]) {
+    let Verdict::Deny(message) = verdict else {
+        panic!("expected a denial, got {verdict:?}")
+    };
+    for fragment in fragments {
+        assert!(message.contains(fragment), "denial {message:?} lacks {fragment:?}");
+    }
+}
+
+#[track_caller]
+fn allowed(verdict: Verdict) {
+    assert_eq!(verdict, Verdict::Allow);
+}
+
+/// Applies the verdict's patch to `object` and returns the result.
+#[track_caller]
+fn patched(verdict: Verdict, mut object: Value) -> Value {
+    let Verdict::Patch(patch) = verdict else {
+        panic!("expected a patch, got {verdict:?}")
+    };
+    json_patch_apply(&mut object, &patch);
+    object
+}
+
+fn json_patch_apply(object: &mut Value, patch: &json_patch::Patch) {
+    json_patch::patch(object, patch).expect("patch applies");
+}
+
+fn pod(image: &str) -> Value {
+    json!({ "spec": { "containers": [{ "name": "api", "image": image, "imagePullPolicy": "Always" }] } })
+}
+
+// ---------------------------------------------------------------- namespaces
+
+#[test]
+fn owner_creates_a_namespace_that_lands_in_her_tenant() {
+    let review = Review::new("Namespace", "CREATE", None, "payments-web").object(json!({ "metadata": {} }));
+    let ns = patched(review.decide(), review.object.clone().unwrap());
+    let labels = &ns["metadata"]["labels"];
+    assert_eq!(labels["palisade.dev/tenant"], "payments");
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+    assert_eq!(labels["cost-center"], "cc-1");
+    assert_eq!(
+        ns["metadata"]["annotations"]["scheduler.alpha.kubernetes.io/node-selector"],
+        "pool=regulated"
+    );
+    assert_eq!(ns["metadata"]["ownerReferences"][0]["kind"], "Tenant");
+    assert_eq!(
+        ns["metadata"]["ownerReferences"][0]["uid"],
+        "0b7c6f1e-0000-4000-8000-000000000001"
+    );
+}
+
+#[test]
+fn owner_of_several_tenants_is_routed_by_prefix_or_label_and_told_how_to_choose() {
+    // alice owns payments and storefront.
+    let by_prefix = Review::new("Namespace", "CREATE", None, "storefront-cart").object(json!({ "metadata": {} }));
+    let ns = patched(by_prefix.decide(), by_prefix.object.clone().unwrap());
+    assert_eq!(ns["metadata"]["labels"]["palisade.dev/tenant"], "storefront");
+
+    let ambiguous = Review::new("Namespace", "CREATE", None, "scratch").object(json!({ "metadata": {} }));
+    denied(
+        ambiguous.decide(),
+        &[
+            "you own several tenants",
+            "\"payments\"",
+            "\"storefront\"",
+            "palisade.dev/tenant=<tenant>",
+        ],
+    );
+
+    let by_label = Review::new("Namespace", "CREATE", None, "payments-x")
+        .object(json!({ "metadata": { "labels": { "palisade.dev/tenant": "payments" } } }));
+    assert!(matches!(by_label.decide(), Verdict::Patch(_)));
+}
+
+#[test]
+fn namespace_creation_rules() {
+    let create = |name: &'static str, user: &'static str, labels: Value| {
+        Review::new("Namespace", "CREATE", None, name)
+            .by(user, &["system:authenticated"])
+            .object(json!({ "metadata": { "labels": labels } }))
+    };
+    denied(
+        create("web", "bob", json!({})).decide(),
+        &[
+            "tenant \"storefront\" names its namespaces \"storefront-<name>\"",
+            "\"web\"",
+        ],
+    );
+    denied(
+        create("payments-x", "bob", json!({ "palisade.dev/tenant": "payments" })).decide(),
+        &["asks for tenant \"payments\"", "bob is not an owner"],
+    );
+    denied(
+        create("kube-payments", "alice", json!({ "palisade.dev/tenant": "payments" })).decide(),
+        &["reserved for the cluster"],
+    );
+    denied(
+        create("frozen-b", "carol", json!({})).decide(),
+        &["tenant \"frozen\" is cordoned"],
+    );
+    // Someone who owns no tenant and asks for none is not Palisade's business (RBAC let them).
+    allowed(create("sandbox", "dave", json!({})).decide());
+    // ...but cannot put a namespace into a tenant.
+    denied(
+        create("payments-evil", "dave", json!({ "palisade.dev/tenant": "payments" })).decide(),
+        &["dave is not an owner"],
+    );
+}
+
+#[test]
+fn the_namespace_limit_counts_existing_namespaces() {
+    let mut snapshot = cluster();
+    snapshot = snapshot.with_namespace("payments-third", Some("payments"));
+    let review = Review::new("Namespace", "CREATE", None, "payments-fourth").object(json!({ "metadata": {} }));
+    let request: AdmissionRequest<DynamicObject> =
+        serde_json::from_value::<AdmissionReview<DynamicObject>>(review.json())
+            .unwrap()
+            .try_into()
+            .unwrap();
+    denied(
+        palisade_admission::review(&request, &snapshot, &AdmissionConfig::default()),
+        &[
+            "at most 3 namespaces and already has 3",
+            "payments-api, payments-jobs, payments-third",
+        ],
+    );
+}
+
+fn tenant_namespace(tenant: &str, extra_labels: Value) -> Value {
+    let mut labels = json!({
+        "palisade.dev/tenant": tenant,
+        "kubernetes.io/metadata.name": "payments-api",
+        "app.kubernetes.io/managed-by": "palisade",
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/audit-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/warn-version": "latest",
+        "cost-center": "cc-1",
+    });
+    if let (Value::Object(labels), Value::Object(extra)) = (&mut labels, extra_labels) {
+        labels.extend(extra);
+    }
+    json!({ "metadata": { "labels": labels, "annotations": { "scheduler.alpha.kubernetes.io/node-selector": "pool=regulated" } } })
+}
+
+#[test]
+fn the_tenant_binding_cannot_be_moved_removed_or_added_on_any_path() {
+    let bound = tenant_namespace("payments", json!({}));
+    let mut moved = bound.clone();
+    moved["metadata"]["labels"]["palisade.dev/tenant"] = json!("storefront");
+    let mut removed = bound.clone();
+    removed["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("palisade.dev/tenant");
+    for sub in [None, Some("status"), Some("finalize")] {
+        for user in ["alice", "bob"] {
+            let update = |old: &Value, new: &Value| {
+                let mut review = Review::new("Namespace", "UPDATE", None, "payments-api")
+                    .by(user, &["system:authenticated"])
+                    .old(old.clone())
+                    .object(new.clone());
+                if let Some(sub) = sub {
+                    review = review.sub(sub);
+                }
+                review.decide()
+            };
+            denied(
+                update(&bound, &moved),
+                &["belongs to tenant \"payments\" and cannot be moved to tenant \"storefront\""],
+            );
+            denied(
+                update(&bound, &removed),
+                &["only the platform team can remove the label palisade.dev/tenant"],
+            );
+        }
+    }
+    // Labelling a system namespace into a tenant.
+    for system in ["kube-system", "default"] {
+        let review = Review::new("Namespace", "UPDATE", None, system)
+            .old(json!({ "metadata": { "labels": {} } }))
+            .object(json!({ "metadata": { "labels": { "palisade.dev/tenant": "payments" } } }));
+        denied(review.decide(), &["is not a tenant namespace", "cannot be added"]);
+    }
+    // Owner references binding to a tenant are Palisade's too.
+    let mut with_owner = bound.clone();
+    with_owner["metadata"]["ownerReferences"] =
+        json!([{ "apiVersion": "palisade.dev/v1alpha1", "kind": "Tenant", "name": "payments", "uid": "x" }]);
+    let review = Review::new("Namespace", "UPDATE", None, "payments-api")
+        .old(with_owner)
+        .object(bound.clone());
+    denied(
+        review.decide(),
+        &["owner reference", "cannot be added, changed or removed"],
+    );
+}
+
+#[test]
+fn managed_namespace_metadata_is_immutable_for_tenant_users_and_the_rest_is_free() {
+    let bound = tenant_namespace("payments", json!({}));
+    let mut lowered = bound.clone();
+    lowered["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = json!("privileged");
+    let review = Review::new("Namespace", "UPDATE", None, "payments-api")
+        .old(bound.clone())
+        .object(lowered);
+    denied(
+        review.decide(),
+        &[
+            "manages the label pod-security.kubernetes.io/enforce",
+            "must stay \"restricted\"",
+            "changed to \"privileged\"",
+        ],
+    );
+
+    let mut no_selector = bound.clone();
+    no_selector["metadata"]["annotations"] = json!({});
+    let review = Review::new("Namespace", "UPDATE", None, "payments-api")
+        .old(bound.clone())
+        .object(no_selector);
+    denied(
+        review.decide(),
+        &["annotation scheduler.alpha.kubernetes.io/node-selector", "removed"],
+    );
+
+    let mut own_label = bound.clone();
+    own_label["metadata"]["labels"]["team"] = json!("blue");
+    allowed(
+        Review::new("Namespace", "UPDATE", None, "payments-api")
+            .old(bound)
+            .object(own_label)
+            .decide(),
+    );
+}
+
+#[test]
+fn administrators_are_never_checked() {
+    let review = Review::new("Namespace", "UPDATE", None, "kube-system")
+        .by("admin", &["system:masters", "system:authenticated"])
+        .old(json!({ "metadata": { "labels": {} } }))
+        .object(json!({ "metadata": { "labels": { "palisade.dev/tenant": "payments" } } }));
+    allowed(review.decide());
+}
+
+// ---------------------------------------------------------------- pods and workloads
+
+#[test]
+fn pod_gets_defaults_and_node_selector() {
+    let review = Review::new("Pod", "CREATE", Some("payments-api"), "api")
+        .by("system:serviceaccount:kube-system:replicaset-controller", &["system:serviceaccounts"])
+        .object(json!({ "spec": {
+            "containers": [{ "name": "api", "image": "registry.example.com/payments/api:1", "imagePullPolicy": "IfNotPresent" }],
+            "priority": 0
+        } }));
+    let pod = patched(review.decide(), review.object.clone().unwrap());
+    assert_eq!(pod["spec"]["priorityClassName"], "tenant-normal");
+    assert_eq!(pod["spec"]["runtimeClassName"], "gvisor");
+    assert_eq!(pod["spec"]["nodeSelector"]["pool"], "regulated");
+    assert!(
+        pod["spec"].get("priority").is_none(),
+        "the Priority plugin must recompute the priority"
+    );
+}
+
+#[test]
+fn pod_rules_cover_every_container_kind() {
+    let pod_review =
+        |spec: Value| Review::new("Pod", "CREATE", Some("payments-api"), "api").object(json!({ "spec": spec }));
+    denied(
+        pod_review(pod("nginx")["spec"].clone()).decide(),
+        &[
+            "tenant \"payments\" allows images only from registry.example.com/payments/",
+            "container \"api\" uses docker.io/library/nginx",
+        ],
+    );
+    denied(
+        pod_review(json!({
+            "containers": [{ "name": "api", "image": "registry.example.com/payments/api", "imagePullPolicy": "Always" }],
+            "initContainers": [{ "name": "init", "image": "busybox", "imagePullPolicy": "Always" }]
+        }))
+        .decide(),
+        &["init container \"init\" uses docker.io/library/busybox"],
+    );
+    denied(
+        pod_review(json!({ "containers": [{ "name": "api", "image": "registry.example.com/payments/api", "imagePullPolicy": "Never" }] })).decide(),
+        &["allows imagePullPolicy Always, IfNotPresent", "uses Never"],
+    );
+    denied(
+        pod_review(json!({ "containers": [{ "name": "api", "image": "registry.example.com/payments/api" }], "priorityClassName": "system-cluster-critical" }))
+            .decide(),
+        &["allows the priority class tenant-normal, tenant-high", "\"system-cluster-critical\""],
+    );
+    denied(
+        pod_review(json!({ "containers": [{ "name": "api", "image": "registry.example.com/payments/api" }], "runtimeClassName": "runc" })).decide(),
+        &["runtime class gvisor", "\"runc\""],
+    );
+    denied(
+        pod_review(json!({ "containers": [{ "name": "api", "image": "registry.example.com/payments/api" }], "nodeSelector": { "pool": "general" } }))
+            .decide(),
+        &["runs its pods on nodes with pool=regulated", "asks for pool=general"],
+    );
+    // kubectl debug adds ephemeral containers through a subresource UPDATE.
+    let debug = Review::new("Pod", "UPDATE", Some("payments-api"), "api")
+        .sub("ephemeralcontainers")
+        .old(pod("registry.example.com/payments/api"))
+        .object(json!({ "spec": {
+            "containers": [{ "name": "api", "image": "registry.example.com/payments/api", "imagePullPolicy": "Always" }],
+            "ephemeralContainers": [{ "name": "debugger", "image": "docker.io/nicolaka/netshoot" }]
+        } }));
+    denied(
+        debug.decide(),
+        &["ephemeral container \"debugger\" uses docker.io/nicolaka/netshoot"],
+    );
+}
+
+#[test]
+fn compliant_pod_with_explicit_classes_is_allowed_unchanged() {
+    let review = Review::new("Pod", "CREATE", Some("payments-api"), "api").object(json!({ "spec": {
+        "containers": [{ "name": "api", "image": "registry.example.com/payments/api", "imagePullPolicy": "Always" }],
+        "priorityClassName": "tenant-high", "runtimeClassName": "gvisor", "nodeSelector": { "pool": "regulated" }
+    } }));
+    allowed(review.decide());
+}
+
+#[test]
+fn workload_templates_are_checked_at_apply_time() {
+    let deployment = Review::new("Deployment", "CREATE", Some("payments-api"), "web").object(json!({ "spec": {
+        "selector": { "matchLabels": { "app": "web" } },
+        "template": { "metadata": { "labels": { "app": "web" } }, "spec": pod("nginx:1.27")["spec"] }
+    } }));
+    denied(
+        deployment.decide(),
+        &["container \"api\" (in the pod template of Deployment \"web\") uses docker.io/library/nginx:1.27"],
+    );
+
+    let cronjob = Review::new("CronJob", "CREATE", Some("payments-api"), "nightly").object(json!({ "spec": {
+        "schedule": "0 3 * * *",
+        "jobTemplate": { "spec": { "template": { "spec": pod("registry.example.com/payments/batch")["spec"] } } }
+    } }));
+    allowed(cronjob.decide());
+}
+
+// ---------------------------------------------------------------- services, ingresses, PVCs
+
+#[test]
+fn service_types_and_external_ips() {
+    let service =
+        |spec: Value| Review::new("Service", "CREATE", Some("payments-api"), "api").object(json!({ "spec": spec }));
+    denied(
+        service(json!({ "type": "NodePort" })).decide(),
+        &["does not allow Services of type NodePort", "Service \"api\""],
+    );
+    denied(
+        service(json!({ "type": "ExternalName", "externalName": "x.example.com" })).decide(),
+        &["type ExternalName"],
+    );
+    allowed(service(json!({ "type": "LoadBalancer" })).decide());
+    denied(
+        service(json!({ "externalIPs": ["10.0.0.10"] })).decide(),
+        &["allows externalIPs only in 203.0.113.0/28", "uses 10.0.0.10"],
+    );
+    allowed(service(json!({ "externalIPs": ["203.0.113.5"] })).decide());
+    // storefront grants no externalIPs at all: the CVE-2020-8554 hijack is closed by default.
+    let hijack = Review::new("Service", "CREATE", Some("storefront-web"), "mitm")
+        .by("bob", &[])
+        .object(json!({ "spec": { "externalIPs": ["8.8.8.8"] } }));
+    denied(hijack.decide(), &["allows no externalIPs at all", "8.8.8.8"]);
+}
+
+#[test]
+fn ingress_classes_hosts_and_collisions() {
+    let ingress =
+        |spec: Value| Review::new("Ingress", "CREATE", Some("payments-api"), "web").object(json!({ "spec": spec }));
+    let rule = |host: &str, path: &str| json!({ "host": host, "http": { "paths": [{ "path": path, "pathType": "Prefix", "backend": { "service": { "name": "web", "port": { "number": 80 } } } }] } });
+
+    let defaulted = ingress(json!({ "rules": [rule("pay.example.com", "/")] }));
+    let object = patched(defaulted.decide(), defaulted.object.clone().unwrap());
+    assert_eq!(object["spec"]["ingressClassName"], "internal");
+
+    denied(
+        ingress(json!({ "ingressClassName": "public", "rules": [rule("pay.example.com", "/")] })).decide(),
+        &["ingress class internal", "\"public\""],
+    );
+    denied(
+        ingress(json!({ "rules": [rule("shop.example.com", "/")] })).decide(),
+        &[
+            "may serve only pay.example.com, *.pay.example.com",
+            "asks for shop.example.com",
+        ],
+    );
+    denied(
+        ingress(json!({ "rules": [rule("*.pay.example.com", "/")] })).decide(),
+        &["does not allow wildcard hosts"],
+    );
+    allowed(ingress(json!({ "ingressClassName": "internal", "rules": [rule("eu.pay.example.com", "/")] })).decide());
+    denied(
+        ingress(json!({ "ingressClassName": "internal", "rules": [rule("pay.example.com", "/taken")] })).decide(),
+        &[
+            "pay.example.com/taken is already served by Ingress storefront-web/shop",
+            "unique in the cluster",
+        ],
+    );
+}
+
+#[test]
+fn persistent_volume_claims() {
+    let claim = |spec: Value| {
+        Review::new("PersistentVolumeClaim", "CREATE", Some("payments-api"), "data").object(json!({ "spec": spec }))
+    };
+    let object = patched(
+        claim(json!({ "accessModes": ["ReadWriteOnce"] })).decide(),
+        claim(json!({ "accessModes": ["ReadWriteOnce"] })).object.unwrap(),
+    );
+    assert_eq!(object["spec"]["storageClassName"], "encrypted-ssd");
+    denied(
+        claim(json!({ "storageClassName": "standard" })).decide(),
+        &["storage class encrypted-ssd", "\"standard\""],
+    );
+    denied(
+        claim(json!({ "storageClassName": "encrypted-ssd", "volumeName": "pv-storefront" })).decide(),
+        &["PersistentVolume \"pv-storefront\" belongs to tenant \"storefront\""],
+    );
+    denied(
+        claim(json!({ "storageClassName": "encrypted-ssd", "volumeName": "pv-reserved" })).decide(),
+        &["reserved for a claim in namespace \"monitoring\""],
+    );
+}
+
+// ---------------------------------------------------------------- network policies
+
+#[test]
+fn tenant_network_policies_stay_inside_what_was_granted() {
+    let policy = |spec: Value| {
+        Review::new("NetworkPolicy", "CREATE", Some("payments-api"), "open").object(json!({ "spec": spec }))
+    };
+    let from = |peer: Value| json!({ "podSelector": {}, "ingress": [{ "from": [peer] }] });
+    let to = |peer: Value| json!({ "podSelector": {}, "egress": [{ "to": [peer] }] });
+
+    denied(
+        policy(from(json!({ "namespaceSelector": {} }))).decide(),
+        &[
+            "ingress from has a namespaceSelector that could match other tenants' namespaces",
+            "palisade.dev/tenant: payments",
+        ],
+    );
+    allowed(
+        policy(from(
+            json!({ "namespaceSelector": { "matchLabels": { "palisade.dev/tenant": "payments" } } }),
+        ))
+        .decide(),
+    );
+    // storefront was granted ingress by payments.
+    allowed(
+        policy(from(
+            json!({ "namespaceSelector": { "matchLabels": { "palisade.dev/tenant": "storefront" } } }),
+        ))
+        .decide(),
+    );
+    // ...but payments was not granted egress to storefront.
+    denied(
+        policy(to(
+            json!({ "namespaceSelector": { "matchLabels": { "palisade.dev/tenant": "storefront" } } }),
+        ))
+        .decide(),
+        &["egress to selects namespaces of tenant \"storefront\", which this tenant was not granted"],
+    );
+    denied(
+        policy(from(
+            json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "frozen-a" } } }),
+        ))
+        .decide(),
+        &["selects namespace \"frozen-a\" of tenant \"frozen\""],
+    );
+    allowed(policy(to(json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "kube-system" } }, "podSelector": { "matchLabels": { "k8s-app": "kube-dns" } } }))).decide());
+    denied(
+        policy(to(
+            json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "not-yet" } } }),
+        ))
+        .decide(),
+        &["selects namespace \"not-yet\", which does not exist"],
+    );
+    allowed(policy(from(json!({ "namespaceSelector": { "matchExpressions": [{ "key": "palisade.dev/tenant", "operator": "DoesNotExist" }] } }))).decide());
+    denied(
+        policy(to(json!({ "ipBlock": { "cidr": "0.0.0.0/0" } }))).decide(),
+        &[
+            "ipBlock 0.0.0.0/0, which covers pod addresses (10.244.0.0/16)",
+            "except: [10.244.0.0/16]",
+        ],
+    );
+    allowed(
+        policy(to(
+            json!({ "ipBlock": { "cidr": "0.0.0.0/0", "except": ["10.244.0.0/16"] } }),
+        ))
+        .decide(),
+    );
+    denied(
+        policy(to(json!({ "ipBlock": { "cidr": "10.244.3.0/24" } }))).decide(),
+        &["covers pod addresses"],
+    );
+}
+
+// ---------------------------------------------------------------- managed objects, cordon, tenants
+
+#[test]
+fn objects_managed_by_palisade_cannot_be_touched_by_tenant_users() {
+    let managed = json!({ "metadata": { "labels": { "app.kubernetes.io/managed-by": "palisade", "palisade.dev/tenant": "payments" } },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" }, "subjects": [] });
+    let mut edited = managed.clone();
+    edited["subjects"] = json!([{ "kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io" }]);
+    let update = Review::new(
+        "RoleBinding",
+        "UPDATE",
+        Some("payments-api"),
+        "palisade-owner-admin-user-alice",
+    )
+    .old(managed.clone())
+    .object(edited);
+    denied(
+        update.decide(),
+        &[
+            "is managed by Palisade",
+            "cannot change objects labelled app.kubernetes.io/managed-by=palisade",
+        ],
+    );
+    let delete = Review::new(
+        "RoleBinding",
+        "DELETE",
+        Some("payments-api"),
+        "palisade-owner-admin-user-alice",
+    )
+    .old(managed.clone());
+    denied(delete.decide(), &["cannot delete objects labelled"]);
+    let spoof = Review::new("RoleBinding", "CREATE", Some("payments-api"), "fake").object(managed.clone());
+    denied(spoof.decide(), &["cannot create objects labelled"]);
+    // The namespace controller cleans up a deleted namespace.
+    let cleanup = Review::new(
+        "RoleBinding",
+        "DELETE",
+        Some("payments-api"),
+        "palisade-owner-admin-user-alice",
+    )
+    .by(
+        "system:serviceaccount:kube-system:namespace-controller",
+        &["system:serviceaccounts"],
+    )
+    .old(managed);
+    allowed(cleanup.decide());
+}
+
+#[test]
+fn a_cordoned_tenant_is_read_only_for_its_users() {
+    let write = Review::new("ConfigMap", "CREATE", Some("frozen-a"), "settings")
+        .by("carol", &[])
+        .object(json!({ "data": {} }));
+    denied(write.decide(), &["tenant \"frozen\" is cordoned"]);
+    let delete = Review::new("Namespace", "DELETE", None, "frozen-a")
+        .by("carol", &[])
+        .old(json!({ "metadata": { "labels": { "palisade.dev/tenant": "frozen" } } }));
+    denied(
+        delete.decide(),
+        &["cannot be deleted until the platform team lifts the cordon"],
+    );
+    // Controllers still run (a cordon freezes people, not the cluster).
+    let controller = Review::new("ConfigMap", "CREATE", Some("frozen-a"), "leader")
+        .by("system:serviceaccount:kube-system:replicaset-controller", &[])
+        .object(json!({ "data": {} }));
+    allowed(controller.decide());
+}
+
+#[test]
+fn tenants_are_validated_and_protected_from_deletion() {
+    let invalid = Review::new("Tenant", "CREATE", None, "broken")
+        .by("admin", &["system:masters"])
+        .object(json!({ "spec": { "owners": [], "storage": { "classes": { "allowed": ["a"], "default": "b" } } } }));
+    denied(
+        invalid.decide(),
+        &[
+            "tenant \"broken\" is invalid",
+            "spec.owners",
+            "spec.storage.classes.default",
+        ],
+    );
+    let protected = Review::new("Tenant", "DELETE", None, "payments")
+        .by("admin", &["system:masters"])
+        .old(json!({ "spec": { "owners": [{ "kind": "User", "name": "alice" }], "preventDeletion": true } }));
+    denied(protected.decide(), &["spec.preventDeletion", "set it to false first"]);
+    let deletable = Review::new("Tenant", "DELETE", None, "payments")
+        .by("admin", &["system:masters"])
+        .old(json!({ "spec": { "owners": [{ "kind": "User", "name": "alice" }] } }));
+    allowed(deletable.decide());
+}
+
+#[test]
+fn objects_outside_tenant_namespaces_are_not_our_business() {
+    let pod_in_system = Review::new("Pod", "CREATE", Some("kube-system"), "dns")
+        .by("bob", &[])
+        .object(pod("nginx"));
+    allowed(pod_in_system.decide());
+}
