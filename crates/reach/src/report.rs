@@ -154,10 +154,8 @@ pub fn connlist_report(cluster: &Cluster, options: Options) -> String {
         for w in &mut sub.workloads {
             w.ips = w.secondary_ips.clone();
         }
-        let nad_options = Options {
-            ipblock_matches_pod_ips: true,
-            ..options
-        };
+        let mut nad_options = options;
+        nad_options.ipblock_matches_pod_ips = true;
         sub.network_policies = cluster
             .multi_network_policies
             .iter()

@@ -12,7 +12,7 @@ pub use output::{Connection, format_json, format_line, format_text};
 
 use crate::bitset::BitSet;
 use crate::ipv4;
-use crate::model::{Cluster, ContainerPort, NamespaceScope, Peer, PodSet, PortItem, Ports};
+use crate::model::{Cluster, ContainerPort, IpBlock, NamespaceScope, Peer, PodSet, PortItem, Ports};
 use crate::ports::ConnSet;
 use crate::selector::Selector;
 use std::collections::{BTreeSet, HashMap};
@@ -86,7 +86,7 @@ pub struct Analysis<'c> {
     controller_pod_sets: BitSet,
     /// Per pod set, the classes in it.
     pod_set_classes: Vec<Vec<usize>>,
-    ip_peers: Vec<Vec<(u32, u32, Vec<(u32, u32)>)>>,
+    ip_peers: Vec<IpPeer>,
     /// Per ip peer, the atoms it covers.
     ip_atoms: Vec<BitSet>,
     np_rules: Vec<[Option<Vec<CRule>>; 2]>,
@@ -99,7 +99,7 @@ pub struct Analysis<'c> {
 struct Interner {
     pod_sets: Vec<PodSet>,
     pod_index: HashMap<PodSet, usize>,
-    ip_peers: Vec<Vec<(u32, u32, Vec<(u32, u32)>)>>,
+    ip_peers: Vec<IpPeer>,
     named_ports: BTreeSet<String>,
 }
 
@@ -117,12 +117,7 @@ impl Interner {
         match p {
             Peer::Pods(ps) => CPeer::Pods(self.pod_set(ps)),
             Peer::Ips(blocks) => {
-                self.ip_peers.push(
-                    blocks
-                        .iter()
-                        .map(|b| (b.range.0, b.range.1, b.except.clone()))
-                        .collect(),
-                );
+                self.ip_peers.push(blocks.clone());
                 CPeer::Ips(self.ip_peers.len() - 1)
             }
             Peer::Unsupported(_) => CPeer::Nothing,
@@ -143,9 +138,13 @@ impl Interner {
     }
 }
 
-fn ip_in(peer: &[(u32, u32, Vec<(u32, u32)>)], lo: u32, hi: u32) -> bool {
+/// The blocks of one ipBlock / networks peer.
+type IpPeer = Vec<IpBlock>;
+
+/// True when all of `lo..=hi` lies in one of the blocks (outside its exceptions).
+fn ip_in(peer: &[IpBlock], lo: u32, hi: u32) -> bool {
     peer.iter()
-        .any(|(a, b, except)| *a <= lo && hi <= *b && !except.iter().any(|(c, d)| *c <= hi && lo <= *d))
+        .any(|b| b.range.0 <= lo && hi <= b.range.1 && !b.except.iter().any(|(c, d)| *c <= hi && lo <= *d))
 }
 
 impl<'c> Analysis<'c> {
@@ -249,8 +248,8 @@ impl<'c> Analysis<'c> {
         for c in &mut classes {
             for (pi, rules) in np_rules.iter().enumerate() {
                 if c.pod_sets.get(np_subject[pi]) {
-                    for d in 0..2 {
-                        if rules[d].is_some() {
+                    for (d, r) in rules.iter().enumerate() {
+                        if r.is_some() {
                             c.nps[d].push(pi);
                         }
                     }
