@@ -228,7 +228,10 @@ fn kitchen_sink_maps_what_has_an_equivalent() {
     assert!(spec.prevent_deletion);
     assert!(!spec.cordoned);
     let labels = conversion.tenant.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(labels.keys().collect::<Vec<_>>(), vec!["team"]);
+    assert_eq!(
+        labels.keys().collect::<Vec<_>>(),
+        vec!["projectcapsule.dev/pool", "team"]
+    );
     let annotations = conversion.tenant.metadata.annotations.clone().unwrap_or_default();
     assert_eq!(annotations.keys().collect::<Vec<_>>(), vec!["owner-contact"]);
     assert!(conversion.tenant.status.is_none());
@@ -652,4 +655,13 @@ fn converted_tenants_round_trip_through_the_palisade_schema() {
         let back: Tenant = serde_saphyr::from_str(&yaml).unwrap_or_else(|e| panic!("{name}: {e}\n{yaml}"));
         assert_eq!(back.spec, conversion.tenant.spec, "{name}");
     }
+}
+
+#[test]
+fn what_cannot_be_fixed_is_reported_as_invalid() {
+    let name = "a-long-tenant-name-that-capsule-accepted-but-palisade-cannot";
+    let conversion = convert(&tenant_with("").replace("name: t\n", &format!("name: {name}\n")));
+    let problem = must_gap(&conversion, "metadata.name");
+    assert_eq!(problem.kind, GapKind::Invalid);
+    assert!(problem.message.contains("at most 52"), "{}", problem.message);
 }

@@ -192,8 +192,12 @@ fn convert_metadata(cx: &mut Cx, metadata: &Value, tenant: &mut Tenant) {
             continue;
         }
         if is_capsule_key(&key) {
-            cx.gap(path, GapKind::Dropped, "a Capsule label; Palisade does not read it");
-            continue;
+            cx.gap(
+                path,
+                GapKind::Note,
+                "kept; Capsule selected Tenants by labels like this one (TenantOwner, GlobalTenantResource), \
+                 Palisade does not read it",
+            );
         }
         kept_labels.insert(key, value);
     }
@@ -300,6 +304,9 @@ fn convert_spec(cx: &mut Cx, spec: &Value, tenant: &mut Tenant) {
         );
     }
     convert_rules(cx, map);
+    for (key, value) in cx.string_map(map, "nodeSelector", "spec") {
+        out.workloads.node_selector.insert(key, value);
+    }
     convert_namespace_options(cx, map, out, &name);
     out.storage.classes = class_list(cx, map.get("storageClasses"), "spec.storageClasses", CLASS_STORAGE);
     convert_ingress(cx, map, out);
@@ -323,9 +330,6 @@ fn convert_spec(cx: &mut Cx, spec: &Value, tenant: &mut Tenant) {
     }
     out.workloads.priority_classes = class_list(cx, map.get("priorityClasses"), "spec.priorityClasses", CLASS_PRIORITY);
     out.workloads.runtime_classes = class_list(cx, map.get("runtimeClasses"), "spec.runtimeClasses", CLASS_RUNTIME);
-    for (key, value) in cx.string_map(map, "nodeSelector", "spec") {
-        out.workloads.node_selector.insert(key, value);
-    }
     convert_role_bindings(cx, map, out);
     if let Some(cordoned) = cx.bool(map, "cordoned", "spec") {
         out.cordoned = cordoned;
@@ -630,8 +634,14 @@ fn convert_namespace_options(cx: &mut Cx, spec: &Map<String, Value>, out: &mut T
         if let Some(extra) = map.get("additionalMetadata") {
             let field = format!("{path}.additionalMetadata");
             if let Some(meta) = cx.object(extra, &field, &["labels", "annotations"]) {
-                metadata_labels.extend(cx.string_map(meta, "labels", &field));
-                metadata_annotations.extend(cx.string_map(meta, "annotations", &field));
+                for (key, value) in cx.string_map(meta, "labels", &field) {
+                    let origin = format!("{field}.labels[{key}]");
+                    metadata_labels.insert(key, (value, origin));
+                }
+                for (key, value) in cx.string_map(meta, "annotations", &field) {
+                    let origin = format!("{field}.annotations[{key}]");
+                    metadata_annotations.insert(key, (value, origin));
+                }
             }
         }
         for (i, entry) in cx.array(map, "additionalMetadataList", path).iter().enumerate() {
@@ -659,7 +669,8 @@ fn convert_namespace_options(cx: &mut Cx, spec: &Map<String, Value>, out: &mut T
                 for (key, value) in cx.string_map(meta, kind, &field) {
                     match expand_template(&value, tenant) {
                         Some(value) => {
-                            target.insert(key, value);
+                            let origin = format!("{field}.{kind}[{key}]");
+                            target.insert(key, (value, origin));
                         }
                         None => cx.gap(
                             format!("{field}.{kind}[{key}]"),
@@ -719,14 +730,12 @@ fn expand_template(value: &str, tenant: &str) -> Option<String> {
 
 fn apply_namespace_metadata(
     cx: &mut Cx,
-    metadata_labels: BTreeMap<String, String>,
-    metadata_annotations: BTreeMap<String, String>,
+    metadata_labels: BTreeMap<String, (String, String)>,
+    metadata_annotations: BTreeMap<String, (String, String)>,
     out: &mut TenantSpec,
 ) {
-    let path = "spec.namespaceOptions.additionalMetadata";
-    let mut pod_security: BTreeMap<&str, String> = BTreeMap::new();
-    for (key, value) in metadata_labels {
-        let field = format!("{path}.labels[{key}]");
+    let mut pod_security: BTreeMap<&str, (String, String)> = BTreeMap::new();
+    for (key, (value, field)) in metadata_labels {
         if let Some(mode) = key.strip_prefix("pod-security.kubernetes.io/") {
             let known = [
                 "enforce",
@@ -738,25 +747,24 @@ fn apply_namespace_metadata(
             ];
             match known.iter().find(|k| **k == mode) {
                 Some(mode) => {
-                    pod_security.insert(mode, value);
+                    pod_security.insert(mode, (value, field));
                 }
                 None => cx.gap(field, GapKind::Dropped, "not a Pod Security Admission label"),
             }
             continue;
         }
-        if key == labels::TENANT || key == labels::CORDONED || key == labels::NAMESPACE_NAME || is_capsule_key(&key) {
+        if RESERVED_NAMESPACE_LABELS.contains(&key.as_str()) {
             cx.gap(
                 field,
                 GapKind::Dropped,
-                "set by Palisade or Capsule itself; a tenant spec cannot set it",
+                "binds a namespace to its tenant; Palisade sets its own binding (palisade.dev/tenant) and no spec may set these",
             );
             continue;
         }
         out.namespaces.labels.insert(key, value);
     }
-    for (key, value) in metadata_annotations {
+    for (key, (value, field)) in metadata_annotations {
         if key == labels::NODE_SELECTOR_ANNOTATION {
-            let field = format!("{path}.annotations[{key}]");
             if out.workloads.node_selector.is_empty() && !value.trim().is_empty() {
                 for pair in value.split(',') {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -780,17 +788,16 @@ fn apply_namespace_metadata(
         }
         out.namespaces.annotations.insert(key, value);
     }
-    let field = |mode: &str| format!("{path}.labels[pod-security.kubernetes.io/{mode}]");
-    match pod_security.get("enforce").map(String::as_str) {
-        Some(level) => match parse_pod_security_level(level) {
+    match pod_security.get("enforce").cloned() {
+        Some((level, field)) => match parse_pod_security_level(&level) {
             Some(level) => {
                 out.pod_security.level = level;
-                if let Some(version) = pod_security.get("enforce-version") {
+                if let Some((version, _)) = pod_security.get("enforce-version") {
                     out.pod_security.version = version.clone();
                 }
             }
             None => cx.gap(
-                field("enforce"),
+                field,
                 GapKind::Dropped,
                 format!("\"{level}\" is not privileged, baseline or restricted; spec.podSecurity.level stays baseline"),
             ),
@@ -814,11 +821,11 @@ fn apply_namespace_metadata(
         ("audit-version", &version),
         ("warn-version", &version),
     ] {
-        if let Some(value) = pod_security.get(mode)
+        if let Some((value, field)) = pod_security.get(mode)
             && value != expected
         {
             cx.gap(
-                field(mode),
+                field,
                 GapKind::Partial,
                 format!("Palisade sets {mode} to the enforced one (\"{expected}\"); \"{value}\" was not kept"),
             );
@@ -834,6 +841,19 @@ fn parse_pod_security_level(level: &str) -> Option<PodSecurityLevel> {
         _ => None,
     }
 }
+
+/// Namespace labels that Palisade or Capsule set themselves to bind a namespace; a tenant spec
+/// cannot carry them over.
+const RESERVED_NAMESPACE_LABELS: [&str; 8] = [
+    labels::TENANT,
+    labels::CORDONED,
+    labels::NAMESPACE_NAME,
+    "capsule.clastix.io/tenant",
+    "capsule.clastix.io/managed-by",
+    "projectcapsule.dev/tenant",
+    "projectcapsule.dev/managed-by",
+    "projectcapsule.dev/cordoned",
+];
 
 /// What a class allow-list is about, for messages.
 struct ClassKind {
