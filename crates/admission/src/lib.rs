@@ -14,6 +14,7 @@
 
 mod config;
 mod image;
+pub mod offline;
 mod requester;
 mod rules;
 mod verdict;

@@ -26,6 +26,8 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the objects a tenant's namespaces must hold, ready for `kubectl apply`.
     Render(commands::render::RenderArgs),
+    /// What the admission webhook would answer for these objects, offline.
+    Check(commands::check::CheckArgs),
     /// Convert another tool's tenants into Palisade Tenants.
     #[command(subcommand)]
     Import(commands::import::ImportCommand),
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Render(args) => commands::render::run(args),
         Command::Import(command) => commands::import::run(command),
+        Command::Check(args) => commands::check::run(args),
     };
     match result {
         Ok(code) => code,

@@ -143,6 +143,75 @@ fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
         .collect()
 }
 
+/// Any Kubernetes object read from a file, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedObject {
+    pub manifest: Value,
+    pub origin: Origin,
+}
+
+/// Reads every object in `files` (items of `List` documents included). Each must have
+/// `apiVersion`, `kind` and `metadata.name`.
+pub fn load_objects(files: &[PathBuf]) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
+    let mut objects = Vec::new();
+    let mut problems = Vec::new();
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) => {
+                problems.push(file_diagnostic(path, format!("cannot read: {error}")));
+                continue;
+            }
+        };
+        for document in split_documents(&text) {
+            let at = |line: Option<usize>, message: String| Diagnostic {
+                path: path.to_path_buf(),
+                line: Some(line.map_or(document.first_line, |l| document.first_line + l - 1)),
+                column: None,
+                document: Some(document.number),
+                field: None,
+                message,
+            };
+            let value: Value = match serde_saphyr::from_str(document.text) {
+                Ok(value) => value,
+                Err(error) => {
+                    let line = error.location().map(|l| l.line() as usize);
+                    problems.push(at(
+                        line,
+                        format!("not valid YAML: {}", first_line_of(&error.to_string())),
+                    ));
+                    continue;
+                }
+            };
+            let items = match value.get("kind").and_then(Value::as_str) {
+                Some("List") => value
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => vec![value],
+            };
+            for item in items {
+                let missing = ["apiVersion", "kind"]
+                    .into_iter()
+                    .find(|field| item.get(*field).and_then(Value::as_str).is_none())
+                    .or_else(|| item["metadata"]["name"].as_str().is_none().then_some("metadata.name"));
+                if let Some(field) = missing {
+                    problems.push(at(None, format!("the object has no `{field}`")));
+                    continue;
+                }
+                let origin = Origin {
+                    path: path.to_path_buf(),
+                    document: document.number,
+                    line: document.first_line,
+                };
+                objects.push(LoadedObject { manifest: item, origin });
+            }
+        }
+    }
+    (objects, problems)
+}
+
 /// Reads every Tenant in `files`. Returns the tenants found and every problem met; a caller that
 /// gets any problem must not act as if the input were complete.
 pub fn load_tenants(files: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>) {

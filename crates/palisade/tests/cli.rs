@@ -210,3 +210,45 @@ fn a_valid_file_passes() {
     let out = palisade(&["validate", "-f", &file]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn check_gives_the_webhook_answer_offline() {
+    let objects = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check/payments-objects.yaml");
+    let examples = examples();
+    let out = palisade(&[
+        "check",
+        "--tenants",
+        examples.to_str().unwrap(),
+        "-f",
+        objects.to_str().unwrap(),
+        "--as",
+        "alice@example.com",
+    ]);
+    assert!(!out.status.success(), "a denial must fail the command");
+    let lines = stdout(&out);
+    assert!(lines.contains("mutated  Namespace payments-web:"), "{lines}");
+    assert!(lines.contains("\"palisade.dev/tenant\":\"payments\""), "{lines}");
+    assert!(lines.contains("mutated  Pod payments-api/api:"), "{lines}");
+    assert!(lines.contains("DENIED   Deployment payments-api/debug: tenant \"payments\" allows images only from registry.example.com/payments/"), "{lines}");
+    assert!(
+        lines.contains(
+            "DENIED   Service payments-api/api: tenant \"payments\" does not allow Services of type NodePort"
+        ),
+        "{lines}"
+    );
+
+    // The same objects from someone who owns nothing: the namespace is not Palisade's business,
+    // the objects in tenant namespaces are still checked.
+    let out = palisade(&[
+        "check",
+        "--tenants",
+        examples.to_str().unwrap(),
+        "-f",
+        objects.to_str().unwrap(),
+        "--as",
+        "mallory",
+    ]);
+    let lines = stdout(&out);
+    assert!(lines.contains("allowed  Namespace payments-web"), "{lines}");
+    assert!(lines.contains("DENIED   Service payments-api/api"), "{lines}");
+}

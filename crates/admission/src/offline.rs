@@ -1,0 +1,81 @@
+//! Admission requests built from plain manifests, so that `palisade check` runs the very same
+//! [`crate::review`] the webhook runs, without a cluster.
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use serde_json::{Value, json};
+
+/// Why a manifest could not be turned into an admission request.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error("the manifest has no `{0}`")]
+    MissingField(&'static str),
+    #[error("cannot build an admission request from the manifest: {0}")]
+    BuildRequest(String),
+}
+
+/// The plural resource name Kubernetes uses for `kind` (for the kinds Palisade reviews, and the
+/// regular English plural otherwise).
+pub fn resource_for(kind: &str) -> String {
+    let lower = kind.to_ascii_lowercase();
+    match lower.as_str() {
+        "ingress" => "ingresses".to_string(),
+        "networkpolicy" => "networkpolicies".to_string(),
+        _ if lower.ends_with('s') => format!("{lower}es"),
+        _ if lower.ends_with('y') => format!("{}ies", &lower[..lower.len() - 1]),
+        _ => format!("{lower}s"),
+    }
+}
+
+/// A CREATE of `manifest` by `user` in `groups`, as the API server would send it.
+pub fn create_request(
+    manifest: &Value,
+    user: &str,
+    groups: &[String],
+) -> Result<AdmissionRequest<DynamicObject>, OfflineError> {
+    let api_version = manifest["apiVersion"]
+        .as_str()
+        .ok_or(OfflineError::MissingField("apiVersion"))?;
+    let kind = manifest["kind"].as_str().ok_or(OfflineError::MissingField("kind"))?;
+    let name = manifest["metadata"]["name"]
+        .as_str()
+        .ok_or(OfflineError::MissingField("metadata.name"))?;
+    let (group, version) = match api_version.split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    };
+    let gvk = json!({ "group": group, "version": version, "kind": kind });
+    let gvr = json!({ "group": group, "version": version, "resource": resource_for(kind) });
+    let mut request = json!({
+        "uid": "00000000-0000-0000-0000-000000000000",
+        "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+        "name": name,
+        "operation": "CREATE",
+        "userInfo": { "username": user, "groups": groups },
+        "object": manifest,
+        "oldObject": null,
+        "dryRun": true,
+    });
+    if let Some(namespace) = manifest["metadata"]["namespace"].as_str() {
+        request["namespace"] = json!(namespace);
+    }
+    let review = json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request });
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(review).map_err(|e| OfflineError::BuildRequest(e.to_string()))?;
+    review
+        .try_into()
+        .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| OfflineError::BuildRequest(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_for;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(resource_for("Pod"), "pods");
+        assert_eq!(resource_for("Ingress"), "ingresses");
+        assert_eq!(resource_for("NetworkPolicy"), "networkpolicies");
+        assert_eq!(resource_for("PersistentVolumeClaim"), "persistentvolumeclaims");
+    }
+}
