@@ -130,7 +130,7 @@ fn a_document_that_is_not_a_capsule_tenant_fails_the_whole_import() {
         "nothing is printed when part of the input is wrong"
     );
     let expected = format!(
-        "{}:10: document 2: kind: this is a v1 ConfigMap, not a Capsule Tenant (apiVersion capsule.clastix.io/v1beta2, kind Tenant)",
+        "{}:11: document 2: kind: this is a v1 ConfigMap, not a Capsule Tenant (apiVersion capsule.clastix.io/v1beta2, kind Tenant)",
         path.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");
@@ -197,7 +197,7 @@ fn empty_unparseable_and_missing_input_fail() {
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "{}:2: document 1: spec.owners: expected a list, found a string",
+            "{}:7: document 1: spec.owners: expected a list, found a string",
             malformed.display()
         )),
         "{stderr}"

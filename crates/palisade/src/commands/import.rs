@@ -177,8 +177,10 @@ fn convert_file(path: &Path, text: &str, converted: &mut Vec<Converted>, problem
                 document: document.number,
             })),
             Err(errors) => problems.extend(errors.into_iter().map(|error| {
+                let line = field_line(document.text, &error.field)
+                    .map_or(document.first_line, |l| document.first_line + l - 1);
                 let field = Some(error.field).filter(|f| !f.is_empty());
-                at(document.first_line, None, field, error.message)
+                at(line, None, field, error.message)
             })),
         }
     }
@@ -324,9 +326,158 @@ fn split_documents(text: &str) -> Vec<Document<'_>> {
         .collect()
 }
 
+/// One step of a field path: `spec`, `owners`, `[0]`, `labels[team]` → `team`.
+#[derive(Debug, PartialEq, Eq)]
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn segments(field: &str) -> Vec<Segment<'_>> {
+    let mut result = Vec::new();
+    let mut rest = field;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']').unwrap_or(inner.len());
+            let text = &inner[..end];
+            result.push(text.parse().map_or(Segment::Key(text), Segment::Index));
+            rest = inner.get(end + 1..).unwrap_or_default();
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end > 0 {
+                result.push(Segment::Key(&rest[..end]));
+            }
+            rest = &rest[end..];
+        }
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    result
+}
+
+/// A block-YAML line: indentation of the line, of a `- ` sequence marker if any, and the key it
+/// holds (after any markers).
+struct Line<'a> {
+    number: usize,
+    indent: usize,
+    dash: Option<usize>,
+    key_indent: usize,
+    key: Option<&'a str>,
+}
+
+fn parse_line(number: usize, raw: &str) -> Line<'_> {
+    let indent = raw.len() - raw.trim_start().len();
+    let mut rest = raw.trim_start();
+    let mut key_indent = indent;
+    let mut dash = None;
+    while let Some(after) = rest.strip_prefix("- ").or_else(|| (rest == "-").then_some("")) {
+        dash.get_or_insert(key_indent);
+        let trimmed = after.trim_start();
+        key_indent += rest.len() - trimmed.len();
+        rest = trimmed;
+    }
+    let key = rest
+        .find(':')
+        .filter(|i| rest[i + 1..].is_empty() || rest[i + 1..].starts_with(' '))
+        .map(|i| rest[..i].trim().trim_matches(|c| c == '"' || c == '\''))
+        .filter(|k| !k.is_empty() && !k.starts_with(['{', '[', '#']));
+    Line {
+        number,
+        indent,
+        dash,
+        key_indent,
+        key,
+    }
+}
+
+/// The 1-based line of `field` (a dotted path such as `spec.owners[1].kind`) in a block-YAML
+/// document: the deepest part of the path that could be found, or `None`.
+fn field_line(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<Line<'_>> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| parse_line(i + 1, l))
+        .collect();
+    let mut found = None;
+    let mut position: Option<usize> = None;
+    let mut parent: isize = -1;
+    for segment in segments(field) {
+        let start = position.map_or(0, |p| p + 1);
+        let hit = match segment {
+            Segment::Key(key) => {
+                let mut hit = None;
+                // The key may sit on the line of the sequence item just found (`- kind: User`).
+                let from = match position {
+                    Some(p) if lines[p].dash.is_some_and(|d| d as isize == parent) => p,
+                    _ => start,
+                };
+                for (j, line) in lines.iter().enumerate().skip(from) {
+                    if j > from && line.indent as isize <= parent && line.dash.is_none_or(|d| d as isize != parent) {
+                        break;
+                    }
+                    if j > from && line.dash.is_some_and(|d| d as isize == parent) {
+                        break;
+                    }
+                    if line.key == Some(key) && line.key_indent as isize > parent {
+                        hit = Some((j, line.key_indent as isize));
+                        break;
+                    }
+                }
+                hit
+            }
+            Segment::Index(index) => {
+                let mut seen = 0;
+                let mut marker = None;
+                let mut hit = None;
+                for (j, line) in lines.iter().enumerate().skip(start) {
+                    match (line.dash, marker) {
+                        (Some(d), None) if d as isize >= parent => marker = Some(d),
+                        (Some(d), Some(m)) if d == m => {}
+                        _ if (line.indent as isize) <= parent || marker.is_some_and(|m| line.indent < m) => break,
+                        _ => continue,
+                    }
+                    if seen == index {
+                        hit = Some((j, marker.map_or(parent, |m| m as isize)));
+                        break;
+                    }
+                    seen += 1;
+                }
+                hit
+            }
+        };
+        let Some((j, indent)) = hit else { break };
+        found = Some(lines[j].number);
+        position = Some(j);
+        parent = indent;
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_found_on_their_line() {
+        let text = "apiVersion: x\nmetadata:\n  name: t\n  labels:\n    a.b/c: d\nspec:\n  owners:\n  - kind: User\n    name: alice\n  - kind: Group\n    name: devs\n    clusterRoles: [admin]\n  nodeSelector:\n    gpu: true\n  items:\n    - - nested\n";
+        let cases = [
+            ("spec", Some(6)),
+            ("spec.owners", Some(7)),
+            ("spec.owners[0]", Some(8)),
+            ("spec.owners[1].kind", Some(10)),
+            ("spec.owners[1].clusterRoles", Some(12)),
+            ("spec.owners[1].clusterRoles[0]", Some(12)),
+            ("spec.owners[2]", Some(7)),
+            ("spec.nodeSelector[gpu]", Some(14)),
+            ("metadata.labels[a.b/c]", Some(5)),
+            ("metadata.name", Some(3)),
+            ("spec.missing", Some(6)),
+            ("status", None),
+        ];
+        for (field, line) in cases {
+            assert_eq!(field_line(text, field), line, "{field}");
+        }
+    }
 
     #[test]
     fn documents_are_numbered_without_empty_ones() {
