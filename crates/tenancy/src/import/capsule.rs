@@ -1029,6 +1029,18 @@ fn convert_ingress(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec)
         let field = format!("{path}.allowedHostnames");
         if let Some(hosts) = cx.object(hosts, &field, &["allowed", "allowedRegex"]) {
             out.ingress.hostnames = cx.strings(hosts, "allowed", &field);
+            for (i, host) in out.ingress.hostnames.iter().enumerate() {
+                if host.starts_with("*.") {
+                    cx.gap(
+                        format!("{field}.allowed[{i}]"),
+                        GapKind::Partial,
+                        format!(
+                            "Capsule compared hostnames literally, so \"{host}\" allowed only that wildcard host; in \
+                             Palisade it also allows every name one label below it"
+                        ),
+                    );
+                }
+            }
             if let Some(regex) = cx.string(hosts, "allowedRegex", &field).filter(|r| !r.is_empty()) {
                 let regex_field = format!("{field}.allowedRegex");
                 match translate_regex(&regex, RegexTarget::Hostname) {
@@ -1703,9 +1715,21 @@ fn convert_registries(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSp
     let Some(map) = cx.object(registries, path, &["allowed", "allowedRegex"]) else {
         return;
     };
+    let listed = cx.strings(map, "allowed", path);
     let mut converted = Vec::new();
-    for registry in cx.strings(map, "allowed", path) {
-        let prefix = format!("{}/", registry.trim_end_matches('/'));
+    for (i, registry) in listed.iter().enumerate() {
+        let host = registry.trim_end_matches('/');
+        let prefix = format!("{host}/");
+        if host.contains('/') {
+            cx.gap(
+                format!("{path}.allowed[{i}]"),
+                GapKind::Partial,
+                format!(
+                    "Capsule compared only the registry host of an image, so \"{registry}\" never matched any image; \
+                     converted to the prefix `{prefix}`, which now allows the images under it"
+                ),
+            );
+        }
         if !converted.contains(&prefix) {
             converted.push(prefix);
         }
@@ -1716,7 +1740,8 @@ fn convert_registries(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSp
             format!("{path}.allowed"),
             GapKind::Note,
             "registries became image prefixes ending in `/` (`docker.io` → `docker.io/`), matched against the \
-             fully qualified image (`nginx` is `docker.io/library/nginx`)",
+             fully qualified image. Capsule refused images without a registry (`nginx`); Palisade reads them as \
+             `docker.io/library/nginx`, so they are allowed where `docker.io/` is",
         );
     }
     let mut unrestricted = false;
