@@ -18,7 +18,9 @@
 mod bitset;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod ipv4;
+pub mod matrix;
 pub mod model;
 pub mod parse;
 pub mod ports;

@@ -66,6 +66,14 @@ fn note(trace: &mut Option<&mut Vec<Step>>, conns: &ConnSet, allowed: bool, reas
     }
 }
 
+fn rule_name(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(" '{name}'")
+    }
+}
+
 impl Analysis<'_> {
     pub(super) fn peer_matches(&self, p: CPeer, t: Target) -> bool {
         match (p, t) {
@@ -139,11 +147,12 @@ impl Analysis<'_> {
                 let action = policy.ingress_or_egress(dir)[ri].action;
                 let why = || {
                     format!(
-                        "AdminNetworkPolicy '{}' (priority {}) {} rule '{}' ({action:?})",
+                        "AdminNetworkPolicy '{}' (priority {}) {} rule #{}{} ({action:?})",
                         policy.name,
                         policy.priority.unwrap_or_default(),
                         dir.as_str(),
-                        policy.ingress_or_egress(dir)[ri].name
+                        ri + 1,
+                        rule_name(&policy.ingress_or_egress(dir)[ri].name)
                     )
                 };
                 match action {
@@ -217,10 +226,11 @@ impl Analysis<'_> {
                 let r = &banp.ingress_or_egress(dir)[ri];
                 let why = || {
                     format!(
-                        "BaselineAdminNetworkPolicy '{}' {} rule '{}' ({:?})",
+                        "BaselineAdminNetworkPolicy '{}' {} rule #{}{} ({:?})",
                         banp.name,
                         dir.as_str(),
-                        r.name,
+                        ri + 1,
+                        rule_name(&r.name),
                         r.action
                     )
                 };

@@ -54,8 +54,16 @@ pub struct ClusterBuilder {
     namespaces: BTreeMap<String, Labels>,
     workloads: BTreeMap<(String, String, String), Workload>,
     seen: HashMap<String, (Value, String)>,
+    probes: Vec<String>,
+    /// Objects not analysed, counted per (file, kind) for one note each.
+    ignored: BTreeMap<(String, String), usize>,
     cluster: Cluster,
 }
+
+/// Name and kind of the label-less pod that stands for "any pod" in a namespace with no workloads.
+pub const PROBE_NAME: &str = "(any-pod)";
+/// Kind of a probe endpoint.
+pub const PROBE_KIND: &str = "Probe";
 
 fn str_field<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
@@ -77,6 +85,32 @@ impl ClusterBuilder {
             self.add_value(file, doc)?;
         }
         Ok(())
+    }
+
+    /// Adds an object Palisade renders (for a Tenant). A Namespace already read gets the rendered
+    /// labels merged in, as Palisade enforces them; anything else is added as usual.
+    pub fn add_rendered(&mut self, file: &str, v: Value) -> Result<(), Error> {
+        if str_field(&v, &["kind"]) == Some("Namespace")
+            && let Some(name) = str_field(&v, &["metadata", "name"])
+            && let Some(existing) = self.namespaces.get(name).cloned()
+        {
+            let ctx = Ctx {
+                file,
+                object: format!("Namespace {name}"),
+            };
+            let raw: raw::Workload = decode(&ctx, v.clone())?;
+            let mut labels = existing;
+            labels.extend(fields::labels(&ctx, "metadata.labels", raw.metadata.labels.as_ref())?);
+            self.namespaces.insert(name.to_string(), labels);
+            return Ok(());
+        }
+        self.add_value(file, v)
+    }
+
+    /// Gives each of these namespaces that ends up with no workload a label-less probe pod
+    /// (`ns/(any-pod)[Probe]`), so policies that apply to any pod there are still analysed.
+    pub fn add_probes(&mut self, namespaces: impl IntoIterator<Item = String>) {
+        self.probes.extend(namespaces);
     }
 
     /// Adds one object (a `*List` adds its items).
@@ -114,9 +148,10 @@ impl ClusterBuilder {
             return Ok(());
         }
         if kind.is_empty() {
-            self.cluster.notes.push(format!(
-                "{file}: a document without `kind` is not a Kubernetes object; ignored"
-            ));
+            *self
+                .ignored
+                .entry((file.to_string(), "(no kind)".to_string()))
+                .or_default() += 1;
             return Ok(());
         }
         let name = str_field(&v, &["metadata", "name"])
@@ -161,9 +196,7 @@ impl ClusterBuilder {
                 | "VirtualMachineInstance"
         ) || workload::WORKLOAD_KINDS.contains(&kind.as_str());
         if !handled {
-            self.cluster
-                .notes
-                .push(format!("{file}: {object}: kind {kind} is not analysed; ignored"));
+            *self.ignored.entry((file.to_string(), kind)).or_default() += 1;
             return Ok(());
         }
         if let Some((first_value, first_file)) = self.seen.get(&object) {
@@ -278,6 +311,32 @@ impl ClusterBuilder {
 
     /// The cluster: namespaces (explicit, then implied by objects in them), workloads, policies.
     pub fn build(mut self) -> Cluster {
+        for ((file, kind), n) in std::mem::take(&mut self.ignored) {
+            self.cluster.notes.push(if kind == "(no kind)" {
+                format!("{file}: {n} document(s) without `kind` (not Kubernetes objects) ignored")
+            } else {
+                format!("{file}: {n} {kind} object(s) ignored: the kind does not affect reachability")
+            });
+        }
+        for ns in std::mem::take(&mut self.probes) {
+            if !self.workloads.keys().any(|k| k.0 == ns) {
+                let probe = Workload {
+                    namespace: ns.clone(),
+                    name: PROBE_NAME.to_string(),
+                    kind: PROBE_KIND.to_string(),
+                    labels: Labels::new(),
+                    ports: Vec::new(),
+                    ips: Vec::new(),
+                    secondary_networks: Vec::new(),
+                    secondary_ips: Vec::new(),
+                    origin: crate::model::Origin {
+                        source: "(probe)".to_string(),
+                    },
+                };
+                self.workloads
+                    .insert((ns, PROBE_KIND.to_string(), PROBE_NAME.to_string()), probe);
+            }
+        }
         let mut implied: Vec<String> = self.workloads.keys().map(|k| k.0.clone()).collect();
         implied.extend(self.cluster.network_policies.iter().map(|p| p.namespace.clone()));
         for ns in implied {
