@@ -665,3 +665,35 @@ fn what_cannot_be_fixed_is_reported_as_invalid() {
     assert_eq!(problem.kind, GapKind::Invalid);
     assert!(problem.message.contains("at most 52"), "{}", problem.message);
 }
+
+#[test]
+fn one_way_capsule_policies_keep_the_other_direction_open_or_say_so() {
+    let ingress_only = convert(&tenant_with(
+        "networkPolicies:\n  items:\n    - podSelector: {}\n      ingress:\n        - from:\n            - podSelector: {}\n",
+    ));
+    let network = &ingress_only.tenant.spec.network;
+    assert_eq!(network.isolation, IsolationMode::Strict);
+    let cidrs: Vec<&str> = network.egress.cidrs.iter().map(|c| c.cidr.as_str()).collect();
+    assert_eq!(cidrs, vec!["0.0.0.0/0", "::/0"]);
+    assert!(
+        ingress_only
+            .gaps
+            .iter()
+            .any(|g| g.field == "spec.networkPolicies" && g.message.contains("egress to 0.0.0.0/0"))
+    );
+    assert_eq!(invalid(&ingress_only), Vec::<&Gap>::new());
+
+    let egress_only = convert(&tenant_with(
+        "networkPolicies:\n  items:\n    - podSelector: {}\n      policyTypes: [Egress]\n      egress:\n        - to:\n            - ipBlock:\n                cidr: 10.0.0.0/8\n",
+    ));
+    assert_eq!(egress_only.tenant.spec.network.egress.cidrs.len(), 1);
+    let gap = egress_only
+        .gaps
+        .iter()
+        .find(|g| g.field == "spec.networkPolicies" && g.kind == GapKind::Partial);
+    assert!(
+        gap.is_some_and(|g| g.message.contains("restricted only egress")),
+        "{:#?}",
+        egress_only.gaps
+    );
+}

@@ -1411,6 +1411,40 @@ fn convert_network(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec,
         );
     }
     out.network.allow_from.tenants.retain(|t| t != tenant);
+    let restricts = |direction: &str| {
+        items
+            .iter()
+            .any(|item| match item.get("policyTypes").and_then(Value::as_array) {
+                Some(types) => types.iter().any(|t| t.as_str() == Some(direction)),
+                // Without policyTypes, a policy always covers ingress, and egress when it has egress rules.
+                None => direction == "Ingress" || item.get("egress").is_some(),
+            })
+    };
+    if !restricts("Egress") {
+        for cidr in ["0.0.0.0/0", "::/0"] {
+            out.network.egress.cidrs.push(EgressCidr {
+                cidr: cidr.to_string(),
+                except: Vec::new(),
+                ports: Vec::new(),
+            });
+        }
+        cx.gap(
+            path,
+            GapKind::Note,
+            "Capsule's policies restricted only ingress, so the tenant's pods could connect anywhere. Palisade's \
+             Strict isolation covers both directions: egress to 0.0.0.0/0 and ::/0 was added to \
+             spec.network.egress.cidrs to keep outgoing traffic open; narrow or remove it to restrict egress",
+        );
+    }
+    if !restricts("Ingress") {
+        cx.gap(
+            path,
+            GapKind::Partial,
+            "Capsule's policies restricted only egress, so any pod could connect to the tenant's pods. Palisade's \
+             Strict isolation admits only the tenant itself and what spec.network.allowFrom grants; list the \
+             namespaces and tenants that must reach this tenant there",
+        );
+    }
 }
 
 /// Reads one replicated NetworkPolicy and carries over the grants that map onto Palisade's
