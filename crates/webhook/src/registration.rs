@@ -1,0 +1,228 @@
+//! The webhook configurations Palisade writes for itself, scoped so that the cluster never
+//! depends on the webhook more than it must:
+//!
+//! - `namespaces.palisade.dev` sees every Namespace write (system namespaces included: labelling
+//!   `kube-system` into a tenant must be refused), but never from cluster administrators, Palisade
+//!   or kube-system controllers (CEL `matchConditions`), so an outage cannot lock them out.
+//! - `objects.palisade.dev` sees namespaced writes only in namespaces carrying the tenant label,
+//!   again never from administrators or Palisade; system namespaces are never matched.
+//! - `tenants.palisade.dev` validates Tenants, for everyone; failurePolicy Ignore so an outage
+//!   never blocks administrators (the CRD's own CEL rules still hold).
+//!
+//! Tenant writes fail closed (failurePolicy Fail).
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
+use kube::api::{Api, Patch, PatchParams};
+use palisade_api::labels;
+
+use crate::Error;
+
+/// How the API server reaches the webhook.
+#[derive(Debug, Clone)]
+pub enum Endpoint {
+    /// `https://host:port` (local runs, testenv).
+    Url(String),
+    /// A Service in the cluster.
+    Service { namespace: String, name: String, port: i32 },
+}
+
+/// Names of the configurations, so tests can run several webhooks side by side.
+#[derive(Debug, Clone)]
+pub struct WebhookNames {
+    pub configuration: String,
+}
+
+impl Default for WebhookNames {
+    fn default() -> Self {
+        WebhookNames {
+            configuration: "palisade".to_string(),
+        }
+    }
+}
+
+fn client_config(endpoint: &Endpoint, path: &str, ca_pem: &str) -> WebhookClientConfig {
+    let ca_bundle = Some(ByteString(ca_pem.as_bytes().to_vec()));
+    match endpoint {
+        Endpoint::Url(base) => WebhookClientConfig {
+            url: Some(format!("{}{path}", base.trim_end_matches('/'))),
+            ca_bundle,
+            service: None,
+        },
+        Endpoint::Service { namespace, name, port } => WebhookClientConfig {
+            service: Some(ServiceReference {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                path: Some(path.to_string()),
+                port: Some(*port),
+            }),
+            ca_bundle,
+            url: None,
+        },
+    }
+}
+
+fn condition(name: &str, expression: &str) -> MatchCondition {
+    MatchCondition {
+        name: name.to_string(),
+        expression: expression.to_string(),
+    }
+}
+
+/// Administrators and Palisade itself never wait on the webhook.
+fn exempt_conditions(extra_system: bool) -> Vec<MatchCondition> {
+    let mut conditions = vec![
+        condition("not-cluster-admin", "!('system:masters' in request.userInfo.groups)"),
+        condition(
+            "not-palisade",
+            "!request.userInfo.username.startsWith('system:serviceaccount:palisade-system:')",
+        ),
+    ];
+    if extra_system {
+        conditions.push(condition(
+            "not-kube-system-controller",
+            "!request.userInfo.username.startsWith('system:serviceaccount:kube-system:')",
+        ));
+    }
+    conditions
+}
+
+fn rule(groups: &[&str], resources: &[&str], operations: &[&str]) -> RuleWithOperations {
+    RuleWithOperations {
+        api_groups: Some(groups.iter().map(|s| s.to_string()).collect()),
+        api_versions: Some(vec!["*".to_string()]),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        operations: Some(operations.iter().map(|s| s.to_string()).collect()),
+        scope: None,
+    }
+}
+
+fn tenant_namespaces() -> LabelSelector {
+    LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: labels::TENANT.to_string(),
+            operator: "Exists".to_string(),
+            values: None,
+        }]),
+        match_labels: None,
+    }
+}
+
+/// The configurations for `endpoint`, trusting `ca_pem`.
+pub fn webhook_configurations(
+    names: &WebhookNames,
+    endpoint: &Endpoint,
+    ca_pem: &str,
+) -> (ValidatingWebhookConfiguration, MutatingWebhookConfiguration) {
+    let write = ["CREATE", "UPDATE", "DELETE"];
+    let metadata = ObjectMeta {
+        name: Some(names.configuration.clone()),
+        labels: Some([(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string())].into()),
+        ..ObjectMeta::default()
+    };
+    let validating = ValidatingWebhookConfiguration {
+        metadata: metadata.clone(),
+        webhooks: Some(vec![
+            ValidatingWebhook {
+                name: "namespaces.palisade.dev".to_string(),
+                client_config: client_config(endpoint, "/validate", ca_pem),
+                rules: Some(vec![rule(
+                    &[""],
+                    &["namespaces", "namespaces/status", "namespaces/finalize"],
+                    &write,
+                )]),
+                match_conditions: Some(exempt_conditions(true)),
+                failure_policy: Some("Fail".to_string()),
+                side_effects: "None".to_string(),
+                admission_review_versions: vec!["v1".to_string()],
+                timeout_seconds: Some(5),
+                ..ValidatingWebhook::default()
+            },
+            ValidatingWebhook {
+                name: "objects.palisade.dev".to_string(),
+                client_config: client_config(endpoint, "/validate", ca_pem),
+                rules: Some(vec![rule(&["*"], &["*", "pods/ephemeralcontainers"], &write)]),
+                namespace_selector: Some(tenant_namespaces()),
+                match_conditions: Some(exempt_conditions(false)),
+                failure_policy: Some("Fail".to_string()),
+                side_effects: "None".to_string(),
+                admission_review_versions: vec!["v1".to_string()],
+                timeout_seconds: Some(5),
+                ..ValidatingWebhook::default()
+            },
+            ValidatingWebhook {
+                name: "tenants.palisade.dev".to_string(),
+                client_config: client_config(endpoint, "/validate", ca_pem),
+                rules: Some(vec![rule(&["palisade.dev"], &["tenants"], &write)]),
+                failure_policy: Some("Ignore".to_string()),
+                side_effects: "None".to_string(),
+                admission_review_versions: vec!["v1".to_string()],
+                timeout_seconds: Some(5),
+                ..ValidatingWebhook::default()
+            },
+        ]),
+    };
+    let mutating = MutatingWebhookConfiguration {
+        metadata,
+        webhooks: Some(vec![
+            MutatingWebhook {
+                name: "namespaces.palisade.dev".to_string(),
+                client_config: client_config(endpoint, "/mutate", ca_pem),
+                rules: Some(vec![rule(&[""], &["namespaces"], &["CREATE"])]),
+                match_conditions: Some(exempt_conditions(true)),
+                failure_policy: Some("Fail".to_string()),
+                side_effects: "None".to_string(),
+                admission_review_versions: vec!["v1".to_string()],
+                timeout_seconds: Some(5),
+                ..MutatingWebhook::default()
+            },
+            MutatingWebhook {
+                name: "objects.palisade.dev".to_string(),
+                client_config: client_config(endpoint, "/mutate", ca_pem),
+                rules: Some(vec![rule(
+                    &["", "networking.k8s.io"],
+                    &["pods", "persistentvolumeclaims", "ingresses"],
+                    &["CREATE"],
+                )]),
+                namespace_selector: Some(tenant_namespaces()),
+                match_conditions: Some(exempt_conditions(false)),
+                failure_policy: Some("Fail".to_string()),
+                side_effects: "None".to_string(),
+                admission_review_versions: vec!["v1".to_string()],
+                timeout_seconds: Some(5),
+                // Lets the Priority plugin recompute the priority of the class we set.
+                reinvocation_policy: Some("IfNeeded".to_string()),
+                ..MutatingWebhook::default()
+            },
+        ]),
+    };
+    (validating, mutating)
+}
+
+/// Writes both configurations with server-side apply.
+pub async fn register(client: &kube::Client, endpoint: &Endpoint, ca_pem: &str) -> Result<(), Error> {
+    register_named(client, &WebhookNames::default(), endpoint, ca_pem).await
+}
+
+pub async fn register_named(
+    client: &kube::Client,
+    names: &WebhookNames,
+    endpoint: &Endpoint,
+    ca_pem: &str,
+) -> Result<(), Error> {
+    let (validating, mutating) = webhook_configurations(names, endpoint, ca_pem);
+    let params = PatchParams::apply("palisade").force();
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .patch(&names.configuration, &params, &Patch::Apply(&validating))
+        .await
+        .map_err(Error::Register)?;
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .patch(&names.configuration, &params, &Patch::Apply(&mutating))
+        .await
+        .map_err(Error::Register)?;
+    Ok(())
+}

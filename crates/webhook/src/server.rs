@@ -1,0 +1,139 @@
+//! HTTP: `POST /mutate` and `POST /validate` take AdmissionReview v1; `/healthz`, `/readyz` and
+//! `/metrics` live on a separate plain-HTTP port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use palisade_admission::{AdmissionConfig, Verdict, review};
+
+use crate::metrics::ReviewLabels;
+use crate::{Index, Metrics};
+
+/// The API server sends at most a few MiB per object; anything larger is not a real review.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub index: Arc<Index>,
+    pub config: Arc<AdmissionConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Mutate,
+    Validate,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/validate", post(validate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn mutate(State(state): State<AppState>, body: Bytes) -> Response {
+    handle(&state, &body, Mode::Mutate)
+}
+
+async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
+    handle(&state, &body, Mode::Validate)
+}
+
+fn bad_request(state: &AppState, message: String) -> Response {
+    state.metrics.bad_requests.inc();
+    (StatusCode::BAD_REQUEST, message).into_response()
+}
+
+fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
+    let started = Instant::now();
+    let review_in: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
+        Ok(review) => review,
+        Err(error) => return bad_request(state, format!("not an AdmissionReview: {error}")),
+    };
+    if review_in.types.api_version != "admission.k8s.io/v1" || review_in.types.kind != "AdmissionReview" {
+        return bad_request(
+            state,
+            format!(
+                "expected apiVersion admission.k8s.io/v1, kind AdmissionReview; got {} {}",
+                review_in.types.api_version, review_in.types.kind
+            ),
+        );
+    }
+    let request: AdmissionRequest<DynamicObject> = match review_in.try_into() {
+        Ok(request) => request,
+        Err(_) => return bad_request(state, "the AdmissionReview has no request".to_string()),
+    };
+    let verdict = if state.index.is_synced() {
+        review(&request, &*state.index.read(), &state.config)
+    } else {
+        Verdict::deny("Palisade's webhook is still loading tenants and namespaces; retry in a few seconds")
+    };
+    // A validating webhook cannot patch; the mutating pass has already made the same change.
+    let verdict = match (mode, verdict) {
+        (Mode::Validate, Verdict::Patch(_)) => Verdict::Allow,
+        (_, verdict) => verdict,
+    };
+    let label = match &verdict {
+        Verdict::Allow => "allowed",
+        Verdict::Deny(_) => "denied",
+        Verdict::Patch(_) => "patched",
+    };
+    let response = verdict.into_response(&request).into_review();
+    state
+        .metrics
+        .reviews
+        .get_or_create(&ReviewLabels {
+            kind: request.kind.kind.clone(),
+            verdict: label.to_string(),
+        })
+        .inc();
+    state.metrics.review_seconds.observe(started.elapsed().as_secs_f64());
+    match serde_json::to_vec(&response) {
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the response: {error}"),
+        )
+            .into_response(),
+    }
+}
+
+/// `/healthz` (the process runs), `/readyz` (caches synced), `/metrics`, over plain HTTP.
+pub async fn serve_health(addr: SocketAddr, state: AppState) {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(state): State<AppState>| async move {
+                if state.index.is_synced() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { state.metrics.encode() }),
+        )
+        .with_state(state);
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "health server stopped");
+            }
+        }
+        Err(error) => tracing::error!(%addr, %error, "cannot bind the health server"),
+    }
+}
