@@ -28,6 +28,10 @@ enum Command {
     Render(commands::render::RenderArgs),
     /// What the admission webhook would answer for these objects, offline.
     Check(commands::check::CheckArgs),
+    /// Who can connect to whom, across NetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy.
+    Reach(commands::reach::ReachArgs),
+    /// Run the admission webhook (HTTPS AdmissionReview v1).
+    Webhook(commands::webhook::WebhookArgs),
     /// Convert another tool's tenants into Palisade Tenants.
     #[command(subcommand)]
     Import(commands::import::ImportCommand),
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         Command::Render(args) => commands::render::run(args),
         Command::Import(command) => commands::import::run(command),
         Command::Check(args) => commands::check::run(args),
+        Command::Reach(args) => commands::reach::run(args),
+        Command::Webhook(args) => commands::webhook::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,5 +3,7 @@
 pub mod check;
 pub mod crds;
 pub mod import;
+pub mod reach;
 pub mod render;
 pub mod validate;
+pub mod webhook;

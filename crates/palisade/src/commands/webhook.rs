@@ -1,0 +1,155 @@
+//! `palisade webhook`: serves admission reviews for the cluster in KUBECONFIG (or in-cluster).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use palisade_admission::AdmissionConfig;
+use palisade_webhook::{Endpoint, Options};
+
+#[derive(clap::Args)]
+pub struct WebhookArgs {
+    /// Address of the HTTPS server.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP /healthz, /readyz and /metrics server.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_listen: SocketAddr,
+    /// The URL the API server calls (e.g. https://127.0.0.1:8443 for a local control plane).
+    #[arg(long, conflicts_with = "service")]
+    pub url: Option<String>,
+    /// The Service the API server calls, as NAMESPACE/NAME[:PORT].
+    #[arg(long, default_value = "palisade-system/palisade-webhook:443")]
+    pub service: String,
+    /// Do not write the webhook configurations (someone else manages them).
+    #[arg(long)]
+    pub no_register: bool,
+    /// DNS names and IP addresses for the serving certificate (default: the Service's names, or
+    /// the URL's host).
+    #[arg(long = "certificate-name")]
+    pub certificate_names: Vec<String>,
+    /// Groups whose members are cluster administrators (never checked).
+    #[arg(long = "admin-group", default_values_t = vec!["system:masters".to_string()])]
+    pub admin_groups: Vec<String>,
+    /// The identity of Palisade's controller.
+    #[arg(long = "palisade-user", default_values_t = vec!["system:serviceaccount:palisade-system:palisade".to_string()])]
+    pub palisade_users: Vec<String>,
+    /// More namespace names no tenant may hold (exact, or a prefix ending in `*`).
+    #[arg(long = "protected-namespace")]
+    pub protected_namespaces: Vec<String>,
+    /// The cluster's pod CIDRs, for the NetworkPolicy ipBlock rule.
+    #[arg(long = "pod-cidr")]
+    pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+fn endpoint_and_names(args: &WebhookArgs) -> anyhow::Result<(Endpoint, Vec<String>)> {
+    if let Some(url) = &args.url {
+        let host = url
+            .strip_prefix("https://")
+            .context("--url must start with https://")?
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return Ok((Endpoint::Url(url.clone()), vec![host]));
+    }
+    let (namespace, rest) = args
+        .service
+        .split_once('/')
+        .context("--service must be NAMESPACE/NAME[:PORT], e.g. palisade-system/palisade-webhook:443")?;
+    let (name, port) = match rest.split_once(':') {
+        Some((name, port)) => (name, port.parse().context("--service port must be a number")?),
+        None => (rest, 443),
+    };
+    let names = vec![
+        format!("{name}.{namespace}.svc"),
+        format!("{name}.{namespace}.svc.cluster.local"),
+    ];
+    Ok((
+        Endpoint::Service {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            port,
+        },
+        names,
+    ))
+}
+
+pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
+    init_tracing(args.log_json);
+    // rustls needs one process-wide crypto provider; ring is the one kube uses too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (endpoint, default_names) = endpoint_and_names(args)?;
+    let options = Options {
+        listen: args.listen,
+        metrics_listen: Some(args.metrics_listen),
+        endpoint,
+        register: !args.no_register,
+        certificate_names: if args.certificate_names.is_empty() {
+            default_names
+        } else {
+            args.certificate_names.clone()
+        },
+        renew_before: Duration::from_secs(30 * 24 * 3600),
+        config: AdmissionConfig {
+            admin_groups: args.admin_groups.clone(),
+            admin_users: Vec::new(),
+            palisade_users: args.palisade_users.clone(),
+            protected_namespaces: args.protected_namespaces.clone(),
+            pod_cidrs: args.pod_cidrs.clone(),
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
+        palisade_webhook::run(client, options, shutdown_signal())
+            .await
+            .context("running the webhook")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
