@@ -223,3 +223,27 @@ fn the_same_tenant_twice_is_refused() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn existing_namespaces_are_adopted_unless_skipped() {
+    let path = fixture("kitchen-sink.yaml");
+    let adopted = import(&[&path]);
+    assert_eq!(adopted.status.code(), Some(0));
+    assert_eq!(
+        tenants(&text(&adopted.stdout))[0].spec.namespaces.names,
+        vec!["oil-dev", "oil-prod", "oil-test"]
+    );
+    let skipped = palisade(&[
+        "import",
+        "capsule",
+        "--skip-namespaces",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(skipped.status.code(), Some(0));
+    assert!(tenants(&text(&skipped.stdout))[0].spec.namespaces.names.is_empty());
+    assert!(
+        text(&skipped.stderr).contains("tenant \"oil\": status.namespaces: dropped: "),
+        "{}",
+        text(&skipped.stderr)
+    );
+}

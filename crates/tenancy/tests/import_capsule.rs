@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use palisade_api::{CollisionScope, IsolationMode, PodSecurityLevel, PullPolicy, SubjectKind, Tenant};
-use palisade_tenancy::import::capsule::{convert_document, convert_tenant};
+use palisade_tenancy::import::capsule::{Options, convert_document, convert_tenant, convert_tenant_with};
 use palisade_tenancy::import::{Conversion, Gap, GapKind, ImportError};
 use serde_json::Value;
 
@@ -696,4 +696,35 @@ fn one_way_capsule_policies_keep_the_other_direction_open_or_say_so() {
         "{:#?}",
         egress_only.gaps
     );
+}
+
+#[test]
+fn existing_namespaces_are_adopted_unless_asked_not_to() {
+    let yaml = format!(
+        "{}status:\n  namespaces: [t-old]\n  spaces:\n    - name: t-dev\n    - name: t-prod\n",
+        tenant_with("namespaceOptions:\n  quota: 1\n")
+    );
+    let adopted = convert(&yaml);
+    assert_eq!(
+        adopted.tenant.spec.namespaces.names,
+        vec!["t-dev", "t-prod"],
+        "status.spaces wins over the older list"
+    );
+    assert_eq!(must_gap(&adopted, "status.spaces").kind, GapKind::Note);
+    let too_many = invalid(&adopted);
+    assert!(
+        too_many.iter().any(|g| g.field == "spec.namespaces.names"),
+        "2 names with max 1: {too_many:#?}"
+    );
+
+    let skipped = convert_tenant_with(
+        &parse(&yaml),
+        "test",
+        Options {
+            adopt_namespaces: false,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(skipped.tenant.spec.namespaces.names.is_empty());
+    assert_eq!(must_gap(&skipped, "status.spaces").kind, GapKind::Dropped);
 }

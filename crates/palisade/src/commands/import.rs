@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use palisade_tenancy::import::{Conversion, GapKind, capsule};
+use palisade_tenancy::import::capsule::{self, Options};
+use palisade_tenancy::import::{Conversion, GapKind};
 use serde_json::Value;
 
 use crate::manifests::{Diagnostic, collect_files};
@@ -40,6 +41,10 @@ pub struct CapsuleArgs {
     /// Write the converted Tenants to this file instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Do not list the namespaces a Capsule Tenant reports in its status in spec.namespaces.names
+    /// (by default they are listed, so that Palisade adopts them).
+    #[arg(long)]
+    pub skip_namespaces: bool,
 }
 
 pub fn run(command: &ImportCommand) -> anyhow::Result<ExitCode> {
@@ -60,9 +65,12 @@ fn run_capsule(args: &CapsuleArgs) -> anyhow::Result<ExitCode> {
     let mut problems = Vec::new();
     let mut converted = Vec::new();
     let mut files = 0;
+    let options = Options {
+        adopt_namespaces: !args.skip_namespaces,
+    };
     for (path, text) in read_inputs(&args.files, &mut problems) {
         files += 1;
-        convert_file(&path, &text, &mut converted, &mut problems);
+        convert_file(&path, &text, options, &mut converted, &mut problems);
     }
     check_duplicates(&converted, &mut problems);
     if converted.is_empty() && problems.is_empty() {
@@ -132,7 +140,13 @@ fn read_inputs(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<(PathBu
     inputs
 }
 
-fn convert_file(path: &Path, text: &str, converted: &mut Vec<Converted>, problems: &mut Vec<Diagnostic>) {
+fn convert_file(
+    path: &Path,
+    text: &str,
+    options: Options,
+    converted: &mut Vec<Converted>,
+    problems: &mut Vec<Diagnostic>,
+) {
     let documents = split_documents(text);
     if documents.is_empty() {
         problems.push(file_problem(
@@ -169,7 +183,7 @@ fn convert_file(path: &Path, text: &str, converted: &mut Vec<Converted>, problem
             document.first_line,
             document.number
         );
-        match capsule::convert_document(&value, &source) {
+        match capsule::convert_document_with(&value, &source, options) {
             Ok(conversions) => converted.extend(conversions.into_iter().map(|conversion| Converted {
                 conversion,
                 path: path.to_path_buf(),

@@ -44,9 +44,32 @@ const CAPSULE_CLUSTER_ROLES: [&str; 2] = ["capsule-namespace-deleter", "capsule-
 
 const NOT_A_FIELD: &str = "not a Capsule v1beta2 field as of v0.14; ignored";
 
+/// Choices the caller makes about a conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// List the namespaces the Capsule Tenant reports in its status (`status.spaces`, or the older
+    /// `status.namespaces`) in `spec.namespaces.names`, so that Palisade adopts them.
+    pub adopt_namespaces: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { adopt_namespaces: true }
+    }
+}
+
 /// Converts one YAML/JSON document: a Capsule Tenant, or a list of them (`kind: List` as printed
 /// by `kubectl get -o yaml`, or `kind: TenantList`). `source` names the document in the result.
 pub fn convert_document(document: &Value, source: &str) -> Result<Vec<Conversion>, Vec<ImportError>> {
+    convert_document_with(document, source, Options::default())
+}
+
+/// [`convert_document`] with explicit [`Options`].
+pub fn convert_document_with(
+    document: &Value,
+    source: &str,
+    options: Options,
+) -> Result<Vec<Conversion>, Vec<ImportError>> {
     let kind = document.get("kind").and_then(Value::as_str).unwrap_or_default();
     if (kind == "List" || kind == "TenantList")
         && let Some(items) = document.get("items")
@@ -63,7 +86,7 @@ pub fn convert_document(document: &Value, source: &str) -> Result<Vec<Conversion
         let mut conversions = Vec::new();
         let mut errors = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            match convert_tenant(item, &format!("{source}: items[{i}]")) {
+            match convert_tenant_with(item, &format!("{source}: items[{i}]"), options) {
                 Ok(conversion) => conversions.push(conversion),
                 Err(problems) => errors.extend(problems.into_iter().map(|problem| ImportError {
                     field: join(&format!("items[{i}]"), &problem.field),
@@ -77,11 +100,16 @@ pub fn convert_document(document: &Value, source: &str) -> Result<Vec<Conversion
             Err(errors)
         };
     }
-    convert_tenant(document, source).map(|conversion| vec![conversion])
+    convert_tenant_with(document, source, options).map(|conversion| vec![conversion])
 }
 
 /// Converts one Capsule Tenant.
 pub fn convert_tenant(value: &Value, source: &str) -> Result<Conversion, Vec<ImportError>> {
+    convert_tenant_with(value, source, Options::default())
+}
+
+/// [`convert_tenant`] with explicit [`Options`].
+pub fn convert_tenant_with(value: &Value, source: &str, options: Options) -> Result<Conversion, Vec<ImportError>> {
     check_type(value).map_err(|problem| vec![problem])?;
     let mut cx = Cx::default();
     let root = cx.object(value, "", &["apiVersion", "kind", "metadata", "spec", "status"]);
@@ -102,6 +130,9 @@ pub fn convert_tenant(value: &Value, source: &str) -> Result<Conversion, Vec<Imp
         Some(spec) => convert_spec(&mut cx, spec, &mut tenant),
         None => cx.error("spec", "a Capsule Tenant needs a spec with at least one owner"),
     }
+    if let Some(status) = root.and_then(|root| root.get("status")) {
+        adopt_namespaces(&mut cx, status, &mut tenant, options);
+    }
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
@@ -120,6 +151,60 @@ pub fn convert_tenant(value: &Value, source: &str) -> Result<Conversion, Vec<Imp
         tenant,
         gaps: cx.gaps,
     })
+}
+
+/// The namespaces a Capsule Tenant reports, listed in `spec.namespaces.names` (or only reported).
+fn adopt_namespaces(cx: &mut Cx, status: &Value, tenant: &mut Tenant, options: Options) {
+    let from_spaces: Vec<&str> = status
+        .get("spaces")
+        .and_then(Value::as_array)
+        .map(|spaces| {
+            spaces
+                .iter()
+                .filter_map(|s| s.get("name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (field, names) = if from_spaces.is_empty() {
+        let names = status
+            .get("namespaces")
+            .and_then(Value::as_array)
+            .map(|n| n.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        ("status.namespaces", names)
+    } else {
+        ("status.spaces", from_spaces)
+    };
+    if names.is_empty() {
+        return;
+    }
+    let listed = names.join(", ");
+    if !options.adopt_namespaces {
+        cx.gap(
+            field,
+            GapKind::Dropped,
+            format!(
+                "the tenant's existing namespaces ({listed}) were not listed (--skip-namespaces); they stay outside \
+                 the Palisade Tenant until listed in spec.namespaces.names"
+            ),
+        );
+        return;
+    }
+    let names_field = &mut tenant.spec.namespaces.names;
+    for name in names {
+        if !names_field.iter().any(|n| n == name) {
+            names_field.push(name.to_string());
+        }
+    }
+    cx.gap(
+        field,
+        GapKind::Note,
+        format!(
+            "the tenant's existing namespaces ({listed}) are listed in spec.namespaces.names so that Palisade adopts \
+             them; Palisade also recreates a listed namespace that is deleted, which Capsule did not. Remove a \
+             name to leave that namespace out"
+        ),
+    );
 }
 
 fn check_type(value: &Value) -> Result<(), ImportError> {
