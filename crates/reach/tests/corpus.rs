@@ -1,6 +1,8 @@
 //! Conformance: every netpol-analyzer case under `$PALISADE_CORPORA/netpol-analyzer/cases/`
 //! (default `<workspace>/../shared/corpora`) must produce exactly its `expected.txt`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
 use palisade_reach::Options;
 use palisade_reach::parse::ClusterBuilder;
 use palisade_reach::report::connlist_report;

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use palisade_api::IsolationMode;
+use palisade_api::{IsolationMode, NetworkProvider};
 use palisade_reach::engine::format_json;
 use palisade_reach::matrix::{self, Grant};
 use palisade_reach::parse::ClusterBuilder;
@@ -180,6 +180,14 @@ fn add_tenants(args: &ReachArgs, builder: &mut ClusterBuilder) -> anyhow::Result
     for tenant in &tenants {
         let name = tenant.metadata.name.clone().unwrap_or_default();
         let network = &tenant.spec.network;
+        if network.isolation == IsolationMode::Strict
+            && matches!(network.provider, NetworkProvider::Cilium | NetworkProvider::Calico)
+        {
+            eprintln!(
+                "warning: tenant {name} is isolated with {:?} policies, which reach does not read yet: its namespaces count as unrestricted",
+                network.provider
+            );
+        }
         grants.insert(
             name.clone(),
             Grant {

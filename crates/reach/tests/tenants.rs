@@ -1,0 +1,116 @@
+//! `--check-isolation` at the engine level: the example Tenants, rendered by Palisade, let no
+//! tenant reach another beyond what the destination grants; a permissive NetworkPolicy in a
+//! tenant namespace is reported.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
+use palisade_api::{IsolationMode, NetworkProvider, Tenant};
+use palisade_reach::matrix::{self, Grant};
+use palisade_reach::parse::ClusterBuilder;
+use palisade_reach::{Analysis, Options};
+use palisade_tenancy::render::{ClusterFacts, TenantIndex};
+use palisade_tenancy::{render_cluster_scoped, render_namespace};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn example_tenants() -> Vec<Tenant> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("readable");
+            serde_saphyr::from_multiple::<Tenant>(&text).expect("examples are Tenants")
+        })
+        .collect()
+}
+
+/// Renders the tenants into a builder (as `palisade reach --tenants` does) and returns the grants.
+fn render_into(b: &mut ClusterBuilder, tenants: &[Tenant]) -> BTreeMap<String, Grant> {
+    let index = TenantIndex::new(tenants.iter());
+    let facts = ClusterFacts::default();
+    let mut grants = BTreeMap::new();
+    let mut namespaces = Vec::new();
+    for t in tenants {
+        let name = t.metadata.name.clone().unwrap_or_default();
+        grants.insert(
+            name.clone(),
+            Grant {
+                open: t.spec.network.isolation == IsolationMode::None,
+                from_tenants: t.spec.network.allow_from.tenants.iter().cloned().collect(),
+            },
+        );
+        for o in render_cluster_scoped(t, &index, &facts).0 {
+            b.add_rendered("rendered", o.manifest).expect("rendered objects parse");
+        }
+        for ns in index.namespaces_of(&name) {
+            for o in render_namespace(t, &ns, &index, &facts).objects {
+                b.add_rendered("rendered", o.manifest).expect("rendered objects parse");
+            }
+            namespaces.push(ns);
+        }
+    }
+    b.add_probes(namespaces);
+    grants
+}
+
+fn ungranted(extra: Option<&str>) -> Vec<String> {
+    let tenants = example_tenants();
+    assert!(tenants.len() >= 2, "the examples define several tenants");
+    let mut b = ClusterBuilder::new();
+    if let Some(text) = extra {
+        b.add_text("extra.yaml", text).expect("valid extra manifest");
+    }
+    let grants = render_into(&mut b, &tenants);
+    let cluster = b.build();
+    let analysis = Analysis::new(&cluster, Options::default());
+    let m = matrix::tenant_matrix(&analysis);
+    matrix::ungranted(&m, &grants)
+        .into_iter()
+        .map(|(s, d, f)| format!("{s} => {d}: {} => {} : {}", f.src, f.dst, f.conn))
+        .collect()
+}
+
+#[test]
+fn example_tenants_are_isolated() {
+    assert_eq!(ungranted(None), Vec::<String>::new());
+}
+
+#[test]
+fn a_permissive_network_policy_in_a_tenant_namespace_is_reported() {
+    let tenants = example_tenants();
+    let victim = tenants
+        .iter()
+        .find(|t| {
+            t.spec.network.isolation == IsolationMode::Strict
+                && matches!(
+                    t.spec.network.provider,
+                    NetworkProvider::Kubernetes | NetworkProvider::AdminNetworkPolicy
+                )
+        })
+        .expect("an example tenant isolated with policies the engine reads");
+    let victim_name = victim.metadata.name.clone().unwrap_or_default();
+    let index = TenantIndex::new(tenants.iter());
+    let ns = index
+        .namespaces_of(&victim_name)
+        .into_iter()
+        .next()
+        .expect("it has a namespace");
+    let permissive = format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: allow-everyone, namespace: {ns}}}\nspec:\n  podSelector: {{}}\n  ingress:\n  - from: [{{namespaceSelector: {{}}}}]\n"
+    );
+    // A source needs open egress too: tenants whose provider the engine does not read (Cilium,
+    // Calico) count as unrestricted, so their probes reach the victim once its ingress is opened.
+    let found = ungranted(Some(&permissive));
+    assert!(
+        found
+            .iter()
+            .any(|l| l.contains(&format!("=> {victim_name}:")) && l.contains(&format!("{ns}/"))),
+        "expected a flow into {victim_name} ({ns}), got {found:?}"
+    );
+}
