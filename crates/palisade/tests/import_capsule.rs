@@ -247,3 +247,29 @@ fn existing_namespaces_are_adopted_unless_skipped() {
         text(&skipped.stderr)
     );
 }
+
+#[test]
+fn imported_tenants_pass_palisade_validate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("imported.yaml");
+    let out_arg = out.to_str().expect("utf-8 path");
+    let kitchen = fixture("kitchen-sink.yaml");
+    let list = fixture("list.yaml");
+    let output = palisade(&[
+        "import",
+        "capsule",
+        "-o",
+        out_arg,
+        kitchen.to_str().expect("utf-8 path"),
+        list.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let validated = palisade(&["validate", "-f", out_arg]);
+    assert_eq!(
+        validated.status.code(),
+        Some(0),
+        "{}{}",
+        text(&validated.stdout),
+        text(&validated.stderr)
+    );
+}
