@@ -199,6 +199,7 @@ func run(o options, dir string) int {
 	if err := os.WriteFile(filepath.Join(dir, readyFile), []byte(kubeconfig+"\n"), 0o600); err != nil {
 		return fail("%v", err)
 	}
+	defer os.Remove(filepath.Join(dir, readyFile))
 	fmt.Printf("READY kubeconfig=%s dir=%s server=%s seconds=%.1f\n", kubeconfig, dir, server, time.Since(start).Seconds())
 
 	select {
