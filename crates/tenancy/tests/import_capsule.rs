@@ -201,6 +201,7 @@ fn kitchen_sink_maps_what_has_an_equivalent() {
     assert_eq!(
         tenant_quota,
         vec![
+            ("count/mysqls.databases.example.com", "3"),
             ("limits.cpu", "8"),
             ("limits.memory", "16Gi"),
             ("pods", "40"),

@@ -300,16 +300,27 @@ fn convert_metadata(cx: &mut Cx, metadata: &Value, tenant: &mut Tenant) {
                 GapKind::Note,
                 "the v1beta1 deletion guard; converted to spec.preventDeletion: true",
             );
-        } else if key.starts_with("quota.resources.capsule.clastix.io/") {
-            cx.gap(
-                path,
-                GapKind::Dropped,
-                format!(
-                    "Capsule counts custom resources with this annotation (limit {value}); Palisade has no \
-                     custom-resource count quota. Object counts of built-in kinds (`count/<resource>.<group>`) \
-                     can go in spec.quota.tenant"
-                ),
-            );
+        } else if let Some(resource) = key.strip_prefix("quota.resources.capsule.clastix.io/") {
+            // `<plural>.<group>_<version>`; Kubernetes counts any resource as `count/<plural>.<group>`.
+            let plural_group = resource.rsplit_once('_').map_or(resource, |(pg, _)| pg);
+            let count = format!("count/{plural_group}");
+            if value.trim().parse::<u64>().is_ok() && !plural_group.is_empty() {
+                cx.gap(
+                    path,
+                    GapKind::Note,
+                    format!(
+                        "Capsule's custom-resource count quota; converted to spec.quota.tenant[{count}]: {value} (a \
+                         limit over all the tenant's namespaces)"
+                    ),
+                );
+                cx.counted_resources.insert(count, Quantity(value.trim().to_string()));
+            } else {
+                cx.gap(
+                    path,
+                    GapKind::Dropped,
+                    format!("\"{value}\" is not a count; this custom-resource quota was not converted"),
+                );
+            }
         } else if key.starts_with("used.resources.capsule.clastix.io/") {
             cx.gap(
                 path,
@@ -1285,7 +1296,10 @@ fn convert_role_bindings(cx: &mut Cx, spec: &Map<String, Value>, out: &mut Tenan
 }
 
 fn convert_quotas(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
-    let mut quota = QuotaPolicy::default();
+    let mut quota = QuotaPolicy {
+        tenant: std::mem::take(&mut cx.counted_resources),
+        ..QuotaPolicy::default()
+    };
     if let Some(quotas) = spec.get("resourceQuotas") {
         let path = "spec.resourceQuotas";
         if let Some(map) = cx.object(quotas, path, &["scope", "items"]) {
@@ -2227,6 +2241,8 @@ fn describe(value: &Value) -> &'static str {
 struct Cx {
     gaps: Vec<Gap>,
     errors: Vec<ImportError>,
+    /// Tenant-wide object counts read from Capsule's custom-resource quota annotations.
+    counted_resources: BTreeMap<String, Quantity>,
 }
 
 impl Cx {
