@@ -40,31 +40,47 @@ impl Analysis<'_> {
 
     /// The whole connectivity list, sorted like the corpus (by line text); self-pairs omitted.
     pub fn connections(&self) -> Vec<Connection> {
-        let mut out = Vec::new();
+        // Endpoint names, computed once: workloads, then external ranges, then the controller.
+        let w = self.cluster.workloads.len();
+        let mut names: Vec<String> = self.cluster.workloads.iter().map(|x| x.display_name()).collect();
+        names.extend(self.atoms.iter().map(|&(lo, hi)| ipv4::display_range(lo, hi)));
+        names.push(super::INGRESS_CONTROLLER.to_string());
+        let controller = names.len() - 1;
+        let ids = |t: Target| -> Vec<usize> {
+            match t {
+                Target::Class(c) => self.classes[c].members.clone(),
+                Target::Atom(a) => vec![w + a],
+                Target::IngressController => vec![controller],
+            }
+        };
+        let mut conns: Vec<ConnSet> = Vec::new();
+        let mut conn_index: std::collections::HashMap<ConnSet, usize> = std::collections::HashMap::new();
+        let mut pairs: Vec<(usize, usize, usize)> = Vec::new();
         self.for_each_class_pair(|src, dst, conn| {
-            let dsts = self.endpoint_names(dst);
-            for s in self.endpoint_names(src) {
-                for d in &dsts {
-                    if s != *d {
-                        out.push(Connection {
-                            src: s.clone(),
-                            dst: d.clone(),
-                            conn: conn.clone(),
-                        });
-                    }
-                }
+            let ci = *conn_index.entry(conn.clone()).or_insert_with(|| {
+                conns.push(conn.clone());
+                conns.len() - 1
+            });
+            let dsts = ids(dst);
+            for s in ids(src) {
+                pairs.extend(dsts.iter().filter(|&&d| d != s).map(|&d| (s, d, ci)));
             }
         });
         for (wi, conn) in self.ingress_controller_connections() {
-            out.push(Connection {
-                src: super::INGRESS_CONTROLLER.to_string(),
-                dst: self.cluster.workloads[wi].display_name(),
-                conn,
-            });
+            conns.push(conn);
+            pairs.push((controller, wi, conns.len() - 1));
         }
-        let mut keyed: Vec<(String, Connection)> = out.into_iter().map(|c| (format_line(&c), c)).collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        keyed.into_iter().map(|(_, c)| c).collect()
+        // Names never contain one another as a prefix (each ends its only `[...]` or is
+        // `{ingress-controller}`), so ordering by (src, dst) is ordering by line text.
+        pairs.sort_unstable_by(|a, b| (&names[a.0], &names[a.1]).cmp(&(&names[b.0], &names[b.1])));
+        pairs
+            .into_iter()
+            .map(|(s, d, c)| Connection {
+                src: names[s].clone(),
+                dst: names[d].clone(),
+                conn: conns[c].clone(),
+            })
+            .collect()
     }
 }
 
