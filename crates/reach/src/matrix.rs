@@ -210,8 +210,12 @@ pub fn format_html(m: &TenantMatrix, grants: Option<&BTreeMap<String, Grant>>) -
                     if is_bad {
                         title.push_str("NOT GRANTED by the destination's Tenant\n");
                     }
-                    for f in &c.flows {
+                    const SHOWN: usize = 40;
+                    for f in c.flows.iter().take(SHOWN) {
                         let _ = writeln!(title, "{} => {} : {}", f.src, f.dst, f.conn);
+                    }
+                    if c.flows.len() > SHOWN {
+                        let _ = writeln!(title, "... and {} more", c.flows.len() - SHOWN);
                     }
                     let _ = write!(
                         h,

@@ -26,6 +26,10 @@ pub struct ReachArgs {
     /// `kubectl get ns,pods,deploy,sts,ds,rs,jobs,cronjobs,netpol,svc,ing -A -o json | palisade reach -f -`.
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
+    /// Read the current cluster (kubectl's current context): namespaces, pods, policies, services,
+    /// ingresses and the network CRDs that exist. Pods collapse into their owners.
+    #[arg(long)]
+    pub cluster: bool,
     /// Tenant manifests: what Palisade renders for every tenant namespace is added to the analysis.
     #[arg(long, value_name = "PATH")]
     pub tenants: Vec<PathBuf>,
@@ -67,13 +71,14 @@ const UNGRANTED: u8 = 3;
 const RENDERED: &str = "(rendered)";
 
 pub fn run(args: &ReachArgs) -> anyhow::Result<ExitCode> {
-    if args.files.is_empty() && args.tenants.is_empty() {
-        bail!(
-            "nothing to analyse: give manifests with -f PATH (or `-f -` with `kubectl get ... -o json` piped in), and/or --tenants PATH"
-        );
+    if args.files.is_empty() && args.tenants.is_empty() && !args.cluster {
+        bail!("nothing to analyse: give manifests with -f PATH (`-f -` reads stdin), --cluster, and/or --tenants PATH");
     }
     let mut builder = ClusterBuilder::new();
     read_manifests(&args.files, &mut builder)?;
+    if args.cluster {
+        read_cluster(&mut builder)?;
+    }
     let grants = if args.tenants.is_empty() {
         BTreeMap::new()
     } else {
@@ -157,6 +162,42 @@ fn read_manifests(paths: &[PathBuf], builder: &mut ClusterBuilder) -> anyhow::Re
     for file in files {
         let text = std::fs::read_to_string(&file).with_context(|| format!("{}: cannot read", file.display()))?;
         builder.add_text(&file.display().to_string(), &text)?;
+    }
+    Ok(())
+}
+
+/// What `--cluster` lists. Pods, not their controllers: each pod names its owner, so workloads
+/// appear once. CRDs that are not installed are skipped.
+const CLUSTER_RESOURCES: &[&str] = &[
+    "namespaces",
+    "pods",
+    "networkpolicies.networking.k8s.io",
+    "adminnetworkpolicies.policy.networking.k8s.io",
+    "baselineadminnetworkpolicies.policy.networking.k8s.io",
+    "services",
+    "ingresses.networking.k8s.io",
+    "routes.route.openshift.io",
+    "userdefinednetworks.k8s.ovn.org",
+    "clusteruserdefinednetworks.k8s.ovn.org",
+    "network-attachment-definitions.k8s.cni.cncf.io",
+    "multi-networkpolicies.k8s.cni.cncf.io",
+];
+
+fn read_cluster(builder: &mut ClusterBuilder) -> anyhow::Result<()> {
+    for resource in CLUSTER_RESOURCES {
+        let out = std::process::Command::new("kubectl")
+            .args(["get", resource, "--all-namespaces", "-o", "json"])
+            .output()
+            .context("running kubectl (needed by --cluster); is it installed and on PATH?")?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if stderr.contains("the server doesn't have a resource type") {
+                continue;
+            }
+            bail!("kubectl get {resource} failed: {}", stderr.trim());
+        }
+        let text = String::from_utf8(out.stdout).context("kubectl printed non-UTF-8 output")?;
+        builder.add_text(&format!("cluster: {resource}"), &text)?;
     }
     Ok(())
 }
