@@ -27,6 +27,16 @@ impl Verdict {
         }
     }
 
+    /// A patch from operations built by hand, for hot paths where diffing whole objects would
+    /// cost more than the decision itself.
+    pub fn patch(operations: Vec<json_patch::PatchOperation>) -> Self {
+        if operations.is_empty() {
+            Verdict::Allow
+        } else {
+            Verdict::Patch(json_patch::Patch(operations))
+        }
+    }
+
     pub fn is_allowed(&self) -> bool {
         !matches!(self, Verdict::Deny(_))
     }
@@ -43,4 +53,19 @@ impl Verdict {
             },
         }
     }
+}
+
+/// `add` of `value` at the path made of `tokens` (escaped as RFC 6901 requires).
+pub fn add(tokens: &[&str], value: serde_json::Value) -> json_patch::PatchOperation {
+    json_patch::PatchOperation::Add(json_patch::AddOperation {
+        path: json_patch::jsonptr::PointerBuf::from_tokens(tokens.iter().copied()),
+        value,
+    })
+}
+
+/// `remove` of the path made of `tokens`.
+pub fn remove(tokens: &[&str]) -> json_patch::PatchOperation {
+    json_patch::PatchOperation::Remove(json_patch::RemoveOperation {
+        path: json_patch::jsonptr::PointerBuf::from_tokens(tokens.iter().copied()),
+    })
 }

@@ -1,76 +1,81 @@
 //! Pods, including init and ephemeral containers (the `pods/ephemeralcontainers` subresource) and
 //! pods written by controllers: registries, pull policies, priority and runtime classes, node
 //! selector. Defaults and the node selector are mutated in; the rest is checked.
+//!
+//! This is the hottest path of the webhook (every pod of every tenant), so the spec is read
+//! straight from the request's JSON and the patch is built operation by operation.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::PodSpec;
 use kube::core::admission::Operation;
 use palisade_api::{ClassAllowList, Tenant};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::{InTenant, object_json, typed};
+use super::InTenant;
+use crate::verdict::{add, remove};
 use crate::{Verdict, normalize_image};
 
 pub fn review(context: &InTenant<'_>) -> Verdict {
     let request = context.request;
-    let pod: Pod = match typed(request.object.as_ref(), "Pod") {
-        Ok(pod) => pod,
-        Err(denial) => return denial,
+    let Some(object) = request.object.as_ref() else {
+        return Verdict::deny("the request carries no Pod");
     };
-    let Some(spec) = pod.spec.as_ref() else {
-        return Verdict::deny("the Pod has no spec");
+    let spec_json = &object.data["spec"];
+    let mut spec = match PodSpec::deserialize(spec_json) {
+        Ok(spec) => spec,
+        Err(error) => return Verdict::deny(format!("cannot read the Pod's spec: {error}")),
     };
     let tenant = context.tenant;
     let name = context.tenant_name;
     // Only creation sets classes and node selector; updates (images, ephemeral containers) are
     // checked as they come, since those fields are immutable afterwards.
-    let mutated = if request.operation == Operation::Create {
-        match defaults(tenant, name, spec) {
-            Ok(mutated) => mutated,
+    let operations = if request.operation == Operation::Create {
+        match apply_defaults(tenant, name, &mut spec, spec_json) {
+            Ok(operations) => operations,
             Err(message) => return Verdict::deny(message),
         }
     } else {
-        spec.clone()
+        Vec::new()
     };
-    if let Err(message) = check_pod_spec(tenant, name, &mutated, "") {
+    if let Err(message) = check_pod_spec(tenant, name, &spec, "") {
         return Verdict::deny(message);
     }
-    if mutated == *spec {
-        return Verdict::Allow;
-    }
-    let Some(before) = object_json(request.object.as_ref()) else {
-        return Verdict::deny("the request carries no Pod");
-    };
-    let mut after = before.clone();
-    let mutated_json = serde_json::to_value(&mutated).unwrap_or_default();
-    for field in ["priorityClassName", "runtimeClassName", "nodeSelector"] {
-        if mutated_json[field] != before["spec"][field] {
-            after["spec"][field] = mutated_json[field].clone();
-        }
-    }
-    if after["spec"]["priorityClassName"] != before["spec"]["priorityClassName"]
-        && let Some(spec) = after["spec"].as_object_mut()
-    {
-        // The Priority admission plugin filled these from the old class; it fills them again for
-        // the new one when the webhook is reinvoked (reinvocationPolicy: IfNeeded).
-        spec.remove("priority");
-        spec.remove("preemptionPolicy");
-    }
-    crate::Verdict::patch_between(&before, &after)
+    Verdict::patch(operations)
 }
 
-/// The pod spec with the tenant's default classes and node selector filled in.
-fn defaults(tenant: &Tenant, name: &str, spec: &PodSpec) -> Result<PodSpec, String> {
+/// Fills the tenant's default classes and node selector into `spec`, returning the patch that
+/// does the same to the request's object.
+fn apply_defaults(
+    tenant: &Tenant,
+    name: &str,
+    spec: &mut PodSpec,
+    spec_json: &Value,
+) -> Result<Vec<json_patch::PatchOperation>, String> {
     let workloads = &tenant.spec.workloads;
-    let mut spec = spec.clone();
-    if spec.priority_class_name.is_none() {
-        spec.priority_class_name = workloads.priority_classes.as_ref().and_then(|c| c.default.clone());
+    let mut operations = Vec::new();
+    if spec.priority_class_name.is_none()
+        && let Some(default) = workloads.priority_classes.as_ref().and_then(|c| c.default.clone())
+    {
+        operations.push(add(&["spec", "priorityClassName"], Value::String(default.clone())));
+        // The Priority admission plugin filled these from the old class; it fills them again for
+        // the new one when the webhook is reinvoked (reinvocationPolicy: IfNeeded).
+        for field in ["priority", "preemptionPolicy"] {
+            if spec_json.get(field).is_some() {
+                operations.push(remove(&["spec", field]));
+            }
+        }
+        spec.priority_class_name = Some(default);
     }
-    if spec.runtime_class_name.is_none() {
-        spec.runtime_class_name = workloads.runtime_classes.as_ref().and_then(|c| c.default.clone());
+    if spec.runtime_class_name.is_none()
+        && let Some(default) = workloads.runtime_classes.as_ref().and_then(|c| c.default.clone())
+    {
+        operations.push(add(&["spec", "runtimeClassName"], Value::String(default.clone())));
+        spec.runtime_class_name = Some(default);
     }
     if !workloads.node_selector.is_empty() {
-        let selector = spec.node_selector.get_or_insert_with(BTreeMap::new);
+        let had_selector = spec.node_selector.is_some();
+        let selector = spec.node_selector.get_or_insert_with(Default::default);
+        let mut added = Vec::new();
         for (key, value) in &workloads.node_selector {
             match selector.get(key) {
                 Some(existing) if existing != value => {
@@ -78,13 +83,23 @@ fn defaults(tenant: &Tenant, name: &str, spec: &PodSpec) -> Result<PodSpec, Stri
                         "tenant \"{name}\" runs its pods on nodes with {key}={value}; the pod's nodeSelector asks for {key}={existing}"
                     ));
                 }
-                _ => {
+                Some(_) => {}
+                None => {
                     selector.insert(key.clone(), value.clone());
+                    added.push((key, value));
                 }
             }
         }
+        if !had_selector {
+            let whole = serde_json::to_value(&*selector).unwrap_or_default();
+            operations.push(add(&["spec", "nodeSelector"], whole));
+        } else {
+            for (key, value) in added {
+                operations.push(add(&["spec", "nodeSelector", key], Value::String(value.clone())));
+            }
+        }
     }
-    Ok(spec)
+    Ok(operations)
 }
 
 /// Checks a pod spec (a Pod's, or a workload's template with `context` naming where it is)
