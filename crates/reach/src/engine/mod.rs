@@ -11,11 +11,12 @@ pub use ingress::INGRESS_CONTROLLER;
 pub use output::{Connection, format_json, format_line, format_text};
 
 use crate::bitset::BitSet;
+use crate::bitset::FxHashMap;
 use crate::ipv4;
 use crate::model::{Cluster, ContainerPort, IpBlock, NamespaceScope, Peer, PodSet, PortItem, Ports};
 use crate::ports::ConnSet;
 use crate::selector::Selector;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Choices Kubernetes leaves to the CNI.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,7 +99,7 @@ pub struct Analysis<'c> {
 #[derive(Default)]
 struct Interner {
     pod_sets: Vec<PodSet>,
-    pod_index: HashMap<PodSet, usize>,
+    pod_index: FxHashMap<PodSet, usize>,
     ip_peers: Vec<IpPeer>,
     named_ports: BTreeSet<String>,
 }
@@ -206,7 +207,7 @@ impl<'c> Analysis<'c> {
         let pod_set_bits = pod_set_membership(cluster, &int.pod_sets);
 
         // Group workloads by what policies can see of them.
-        let mut class_index: HashMap<(BitSet, BitSet, Vec<ContainerPort>), usize> = HashMap::new();
+        let mut class_index: FxHashMap<(BitSet, BitSet, Vec<ContainerPort>), usize> = FxHashMap::default();
         let mut classes: Vec<Class> = Vec::new();
         let mut class_of = Vec::with_capacity(cluster.workloads.len());
         for (wi, (w, bits)) in cluster.workloads.iter().zip(pod_set_bits).enumerate() {
@@ -320,11 +321,11 @@ impl<'c> Analysis<'c> {
 /// For each workload, which pod sets contain it.
 fn pod_set_membership(cluster: &Cluster, pod_sets: &[PodSet]) -> Vec<BitSet> {
     // Intern namespace scopes and pod selectors so each is evaluated once per namespace / workload.
-    let mut by_scope: HashMap<&NamespaceScope, Vec<(usize, &Selector)>> = HashMap::new();
+    let mut by_scope: FxHashMap<&NamespaceScope, Vec<(usize, &Selector)>> = FxHashMap::default();
     for (i, ps) in pod_sets.iter().enumerate() {
         by_scope.entry(&ps.namespaces).or_default().push((i, &ps.pods));
     }
-    let ns_index: HashMap<&str, usize> = cluster
+    let ns_index: FxHashMap<&str, usize> = cluster
         .namespaces
         .iter()
         .enumerate()

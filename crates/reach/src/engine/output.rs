@@ -1,6 +1,7 @@
 //! Expanding class pairs into the per-endpoint connectivity list, and its text/JSON forms.
 
 use super::{Analysis, Target};
+use crate::bitset::FxHashMap;
 use crate::ipv4;
 use crate::ports::ConnSet;
 use serde::Serialize;
@@ -54,7 +55,7 @@ impl Analysis<'_> {
             }
         };
         let mut conns: Vec<ConnSet> = Vec::new();
-        let mut conn_index: std::collections::HashMap<ConnSet, usize> = std::collections::HashMap::new();
+        let mut conn_index: FxHashMap<ConnSet, usize> = FxHashMap::default();
         let mut pairs: Vec<(usize, usize, usize)> = Vec::new();
         self.for_each_class_pair(|src, dst, conn| {
             let ci = *conn_index.entry(conn.clone()).or_insert_with(|| {

@@ -4,8 +4,8 @@
 //! memoised intersection.
 
 use super::{Analysis, CPeer, CRule, Direction, Target};
+use crate::bitset::FxHashMap;
 use crate::ports::ConnSet;
-use std::collections::HashMap;
 
 const NONE: u32 = 0;
 const ALL: u32 = 1;
@@ -13,14 +13,14 @@ const ALL: u32 = 1;
 /// Interned connection sets.
 struct Conns {
     sets: Vec<ConnSet>,
-    index: HashMap<ConnSet, u32>,
+    index: FxHashMap<ConnSet, u32>,
 }
 
 impl Conns {
     fn new() -> Self {
         let mut c = Conns {
             sets: Vec::new(),
-            index: HashMap::new(),
+            index: FxHashMap::default(),
         };
         c.intern(ConnSet::none());
         c.intern(ConnSet::all());
@@ -99,7 +99,7 @@ impl Analysis<'_> {
 
     /// Per direction: each class's profile (None = open) and each profile's answers.
     fn tables(&self, conns: &mut Conns) -> [DirTable; 2] {
-        let mut port_ids: HashMap<&[crate::model::ContainerPort], u32> = HashMap::new();
+        let mut port_ids: FxHashMap<&[crate::model::ContainerPort], u32> = FxHashMap::default();
         let class_ports: Vec<u32> = self
             .classes
             .iter()
@@ -117,8 +117,8 @@ impl Analysis<'_> {
                 Direction::Ingress => 0,
                 Direction::Egress => 1,
             };
-            let mut keys: HashMap<ProfileKey, usize> = HashMap::new();
-            let mut list_index: HashMap<(Vec<CPeer>, bool), usize> = HashMap::new();
+            let mut keys: FxHashMap<ProfileKey, usize> = FxHashMap::default();
+            let mut list_index: FxHashMap<(Vec<CPeer>, bool), usize> = FxHashMap::default();
             let mut lists: Vec<PeerList> = Vec::new();
             let mut profiles: Vec<Profile> = Vec::new();
             let mut of_class = Vec::with_capacity(self.classes.len());
@@ -226,7 +226,9 @@ impl Analysis<'_> {
                 }
             }
         }
-        let mut index: HashMap<(&[u64], u32), u32> = HashMap::new();
+        let mut index: FxHashMap<(&[u64], u32), u32> = FxHashMap::default();
+        // Most targets match none of the peers: their key depends only on `ports`.
+        let mut unmatched: FxHashMap<u32, u32> = FxHashMap::default();
         let mut rep_target = Vec::new();
         let target_key = targets
             .iter()
@@ -241,6 +243,12 @@ impl Analysis<'_> {
                 };
                 let n = u32::try_from(rep_target.len()).unwrap_or(u32::MAX);
                 let key = &bits[ti * words..(ti + 1) * words];
+                if key.iter().all(|&w| w == 0) {
+                    return *unmatched.entry(ports).or_insert_with(|| {
+                        rep_target.push(t);
+                        n
+                    });
+                }
                 *index.entry((key, ports)).or_insert_with(|| {
                     rep_target.push(t);
                     n
@@ -257,7 +265,7 @@ impl Analysis<'_> {
         let mut conns = Conns::new();
         let [ing, eg] = self.tables(&mut conns);
         let n = self.classes.len();
-        let mut meet: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut meet: FxHashMap<(u32, u32), u32> = FxHashMap::default();
         for src in 0..n {
             for dst in 0..n {
                 if src == dst && self.classes[src].members.len() < 2 {
