@@ -318,6 +318,19 @@ impl ClusterBuilder {
                 format!("{file}: {n} {kind} object(s) ignored: the kind does not affect reachability")
             });
         }
+        let mut by_priority: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+        for p in &self.cluster.admin_policies {
+            by_priority
+                .entry(p.priority.unwrap_or_default())
+                .or_default()
+                .push(&p.name);
+        }
+        for (priority, names) in by_priority.iter().filter(|(_, n)| n.len() > 1) {
+            self.cluster.notes.push(format!(
+                "AdminNetworkPolicies {} share priority {priority}: Kubernetes leaves their order undefined; they are evaluated by name",
+                names.join(", ")
+            ));
+        }
         for ns in std::mem::take(&mut self.probes) {
             if !self.workloads.keys().any(|k| k.0 == ns) {
                 let probe = Workload {
