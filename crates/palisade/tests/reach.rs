@@ -79,11 +79,13 @@ fn example_tenants_are_isolated_until_a_permissive_policy_appears() {
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stderr).contains("isolation holds"));
 
+    // Every example tenant denies by default both ways: a path needs the source's egress and the
+    // destination's ingress opened, one permissive policy on each side.
     let dir = tempfile::tempdir().unwrap();
     let open = write(
         dir.path(),
         "open.yaml",
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-everyone, namespace: payments-api}\nspec:\n  podSelector: {}\n  ingress: [{from: [{namespaceSelector: {}}]}]\n",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-everyone, namespace: payments-api}\nspec:\n  podSelector: {}\n  ingress: [{from: [{namespaceSelector: {}}]}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-everything-out, namespace: storefront-web}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n",
     );
     let out = palisade(&[
         "reach",
@@ -95,7 +97,7 @@ fn example_tenants_are_isolated_until_a_permissive_policy_appears() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("=> tenant payments"),
+        text(&out.stdout).contains("tenant storefront => tenant payments: storefront-web/"),
         "{}",
         text(&out.stdout)
     );

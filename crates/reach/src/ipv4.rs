@@ -16,7 +16,8 @@ pub fn blocks(cluster: &Cluster, ingress: bool) -> Vec<&IpBlock> {
     let mut out = Vec::new();
     for p in &cluster.network_policies {
         let rules = if ingress { &p.ingress } else { &p.egress };
-        for r in rules.iter().flatten() {
+        let deny = &p.deny[usize::from(!ingress)];
+        for r in rules.iter().flatten().chain(deny) {
             out.extend(blocks_of(r.peers.as_deref().unwrap_or(&[])));
         }
     }

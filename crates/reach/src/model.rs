@@ -91,6 +91,36 @@ pub enum NamespaceScope {
     Named(String),
     /// Namespaces matching the selector.
     Selector(Selector),
+    /// Cilium endpoint selector: the pod selector is matched against Cilium's endpoint labels
+    /// (`k8s:<pod label>`, `k8s:io.kubernetes.pod.namespace`,
+    /// `k8s:io.cilium.k8s.namespace.labels.<namespace label>`), within this namespace if given.
+    Cilium(Option<String>),
+}
+
+/// The kind of a policy in the NetworkPolicy tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// networking.k8s.io/v1 NetworkPolicy.
+    #[default]
+    NetworkPolicy,
+    /// Multus MultiNetworkPolicy.
+    MultiNetworkPolicy,
+    /// cilium.io/v2 CiliumNetworkPolicy.
+    CiliumNetworkPolicy,
+    /// cilium.io/v2 CiliumClusterwideNetworkPolicy.
+    CiliumClusterwideNetworkPolicy,
+}
+
+impl PolicyKind {
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::NetworkPolicy => "NetworkPolicy",
+            PolicyKind::MultiNetworkPolicy => "MultiNetworkPolicy",
+            PolicyKind::CiliumNetworkPolicy => "CiliumNetworkPolicy",
+            PolicyKind::CiliumClusterwideNetworkPolicy => "CiliumClusterwideNetworkPolicy",
+        }
+    }
 }
 
 /// A set of pods: namespaces in scope AND pods matching the selector.
@@ -171,10 +201,13 @@ pub struct NpRule {
     pub ports: Ports,
 }
 
-/// A NetworkPolicy, with policyTypes defaulting applied.
+/// A NetworkPolicy (policyTypes defaulting applied), or a Cilium policy in the same tier: allow
+/// rules are a union across policies; Cilium deny rules win over every allow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkPolicy {
-    /// Namespace.
+    /// Kind.
+    pub kind: PolicyKind,
+    /// Namespace (empty for cluster-wide Cilium policies).
     pub namespace: String,
     /// Name.
     pub name: String,
@@ -184,8 +217,23 @@ pub struct NetworkPolicy {
     pub ingress: Option<Vec<NpRule>>,
     /// Egress rules when the policy isolates egress, else `None`.
     pub egress: Option<Vec<NpRule>>,
+    /// The pods it applies to, when not `pod_selector` in `namespace` (Cilium endpoint selectors).
+    pub subject: Option<PodSet>,
+    /// Deny rules (Cilium `ingressDeny`, `egressDeny`).
+    pub deny: [Vec<NpRule>; 2],
     /// Where it was defined.
     pub origin: Origin,
+}
+
+impl NetworkPolicy {
+    /// `Kind ns/name` or `Kind name` for cluster-wide policies.
+    pub fn describe(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{} '{}'", self.kind.as_str(), self.name)
+        } else {
+            format!("{} '{}/{}'", self.kind.as_str(), self.namespace, self.name)
+        }
+    }
 }
 
 /// AdminNetworkPolicy rule action.

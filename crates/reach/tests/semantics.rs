@@ -361,3 +361,48 @@ spec:
         Some("All Connections".to_string())
     );
 }
+
+#[test]
+fn cilium_policies_join_the_union_and_deny_wins() {
+    let policies = r#"
+apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: red-team}
+spec:
+  endpointSelector:
+    matchLabels: {"k8s:io.cilium.k8s.namespace.labels.team": red}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {"k8s:io.cilium.k8s.namespace.labels.team": red}
+  - fromEntities: [world]
+    toPorts: [{ports: [{port: "443", protocol: TCP}]}]
+  ingressDeny:
+  - fromEndpoints:
+    - matchLabels: {"k8s:app": db}
+    toPorts: [{ports: [{port: "22"}]}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-from-anywhere-http, namespace: a}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress:
+  - fromEndpoints: [{}]
+    toPorts: [{ports: [{port: http, protocol: TCP}]}]
+  - fromEndpoints:
+    - matchLabels: {"k8s:io.kubernetes.pod.namespace": b}
+    toPorts: [{ports: [{port: "53", protocol: UDP}]}]
+"#;
+    let got = run(policies, true);
+    // Same team (namespace label), minus the deny of port 22 (any protocol: Cilium's ANY default).
+    assert_eq!(
+        get(&got, &pair(DB, WEB)),
+        "SCTP 1-21,23-65535,TCP 1-21,23-65535,UDP 1-21,23-65535"
+    );
+    assert_eq!(get(&got, &pair(WEB, DB)), "All Connections");
+    // `fromEndpoints: [{}]` in a namespaced policy means its own namespace only; naming the
+    // namespace label reaches elsewhere; the named port resolves on web.
+    assert_eq!(get(&got, &pair(CLIENT, WEB)), "UDP 53");
+    assert_eq!(get(&got, &pair(CLIENT, DB)), "none");
+    assert_eq!(get(&got, &pair("0.0.0.0-255.255.255.255[External]", DB)), "TCP 443");
+}

@@ -82,35 +82,39 @@ fn example_tenants_are_isolated() {
 }
 
 #[test]
-fn a_permissive_network_policy_in_a_tenant_namespace_is_reported() {
+fn permissive_network_policies_in_tenant_namespaces_are_reported() {
     let tenants = example_tenants();
-    let victim = tenants
+    let read_by_engine = |t: &&Tenant| {
+        t.spec.network.isolation == IsolationMode::Strict
+            && matches!(
+                t.spec.network.provider,
+                NetworkProvider::Kubernetes | NetworkProvider::AdminNetworkPolicy
+            )
+    };
+    let name = |t: &Tenant| t.metadata.name.clone().unwrap_or_default();
+    let victim = tenants.iter().find(read_by_engine).expect("an isolated example tenant");
+    let source = tenants
         .iter()
-        .find(|t| {
-            t.spec.network.isolation == IsolationMode::Strict
-                && matches!(
-                    t.spec.network.provider,
-                    NetworkProvider::Kubernetes | NetworkProvider::AdminNetworkPolicy
-                )
-        })
-        .expect("an example tenant isolated with policies the engine reads");
-    let victim_name = victim.metadata.name.clone().unwrap_or_default();
+        .filter(read_by_engine)
+        .find(|t| name(t) != name(victim) && !victim.spec.network.allow_from.tenants.contains(&name(t)))
+        .expect("a second isolated tenant the first does not grant");
     let index = TenantIndex::new(tenants.iter());
-    let ns = index
-        .namespaces_of(&victim_name)
-        .into_iter()
-        .next()
-        .expect("it has a namespace");
+    let first_ns = |t: &Tenant| index.namespaces_of(&name(t)).into_iter().next().expect("a namespace");
+    let (victim_ns, source_ns) = (first_ns(victim), first_ns(source));
+    // Both tenants deny by default in both directions, so a path needs the source's egress and the
+    // victim's ingress opened: one permissive policy on each side.
     let permissive = format!(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: allow-everyone, namespace: {ns}}}\nspec:\n  podSelector: {{}}\n  ingress:\n  - from: [{{namespaceSelector: {{}}}}]\n"
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: allow-everyone-in, namespace: {victim_ns}}}\nspec:\n  podSelector: {{}}\n  ingress:\n  - from: [{{namespaceSelector: {{}}}}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: allow-everything-out, namespace: {source_ns}}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress: [{{}}]\n"
     );
-    // A source needs open egress too: tenants whose provider the engine does not read (Cilium,
-    // Calico) count as unrestricted, so their probes reach the victim once its ingress is opened.
     let found = ungranted(Some(&permissive));
+    let (v, s) = (name(victim), name(source));
     assert!(
         found
             .iter()
-            .any(|l| l.contains(&format!("=> {victim_name}:")) && l.contains(&format!("{ns}/"))),
-        "expected a flow into {victim_name} ({ns}), got {found:?}"
+            .any(|l| l.starts_with(&format!("{s} => {v}: {source_ns}/")) && l.contains(&format!("=> {victim_ns}/"))),
+        "expected a flow {s} ({source_ns}) => {v} ({victim_ns}), got {found:?}"
     );
+    // One side alone opens nothing: the other tenant's default deny still holds.
+    let one_side = permissive.split("---").next().unwrap_or_default().to_string();
+    assert_eq!(ungranted(Some(&one_side)), Vec::<String>::new());
 }

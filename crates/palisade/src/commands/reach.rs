@@ -221,12 +221,9 @@ fn add_tenants(args: &ReachArgs, builder: &mut ClusterBuilder) -> anyhow::Result
     for tenant in &tenants {
         let name = tenant.metadata.name.clone().unwrap_or_default();
         let network = &tenant.spec.network;
-        if network.isolation == IsolationMode::Strict
-            && matches!(network.provider, NetworkProvider::Cilium | NetworkProvider::Calico)
-        {
+        if network.isolation == IsolationMode::Strict && network.provider == NetworkProvider::Calico {
             eprintln!(
-                "warning: tenant {name} is isolated with {:?} policies, which reach does not read yet: its namespaces count as unrestricted",
-                network.provider
+                "warning: tenant {name} is isolated with Calico policies, which reach does not read yet: its namespaces count as unrestricted"
             );
         }
         grants.insert(

@@ -107,6 +107,7 @@ impl Analysis<'_> {
         let c = &self.classes[class];
         let d = dir.index();
         c.nps[d].is_empty()
+            && c.denies[d].is_empty()
             && c.anps.iter().all(|&i| self.admin_rules[i][d].is_empty())
             && (!c.banp || self.banp_rules[d].is_empty())
     }
@@ -122,6 +123,39 @@ impl Analysis<'_> {
         if trace.is_none() && self.open(subject, dir) {
             return Cow::Borrowed(&self.all);
         }
+        let allowed = self.allowed(dir, subject, peer, trace.as_deref_mut());
+        let d = dir.index();
+        let denies = &self.classes[subject].denies[d];
+        if denies.is_empty() || allowed.is_empty() {
+            return Cow::Owned(allowed);
+        }
+        // Cilium deny rules win over every allow.
+        let dst_ports = match dir {
+            Direction::Ingress => Some(self.classes[subject].ports.as_slice()),
+            Direction::Egress => self.ports_of(peer),
+        };
+        let mut denied = ConnSet::none();
+        for &pi in denies {
+            for (ri, rule) in self.np_deny[pi][d].iter().enumerate() {
+                if self.rule_matches(rule, peer) {
+                    let hit = rule.conns(dst_ports).intersect(&allowed).subtract(&denied);
+                    note(&mut trace, &hit, false, || {
+                        format!(
+                            "{} {}Deny rule #{} (deny wins over allow)",
+                            self.cluster.network_policies[pi].describe(),
+                            dir.as_str().to_lowercase(),
+                            ri + 1
+                        )
+                    });
+                    denied = denied.union(&hit);
+                }
+            }
+        }
+        Cow::Owned(allowed.subtract(&denied))
+    }
+
+    /// What the allow tiers (ANP, NetworkPolicy/Cilium allow, BANP, default) give `dir`.
+    fn allowed(&self, dir: Direction, subject: usize, peer: Target, mut trace: Option<&mut Vec<Step>>) -> ConnSet {
         let d = dir.index();
         let class = &self.classes[subject];
         let dst_ports = match dir {
@@ -168,7 +202,7 @@ impl Analysis<'_> {
         }
         let rest = undecided.union(&passed);
         if rest.is_empty() {
-            return Cow::Owned(allowed);
+            return allowed;
         }
         if !class.nps[d].is_empty() {
             let mut np_allowed = ConnSet::none();
@@ -180,13 +214,7 @@ impl Analysis<'_> {
                     }
                     let hit = rule.conns(dst_ports).intersect(&rest);
                     note(&mut trace, &hit.subtract(&np_allowed), true, || {
-                        format!(
-                            "NetworkPolicy '{}/{}' {} rule #{}",
-                            policy.namespace,
-                            policy.name,
-                            dir.as_str(),
-                            ri + 1
-                        )
+                        format!("{} {} rule #{}", policy.describe(), dir.as_str(), ri + 1)
                     });
                     np_allowed = np_allowed.union(&hit);
                 }
@@ -194,19 +222,16 @@ impl Analysis<'_> {
             note(&mut trace, &rest.subtract(&np_allowed), false, || {
                 let names: Vec<String> = class.nps[d]
                     .iter()
-                    .map(|&pi| {
-                        let p = &self.cluster.network_policies[pi];
-                        format!("'{}/{}'", p.namespace, p.name)
-                    })
+                    .map(|&pi| self.cluster.network_policies[pi].describe())
                     .collect();
                 format!(
-                    "NetworkPolicy {} isolate {} and no {} rule allows it",
+                    "{} isolate {} and no {} rule allows it",
                     names.join(", "),
                     dir.as_str().to_lowercase(),
                     dir.as_str()
                 )
             });
-            return Cow::Owned(allowed.union(&np_allowed));
+            return allowed.union(&np_allowed);
         }
         let mut rest = rest;
         if class.banp
@@ -249,7 +274,7 @@ impl Analysis<'_> {
                 dir.as_str().to_lowercase()
             )
         });
-        Cow::Owned(allowed.union(&rest))
+        allowed.union(&rest)
     }
 
     /// The connections from `src` to `dst` (at least one must be a class): egress at the source

@@ -63,6 +63,8 @@ pub struct Class {
     ports: Vec<ContainerPort>,
     /// NetworkPolicy indices isolating ingress / egress.
     nps: [Vec<usize>; 2],
+    /// Policy indices with deny rules (Cilium) for ingress / egress.
+    denies: [Vec<usize>; 2],
     /// AdminNetworkPolicy indices selecting the class, by priority.
     anps: Vec<usize>,
     banp: bool,
@@ -91,6 +93,7 @@ pub struct Analysis<'c> {
     /// Per ip peer, the atoms it covers.
     ip_atoms: Vec<BitSet>,
     np_rules: Vec<[Option<Vec<CRule>>; 2]>,
+    np_deny: Vec<[Vec<CRule>; 2]>,
     admin_rules: Vec<[Vec<CRule>; 2]>,
     banp_rules: [Vec<CRule>; 2],
     all: ConnSet,
@@ -156,10 +159,10 @@ impl<'c> Analysis<'c> {
             .network_policies
             .iter()
             .map(|p| {
-                int.pod_set(&PodSet {
+                int.pod_set(&p.subject.clone().unwrap_or_else(|| PodSet {
                     namespaces: NamespaceScope::Named(p.namespace.clone()),
                     pods: p.pod_selector.clone(),
-                })
+                }))
             })
             .collect();
         let np_rules: Vec<[Option<Vec<CRule>>; 2]> = cluster
@@ -171,6 +174,15 @@ impl<'c> Analysis<'c> {
                         .as_ref()
                         .map(|rs| rs.iter().map(|r| int.rule(r.peers.as_deref(), &r.ports)).collect())
                 })
+            })
+            .collect();
+        let np_deny: Vec<[Vec<CRule>; 2]> = cluster
+            .network_policies
+            .iter()
+            .map(|p| {
+                p.deny
+                    .each_ref()
+                    .map(|rs| rs.iter().map(|r| int.rule(r.peers.as_deref(), &r.ports)).collect())
             })
             .collect();
         let admin_subject: Vec<usize> = cluster.admin_policies.iter().map(|p| int.pod_set(&p.subject)).collect();
@@ -236,6 +248,7 @@ impl<'c> Analysis<'c> {
                         ip_peers: ipbits,
                         ports,
                         nps: [Vec::new(), Vec::new()],
+                        denies: [Vec::new(), Vec::new()],
                         anps: Vec::new(),
                         banp: false,
                     });
@@ -252,6 +265,9 @@ impl<'c> Analysis<'c> {
                     for (d, r) in rules.iter().enumerate() {
                         if r.is_some() {
                             c.nps[d].push(pi);
+                        }
+                        if !np_deny[pi][d].is_empty() {
+                            c.denies[d].push(pi);
                         }
                     }
                 }
@@ -296,6 +312,7 @@ impl<'c> Analysis<'c> {
             ip_peers: int.ip_peers,
             ip_atoms,
             np_rules,
+            np_deny,
             admin_rules,
             banp_rules,
             all: ConnSet::all(),
@@ -318,6 +335,33 @@ impl<'c> Analysis<'c> {
     }
 }
 
+/// Cilium's endpoint labels of a workload: pod labels, the namespace name and the namespace's
+/// labels, each with the `k8s:` source prefix, `any:` and without prefix.
+pub fn cilium_labels(w: &crate::model::Workload, ns_labels: &crate::selector::Labels) -> crate::selector::Labels {
+    let mut out = crate::selector::Labels::new();
+    let mut add = |k: &str, v: &str| {
+        for prefix in ["k8s:", "any:", ""] {
+            out.insert(format!("{prefix}{k}"), v.to_string());
+        }
+    };
+    for (k, v) in &w.labels {
+        add(k, v);
+    }
+    add(CILIUM_NAMESPACE, &w.namespace);
+    for (k, v) in ns_labels {
+        add(&format!("{CILIUM_NAMESPACE_LABELS}{k}"), v);
+    }
+    out
+}
+
+/// Cilium's label for the namespace name.
+pub const CILIUM_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+/// Cilium's prefix for namespace labels.
+pub const CILIUM_NAMESPACE_LABELS: &str = "io.cilium.k8s.namespace.labels.";
+
+/// Pod sets (index, pod selector) of one namespace scope, and whether they match Cilium labels.
+type ScopeSets<'a> = (&'a [(usize, &'a Selector)], bool);
+
 /// For each workload, which pod sets contain it.
 fn pod_set_membership(cluster: &Cluster, pod_sets: &[PodSet]) -> Vec<BitSet> {
     // Intern namespace scopes and pod selectors so each is evaluated once per namespace / workload.
@@ -331,16 +375,17 @@ fn pod_set_membership(cluster: &Cluster, pod_sets: &[PodSet]) -> Vec<BitSet> {
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
-    // Per namespace: the scopes that include it.
-    let mut scopes_of_ns: Vec<Vec<&[(usize, &Selector)]>> = vec![Vec::new(); cluster.namespaces.len()];
+    // Per namespace: the scopes that include it, and whether they match on Cilium labels.
+    let mut scopes_of_ns: Vec<Vec<ScopeSets<'_>>> = vec![Vec::new(); cluster.namespaces.len()];
     for (scope, sets) in &by_scope {
         for (ni, ns) in cluster.namespaces.iter().enumerate() {
             let inside = match scope {
                 NamespaceScope::Named(n) => *n == ns.name,
                 NamespaceScope::Selector(s) => s.matches(&ns.labels),
+                NamespaceScope::Cilium(restriction) => restriction.as_ref().is_none_or(|n| *n == ns.name),
             };
             if inside {
-                scopes_of_ns[ni].push(sets.as_slice());
+                scopes_of_ns[ni].push((sets.as_slice(), matches!(scope, NamespaceScope::Cilium(_))));
             }
         }
     }
@@ -350,9 +395,15 @@ fn pod_set_membership(cluster: &Cluster, pod_sets: &[PodSet]) -> Vec<BitSet> {
         .map(|w| {
             let mut bits = BitSet::new(pod_sets.len());
             if let Some(&ni) = ns_index.get(w.namespace.as_str()) {
-                for sets in &scopes_of_ns[ni] {
+                let mut cilium: Option<crate::selector::Labels> = None;
+                for (sets, on_cilium_labels) in &scopes_of_ns[ni] {
+                    let labels = if *on_cilium_labels {
+                        cilium.get_or_insert_with(|| cilium_labels(w, &cluster.namespaces[ni].labels))
+                    } else {
+                        &w.labels
+                    };
                     for (i, sel) in sets.iter() {
-                        if sel.matches(&w.labels) {
+                        if sel.matches(labels) {
                             bits.set(*i);
                         }
                     }

@@ -42,6 +42,7 @@ impl Conns {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ProfileKey {
     nps: Vec<usize>,
+    denies: Vec<usize>,
     anps: Vec<usize>,
     banp: bool,
     /// The subject's own named ports, when ingress rules use named ports.
@@ -94,6 +95,9 @@ impl Analysis<'_> {
         if key.banp {
             out.extend(&self.banp_rules[d]);
         }
+        for &i in &key.denies {
+            out.extend(&self.np_deny[i][d]);
+        }
         out
     }
 
@@ -129,6 +133,7 @@ impl Analysis<'_> {
                 }
                 let mut key = ProfileKey {
                     nps: c.nps[d].clone(),
+                    denies: c.denies[d].clone(),
                     anps: c
                         .anps
                         .iter()

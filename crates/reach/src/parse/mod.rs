@@ -1,6 +1,7 @@
 //! Text (YAML or JSON, multi-document, `List` objects) → [`Cluster`]. Pure: callers read the files.
 
 mod admin;
+mod cilium;
 pub mod fields;
 mod netpol;
 mod network;
@@ -164,7 +165,11 @@ impl ClusterBuilder {
             .to_string();
         let cluster_scoped = matches!(
             kind.as_str(),
-            "Namespace" | "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy" | "ClusterUserDefinedNetwork"
+            "Namespace"
+                | "AdminNetworkPolicy"
+                | "BaselineAdminNetworkPolicy"
+                | "ClusterUserDefinedNetwork"
+                | "CiliumClusterwideNetworkPolicy"
         );
         let object = if cluster_scoped {
             format!("{kind} {name}")
@@ -194,6 +199,8 @@ impl ClusterBuilder {
                 | "NetworkAttachmentDefinition"
                 | "MultiNetworkPolicy"
                 | "VirtualMachineInstance"
+                | "CiliumNetworkPolicy"
+                | "CiliumClusterwideNetworkPolicy"
         ) || workload::WORKLOAD_KINDS.contains(&kind.as_str());
         if !handled {
             *self.ignored.entry((file.to_string(), kind)).or_default() += 1;
@@ -224,9 +231,15 @@ impl ClusterBuilder {
                 let net = network::network(&ctx, &kind, &v, &namespace, &name)?;
                 self.cluster.networks.push(net);
             }
+            "CiliumNetworkPolicy" | "CiliumClusterwideNetworkPolicy" => {
+                let ns = (kind == "CiliumNetworkPolicy").then_some(namespace.as_str());
+                let policies = cilium::convert(&ctx, &v, ns, &name, &mut self.cluster.notes)?;
+                self.cluster.network_policies.extend(policies);
+            }
             "MultiNetworkPolicy" => {
                 let raw: raw::NetworkPolicy = decode(&ctx, v)?;
-                let p = netpol::convert(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
+                let mut p = netpol::convert(&ctx, &raw, &namespace, &name, &mut self.cluster.notes)?;
+                p.kind = crate::model::PolicyKind::MultiNetworkPolicy;
                 let targets = network::policy_for(&raw.metadata);
                 self.cluster.multi_network_policies.push((p, targets));
             }

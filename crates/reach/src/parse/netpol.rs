@@ -1,7 +1,7 @@
 //! NetworkPolicy (networking.k8s.io/v1) → model, with the API server's defaulting.
 
 use crate::error::Error;
-use crate::model::{IpBlock, NamespaceScope, NetworkPolicy, NpRule, Origin, Peer, PodSet, PortItem, Ports};
+use crate::model::{IpBlock, NamespaceScope, NetworkPolicy, NpRule, Origin, Peer, PodSet, PolicyKind, PortItem, Ports};
 use crate::parse::fields::{self, Ctx, NumberOrName};
 use crate::parse::raw;
 use crate::ports::PortSet;
@@ -66,11 +66,14 @@ pub fn convert(
         None
     };
     Ok(NetworkPolicy {
+        kind: PolicyKind::NetworkPolicy,
         namespace: namespace.to_string(),
         name: name.to_string(),
         pod_selector,
         ingress,
         egress,
+        subject: None,
+        deny: [Vec::new(), Vec::new()],
         origin: Origin {
             source: ctx.file.to_string(),
         },
@@ -137,7 +140,12 @@ fn peer(ctx: &Ctx<'_>, field: &str, p: &raw::NpPeer, namespace: &str, notes: &mu
 }
 
 /// Converts an ipBlock; `None` when it is IPv6 (ignored, with a note).
-fn ip_block(ctx: &Ctx<'_>, field: &str, b: &raw::IpBlock, notes: &mut Vec<String>) -> Result<Option<IpBlock>, Error> {
+pub fn ip_block(
+    ctx: &Ctx<'_>,
+    field: &str,
+    b: &raw::IpBlock,
+    notes: &mut Vec<String>,
+) -> Result<Option<IpBlock>, Error> {
     let Some(range) = fields::cidr(ctx, &format!("{field}.cidr"), &b.cidr)? else {
         notes.push(format!(
             "{}: {}: {field}: IPv6 block {} ignored",
