@@ -174,6 +174,8 @@ const CLUSTER_RESOURCES: &[&str] = &[
     "networkpolicies.networking.k8s.io",
     "adminnetworkpolicies.policy.networking.k8s.io",
     "baselineadminnetworkpolicies.policy.networking.k8s.io",
+    "ciliumnetworkpolicies.cilium.io",
+    "ciliumclusterwidenetworkpolicies.cilium.io",
     "services",
     "ingresses.networking.k8s.io",
     "routes.route.openshift.io",
