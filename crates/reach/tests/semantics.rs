@@ -356,7 +356,8 @@ spec:
     assert_eq!(line(Options::default()), None);
     assert_eq!(
         line(Options {
-            ipblock_matches_pod_ips: true
+            ipblock_matches_pod_ips: true,
+            ..Options::default()
         }),
         Some("All Connections".to_string())
     );

@@ -92,6 +92,7 @@ pub fn run(args: &ReachArgs) -> anyhow::Result<ExitCode> {
     }
     let options = Options {
         ipblock_matches_pod_ips: args.ipblock_matches_pod_ips,
+        ..Options::default()
     };
     let analysis = Analysis::new(&cluster, options);
 

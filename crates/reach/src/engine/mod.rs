@@ -24,6 +24,8 @@ pub struct Options {
     /// Whether ipBlock / networks peers also match pod IPs (from `status.podIP`). The corpus's
     /// behaviour (default) is no: ipBlocks match external addresses only.
     pub ipblock_matches_pod_ips: bool,
+    /// Give every workload its own class (no grouping). Slower; for cross-checking the grouping.
+    pub ungrouped: bool,
 }
 
 /// A compiled peer.
@@ -237,6 +239,18 @@ impl<'c> Analysis<'c> {
                 .filter(|p| p.name.as_ref().is_some_and(|n| int.named_ports.contains(n)))
                 .cloned()
                 .collect();
+            // Ungrouped: an extra bit unique to the workload keeps it alone in its class.
+            let mut bits = bits;
+            if options.ungrouped {
+                let mut own = BitSet::new(cluster.workloads.len() + int.pod_sets.len());
+                own.set(int.pod_sets.len() + wi);
+                for i in 0..int.pod_sets.len() {
+                    if bits.get(i) {
+                        own.set(i);
+                    }
+                }
+                bits = own;
+            }
             let key = (bits, ipbits, ports);
             let ci = match class_index.get(&key) {
                 Some(&ci) => ci,
