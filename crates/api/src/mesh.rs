@@ -39,6 +39,7 @@ pub struct MeshPolicy {
     pub allow_from_service_accounts: Vec<String>,
     /// Linkerd only: ports that get a `Server`, so that the authorization covers them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<i32>", length(max = 64), inner(range(min = 1, max = 65535)))]
     pub ports: Vec<u16>,
 }
 

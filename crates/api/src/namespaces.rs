@@ -13,6 +13,7 @@ pub struct NamespacePolicy {
     pub names: Vec<String>,
     /// Most namespaces the tenant may have, counting `names`. Absent: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<i32>", range(min = 0))]
     pub max: Option<u32>,
     /// Every namespace must be named `<tenant>-<something>`.
     #[serde(default)]

@@ -34,8 +34,10 @@ pub enum NetworkProvider {
 pub struct PortRule {
     #[serde(default = "default_protocol")]
     pub protocol: String,
+    #[schemars(with = "i32", range(min = 1, max = 65535))]
     pub port: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<i32>", range(min = 1, max = 65535))]
     pub end_port: Option<u16>,
 }
 
@@ -80,7 +82,9 @@ pub struct EgressPolicy {
     /// Allow connections to the Kubernetes API server.
     #[serde(default)]
     pub api_server: bool,
+    /// Bounded so that the API server can budget the CEL rules checking each CIDR.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub cidrs: Vec<EgressCidr>,
 }
 

@@ -12,6 +12,7 @@ pub struct TenantStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "i32")]
     pub namespace_count: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -57,7 +57,16 @@ pub async fn run(
     options: Options,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    let index = Arc::new(Index::default());
+    run_with_index(client, options, Arc::new(Index::default()), shutdown).await
+}
+
+/// [`run`], filling the given `index` (so that a caller can watch what the webhook knows).
+pub async fn run_with_index(
+    client: kube::Client,
+    options: Options,
+    index: Arc<Index>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::default());
     let watchers = tokio::spawn(watch_all(client.clone(), index.clone()));
 
