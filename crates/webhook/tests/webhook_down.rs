@@ -16,13 +16,19 @@ async fn administrators_keep_working_and_tenant_writes_fail_closed_when_the_webh
     let cluster = Cluster::start().await;
     let (tenant, owner) = cluster.tenant("down", "{}").await;
     let namespace = format!("{tenant}-app");
-    Api::<Namespace>::all(owner.clone()).create(&PostParams::default(), &namespace_object(&namespace)).await.unwrap();
+    Api::<Namespace>::all(owner.clone())
+        .create(&PostParams::default(), &namespace_object(&namespace))
+        .await
+        .unwrap();
     cluster.wait_for_namespace_count(&tenant, 1).await;
 
     cluster.webhook.stop();
     let port = cluster.webhook.port;
     palisade_testenv::eventually("the webhook to stop", WAIT, || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err().then_some(())
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+            .then_some(())
     })
     .await
     .unwrap();
@@ -30,19 +36,36 @@ async fn administrators_keep_working_and_tenant_writes_fail_closed_when_the_webh
     // The administrator: namespaces, kube-system objects, tenant namespaces, Tenants.
     let admin = cluster.admin.clone();
     let name = unique("admin-made");
-    Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace_object(&name)).await.unwrap();
-    let config: ConfigMap = serde_json::from_value(json!({ "metadata": { "name": unique("cm") }, "data": {} })).unwrap();
-    Api::<ConfigMap>::namespaced(admin.clone(), "kube-system").create(&PostParams::default(), &config).await.unwrap();
-    Api::<ConfigMap>::namespaced(admin.clone(), &namespace).create(&PostParams::default(), &config).await.unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace_object(&name))
+        .await
+        .unwrap();
+    let config: ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "name": unique("cm") }, "data": {} })).unwrap();
+    Api::<ConfigMap>::namespaced(admin.clone(), "kube-system")
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
+    Api::<ConfigMap>::namespaced(admin.clone(), &namespace)
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
     let label = json!({ "metadata": { "labels": { "ops": "checked" } } });
-    Api::<Namespace>::all(admin.clone()).patch(&namespace, &PatchParams::default(), &Patch::Merge(label)).await.unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .patch(&namespace, &PatchParams::default(), &Patch::Merge(label))
+        .await
+        .unwrap();
     let tenants = cluster.tenants_api();
     let other = tenant_object(&unique("during-outage"), "x", "{}", "");
     tenants.create(&PostParams::default(), &other).await.unwrap();
 
     // The tenant owner: nothing gets written without the webhook's say.
-    let denied = Api::<ConfigMap>::namespaced(owner.clone(), &namespace).create(&PostParams::default(), &config).await;
+    let denied = Api::<ConfigMap>::namespaced(owner.clone(), &namespace)
+        .create(&PostParams::default(), &config)
+        .await;
     expect_denied(denied, &["objects.palisade.dev"]);
-    let denied = Api::<Namespace>::all(owner).create(&PostParams::default(), &namespace_object(&format!("{tenant}-more"))).await;
+    let denied = Api::<Namespace>::all(owner)
+        .create(&PostParams::default(), &namespace_object(&format!("{tenant}-more")))
+        .await;
     expect_denied(denied, &["namespaces.palisade.dev"]);
 }

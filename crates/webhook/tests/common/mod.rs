@@ -64,7 +64,11 @@ pub fn webhook() -> &'static RunningWebhook {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let served = index.clone();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let client = env.admin_client().await.unwrap();
@@ -102,13 +106,19 @@ async fn prepare_cluster(client: &Client) {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
         let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd)).await.unwrap();
+        crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd))
+            .await
+            .unwrap();
         eventually("the CRD to be established", WAIT, || {
             let crds = crds.clone();
             let name = name.clone();
             async move {
                 let crd = crds.get(&name).await.ok()?;
-                let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
+                let established = crd
+                    .status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
                 established.then_some(())
             }
         })
@@ -116,9 +126,14 @@ async fn prepare_cluster(client: &Client) {
         .unwrap();
     }
     let priority: PriorityClass =
-        serde_json::from_value(json!({ "metadata": { "name": "tenant-normal" }, "value": TENANT_NORMAL_PRIORITY })).unwrap();
+        serde_json::from_value(json!({ "metadata": { "name": "tenant-normal" }, "value": TENANT_NORMAL_PRIORITY }))
+            .unwrap();
     Api::<PriorityClass>::all(client.clone())
-        .patch("tenant-normal", &PatchParams::apply("palisade-test").force(), &Patch::Apply(&priority))
+        .patch(
+            "tenant-normal",
+            &PatchParams::apply("palisade-test").force(),
+            &Patch::Apply(&priority),
+        )
         .await
         .unwrap();
 }
@@ -168,7 +183,10 @@ impl Cluster {
             "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": owner }]
         }))
         .unwrap();
-        Api::<ClusterRoleBinding>::all(self.admin.clone()).create(&Default::default(), &binding).await.unwrap();
+        Api::<ClusterRoleBinding>::all(self.admin.clone())
+            .create(&Default::default(), &binding)
+            .await
+            .unwrap();
         self.wait_for_tenant(&name).await;
         let client = env().user_client(&owner, &[]).await.unwrap();
         (name, client)
