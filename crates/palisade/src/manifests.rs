@@ -94,7 +94,7 @@ fn collect_into(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), Diagnostic>
     Ok(())
 }
 
-fn file_diagnostic(path: &Path, message: String) -> Diagnostic {
+pub(crate) fn file_diagnostic(path: &Path, message: String) -> Diagnostic {
     Diagnostic {
         path: path.to_path_buf(),
         line: None,
@@ -105,15 +105,16 @@ fn file_diagnostic(path: &Path, message: String) -> Diagnostic {
     }
 }
 
-/// A YAML document of a stream, with the line it starts on.
-struct RawDocument<'a> {
-    number: usize,
-    first_line: usize,
-    text: &'a str,
+/// A YAML document of a stream: its 1-based number (documents holding only comments or blank
+/// lines are not counted), the line it starts on, and its text.
+pub(crate) struct RawDocument<'a> {
+    pub number: usize,
+    pub first_line: usize,
+    pub text: &'a str,
 }
 
 /// Splits a YAML stream at `---` markers, keeping line numbers so errors point into the file.
-fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
+pub(crate) fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
     let mut documents = Vec::new();
     let mut start = 0;
     let mut first_line = 1;

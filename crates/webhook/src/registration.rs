@@ -112,6 +112,49 @@ fn tenant_namespaces() -> LabelSelector {
     }
 }
 
+/// What one webhook entry of either configuration is made of.
+struct Entry {
+    name: &'static str,
+    rules: Vec<RuleWithOperations>,
+    namespace_selector: Option<LabelSelector>,
+    match_conditions: Option<Vec<MatchCondition>>,
+    failure_policy: &'static str,
+}
+
+impl Entry {
+    fn validating(self, endpoint: &Endpoint, ca_pem: &str) -> ValidatingWebhook {
+        ValidatingWebhook {
+            name: self.name.to_string(),
+            client_config: client_config(endpoint, "/validate", ca_pem),
+            rules: Some(self.rules),
+            namespace_selector: self.namespace_selector,
+            match_conditions: self.match_conditions,
+            failure_policy: Some(self.failure_policy.to_string()),
+            side_effects: "None".to_string(),
+            admission_review_versions: vec!["v1".to_string()],
+            timeout_seconds: Some(5),
+            ..ValidatingWebhook::default()
+        }
+    }
+
+    fn mutating(self, endpoint: &Endpoint, ca_pem: &str) -> MutatingWebhook {
+        MutatingWebhook {
+            name: self.name.to_string(),
+            client_config: client_config(endpoint, "/mutate", ca_pem),
+            rules: Some(self.rules),
+            namespace_selector: self.namespace_selector,
+            match_conditions: self.match_conditions,
+            failure_policy: Some(self.failure_policy.to_string()),
+            side_effects: "None".to_string(),
+            admission_review_versions: vec!["v1".to_string()],
+            timeout_seconds: Some(5),
+            // Lets in-tree plugins (Priority) see what we set, e.g. recompute a class's priority.
+            reinvocation_policy: Some("IfNeeded".to_string()),
+            ..MutatingWebhook::default()
+        }
+    }
+}
+
 /// The configurations for `endpoint`, trusting `ca_pem`.
 pub fn webhook_configurations(
     names: &WebhookNames,
@@ -124,80 +167,46 @@ pub fn webhook_configurations(
         labels: Some([(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string())].into()),
         ..ObjectMeta::default()
     };
+    let namespaces = |operations: &[&str], resources: &[&str]| Entry {
+        name: "namespaces.palisade.dev",
+        rules: vec![rule(&[""], resources, operations)],
+        namespace_selector: None,
+        match_conditions: Some(exempt_conditions(true)),
+        failure_policy: "Fail",
+    };
+    let objects = |groups: &[&str], resources: &[&str], operations: &[&str]| Entry {
+        name: "objects.palisade.dev",
+        rules: vec![rule(groups, resources, operations)],
+        namespace_selector: Some(tenant_namespaces()),
+        match_conditions: Some(exempt_conditions(false)),
+        failure_policy: "Fail",
+    };
+    let tenants = Entry {
+        name: "tenants.palisade.dev",
+        rules: vec![rule(&["palisade.dev"], &["tenants"], &write)],
+        namespace_selector: None,
+        match_conditions: None,
+        failure_policy: "Ignore",
+    };
     let validating = ValidatingWebhookConfiguration {
         metadata: metadata.clone(),
         webhooks: Some(vec![
-            ValidatingWebhook {
-                name: "namespaces.palisade.dev".to_string(),
-                client_config: client_config(endpoint, "/validate", ca_pem),
-                rules: Some(vec![rule(
-                    &[""],
-                    &["namespaces", "namespaces/status", "namespaces/finalize"],
-                    &write,
-                )]),
-                match_conditions: Some(exempt_conditions(true)),
-                failure_policy: Some("Fail".to_string()),
-                side_effects: "None".to_string(),
-                admission_review_versions: vec!["v1".to_string()],
-                timeout_seconds: Some(5),
-                ..ValidatingWebhook::default()
-            },
-            ValidatingWebhook {
-                name: "objects.palisade.dev".to_string(),
-                client_config: client_config(endpoint, "/validate", ca_pem),
-                rules: Some(vec![rule(&["*"], &["*", "pods/ephemeralcontainers"], &write)]),
-                namespace_selector: Some(tenant_namespaces()),
-                match_conditions: Some(exempt_conditions(false)),
-                failure_policy: Some("Fail".to_string()),
-                side_effects: "None".to_string(),
-                admission_review_versions: vec!["v1".to_string()],
-                timeout_seconds: Some(5),
-                ..ValidatingWebhook::default()
-            },
-            ValidatingWebhook {
-                name: "tenants.palisade.dev".to_string(),
-                client_config: client_config(endpoint, "/validate", ca_pem),
-                rules: Some(vec![rule(&["palisade.dev"], &["tenants"], &write)]),
-                failure_policy: Some("Ignore".to_string()),
-                side_effects: "None".to_string(),
-                admission_review_versions: vec!["v1".to_string()],
-                timeout_seconds: Some(5),
-                ..ValidatingWebhook::default()
-            },
+            namespaces(&write, &["namespaces", "namespaces/status", "namespaces/finalize"])
+                .validating(endpoint, ca_pem),
+            objects(&["*"], &["*", "pods/ephemeralcontainers"], &write).validating(endpoint, ca_pem),
+            tenants.validating(endpoint, ca_pem),
         ]),
     };
     let mutating = MutatingWebhookConfiguration {
         metadata,
         webhooks: Some(vec![
-            MutatingWebhook {
-                name: "namespaces.palisade.dev".to_string(),
-                client_config: client_config(endpoint, "/mutate", ca_pem),
-                rules: Some(vec![rule(&[""], &["namespaces"], &["CREATE"])]),
-                match_conditions: Some(exempt_conditions(true)),
-                failure_policy: Some("Fail".to_string()),
-                side_effects: "None".to_string(),
-                admission_review_versions: vec!["v1".to_string()],
-                timeout_seconds: Some(5),
-                ..MutatingWebhook::default()
-            },
-            MutatingWebhook {
-                name: "objects.palisade.dev".to_string(),
-                client_config: client_config(endpoint, "/mutate", ca_pem),
-                rules: Some(vec![rule(
-                    &["", "networking.k8s.io"],
-                    &["pods", "persistentvolumeclaims", "ingresses"],
-                    &["CREATE"],
-                )]),
-                namespace_selector: Some(tenant_namespaces()),
-                match_conditions: Some(exempt_conditions(false)),
-                failure_policy: Some("Fail".to_string()),
-                side_effects: "None".to_string(),
-                admission_review_versions: vec!["v1".to_string()],
-                timeout_seconds: Some(5),
-                // Lets the Priority plugin recompute the priority of the class we set.
-                reinvocation_policy: Some("IfNeeded".to_string()),
-                ..MutatingWebhook::default()
-            },
+            namespaces(&["CREATE"], &["namespaces"]).mutating(endpoint, ca_pem),
+            objects(
+                &["", "networking.k8s.io"],
+                &["pods", "persistentvolumeclaims", "ingresses"],
+                &["CREATE"],
+            )
+            .mutating(endpoint, ca_pem),
         ]),
     };
     (validating, mutating)

@@ -3,12 +3,10 @@
 //! tenant's collision scope.
 
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::core::admission::Operation;
 use palisade_api::CollisionScope;
-use serde_json::Value;
 
 use super::pod::check_class;
-use super::{InTenant, object_json, typed};
+use super::{InTenant, default_class, typed};
 use crate::Verdict;
 
 const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
@@ -75,18 +73,12 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
         return Verdict::deny(message);
     }
 
-    let default = policy.classes.as_ref().and_then(|c| c.default.clone());
-    match (request.operation == Operation::Create, class, default) {
-        (true, None, Some(default)) => {
-            let Some(before) = object_json(request.object.as_ref()) else {
-                return Verdict::deny("the request carries no Ingress");
-            };
-            let mut after = before.clone();
-            after["spec"]["ingressClassName"] = Value::String(default);
-            Verdict::patch_between(&before, &after)
-        }
-        _ => Verdict::Allow,
-    }
+    default_class(
+        request,
+        class.as_deref(),
+        policy.classes.as_ref(),
+        &["spec", "ingressClassName"],
+    )
 }
 
 /// `pattern` is an exact host, or `*.suffix` matching exactly one more label.

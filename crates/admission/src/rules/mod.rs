@@ -99,6 +99,22 @@ pub fn typed<T: DeserializeOwned>(object: Option<&DynamicObject>, what: &str) ->
     serde_json::from_value(value).map_err(|error| Verdict::deny(format!("cannot read the {what}: {error}")))
 }
 
+/// The class default of an allow-list, patched in on creation when the object names no class.
+pub fn default_class(
+    request: &AdmissionRequest<DynamicObject>,
+    used: Option<&str>,
+    list: Option<&palisade_api::ClassAllowList>,
+    field: &[&str],
+) -> Verdict {
+    let default = list.and_then(|l| l.default.as_deref());
+    match (request.operation == Operation::Create, used, default) {
+        (true, None, Some(default)) => {
+            Verdict::patch(vec![crate::verdict::add(field, Value::String(default.to_string()))])
+        }
+        _ => Verdict::Allow,
+    }
+}
+
 /// `kind "name"` of the request's object, for messages.
 pub fn described(request: &AdmissionRequest<DynamicObject>) -> String {
     format!("{} \"{}\"", request.kind.kind, request.name)

@@ -2,11 +2,9 @@
 //! claim on a volume that belongs to another tenant or is reserved for another namespace.
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::core::admission::Operation;
-use serde_json::Value;
 
 use super::pod::check_class;
-use super::{InTenant, object_json, typed};
+use super::{InTenant, default_class, typed};
 use crate::Verdict;
 
 pub fn review(context: &InTenant<'_>) -> Verdict {
@@ -43,16 +41,10 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
             ));
         }
     }
-    let default = classes.and_then(|c| c.default.clone());
-    match (request.operation == Operation::Create, spec.storage_class_name, default) {
-        (true, None, Some(default)) => {
-            let Some(before) = object_json(request.object.as_ref()) else {
-                return Verdict::deny("the request carries no PersistentVolumeClaim");
-            };
-            let mut after = before.clone();
-            after["spec"]["storageClassName"] = Value::String(default);
-            Verdict::patch_between(&before, &after)
-        }
-        _ => Verdict::Allow,
-    }
+    default_class(
+        request,
+        spec.storage_class_name.as_deref(),
+        classes,
+        &["spec", "storageClassName"],
+    )
 }

@@ -23,7 +23,7 @@ use palisade_tenancy::import::capsule::{self, Options};
 use palisade_tenancy::import::{Conversion, GapKind};
 use serde_json::Value;
 
-use crate::manifests::{Diagnostic, collect_files};
+use crate::manifests::{Diagnostic, collect_files, file_diagnostic, split_documents};
 
 #[derive(clap::Subcommand)]
 pub enum ImportCommand {
@@ -113,7 +113,7 @@ fn read_inputs(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<(PathBu
             let mut text = String::new();
             match std::io::stdin().read_to_string(&mut text) {
                 Ok(_) => inputs.push((PathBuf::from("<stdin>"), text)),
-                Err(error) => problems.push(file_problem(Path::new("<stdin>"), format!("cannot read: {error}"))),
+                Err(error) => problems.push(file_diagnostic(Path::new("<stdin>"), format!("cannot read: {error}"))),
             }
             continue;
         }
@@ -125,7 +125,7 @@ fn read_inputs(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<(PathBu
             }
         };
         if files.is_empty() {
-            problems.push(file_problem(
+            problems.push(file_diagnostic(
                 path,
                 "no *.yaml, *.yml or *.json file in this directory".to_string(),
             ));
@@ -133,7 +133,7 @@ fn read_inputs(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<(PathBu
         for file in files {
             match std::fs::read_to_string(&file) {
                 Ok(text) => inputs.push((file, text)),
-                Err(error) => problems.push(file_problem(&file, format!("cannot read: {error}"))),
+                Err(error) => problems.push(file_diagnostic(&file, format!("cannot read: {error}"))),
             }
         }
     }
@@ -149,7 +149,7 @@ fn convert_file(
 ) {
     let documents = split_documents(text);
     if documents.is_empty() {
-        problems.push(file_problem(
+        problems.push(file_diagnostic(
             path,
             "the file is empty: expected one or more Capsule Tenants".to_string(),
         ));
@@ -289,55 +289,6 @@ fn report(converted: &[Converted], files: usize, output: Option<&Path>) -> Strin
         );
     }
     text
-}
-
-fn file_problem(path: &Path, message: String) -> Diagnostic {
-    Diagnostic {
-        path: path.to_path_buf(),
-        line: None,
-        column: None,
-        document: None,
-        field: None,
-        message,
-    }
-}
-
-/// A YAML document of a stream, with its 1-based number and first line.
-struct Document<'a> {
-    number: usize,
-    first_line: usize,
-    text: &'a str,
-}
-
-/// Splits a YAML stream at `---` (and `...`) lines; documents holding only comments or blank lines
-/// are skipped and not counted.
-fn split_documents(text: &str) -> Vec<Document<'_>> {
-    let mut pieces = Vec::new();
-    let (mut start, mut first_line, mut offset) = (0, 1, 0);
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_end();
-        if trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "..." {
-            pieces.push((first_line, &text[start..offset]));
-            start = offset + line.len();
-            first_line = index + 2;
-        }
-        offset += line.len();
-    }
-    pieces.push((first_line, &text[start..]));
-    pieces
-        .into_iter()
-        .filter(|(_, piece)| {
-            piece
-                .lines()
-                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        })
-        .enumerate()
-        .map(|(i, (first_line, text))| Document {
-            number: i + 1,
-            first_line,
-            text,
-        })
-        .collect()
 }
 
 /// One step of a field path: `spec`, `owners`, `[0]`, `labels[team]` → `team`.
