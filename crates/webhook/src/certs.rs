@@ -102,3 +102,14 @@ pub async fn renew_forever(
         }
     }
 }
+
+/// Re-reads the certificate files every minute, so that a rotated certificate (cert-manager,
+/// a mounted Secret) is served without a restart.
+pub async fn reload_files_forever(tls: RustlsConfig, cert: std::path::PathBuf, key: std::path::PathBuf) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        if let Err(error) = tls.reload_from_pem_file(&cert, &key).await {
+            tracing::error!(%error, cert = %cert.display(), "reloading the serving certificate failed; keeping the old one");
+        }
+    }
+}

@@ -27,11 +27,26 @@ pub use metrics::Metrics;
 pub use registration::{Endpoint, WebhookNames, register_named, webhook_configurations};
 pub use server::{AppState, router};
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum_server::tls_rustls::RustlsConfig;
+
 use palisade_admission::AdmissionConfig;
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone)]
+pub enum Tls {
+    /// A self-signed CA and a serving certificate for these names (DNS names or IP addresses),
+    /// renewed in place this long before it expires.
+    SelfManaged { names: Vec<String>, renew_before: Duration },
+    /// PEM files (e.g. from cert-manager), re-read every minute so a rotation needs no restart;
+    /// `ca` is the bundle written into the webhook configurations.
+    Files { cert: PathBuf, key: PathBuf, ca: Option<PathBuf> },
+}
 
 /// How to run the webhook.
 #[derive(Debug, Clone)]
@@ -44,19 +59,12 @@ pub struct Options {
     pub endpoint: Endpoint,
     /// Write the webhook configurations (with the CA bundle) at start-up.
     pub register: bool,
-    /// Host names and IP addresses the serving certificate is valid for.
-    pub certificate_names: Vec<String>,
-    /// Renew the serving certificate this long before it expires.
-    pub renew_before: Duration,
+    pub tls: Tls,
     pub config: AdmissionConfig,
 }
 
-/// Runs the webhook until `shutdown` resolves.
-pub async fn run(
-    client: kube::Client,
-    options: Options,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), Error> {
+/// Runs the webhook against a cluster until `shutdown` resolves.
+pub async fn run(client: kube::Client, options: Options, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     run_with_index(client, options, Arc::new(Index::default()), shutdown).await
 }
 
@@ -65,53 +73,77 @@ pub async fn run_with_index(
     client: kube::Client,
     options: Options,
     index: Arc<Index>,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let metrics = Arc::new(Metrics::default());
     let watchers = tokio::spawn(watch_all(client.clone(), index.clone()));
-
-    let certificate = generate_serving_certificate(&options.certificate_names)?;
+    let (tls, ca_pem, background) = load_tls(&options.tls).await?;
     if options.register {
-        registration::register(&client, &options.endpoint, &certificate.ca_pem).await?;
+        match &ca_pem {
+            Some(ca_pem) => registration::register(&client, &options.endpoint, ca_pem).await?,
+            None => tracing::warn!("no CA bundle known (give --tls-ca-file): webhook configurations not written"),
+        }
     }
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
-        certificate.cert_pem.clone().into_bytes(),
-        certificate.key_pem.clone().into_bytes(),
-    )
-    .await
-    .map_err(|e| Error::Tls(e.to_string()))?;
-    let renewal = tokio::spawn(certs::renew_forever(
-        tls.clone(),
-        certificate,
-        options.certificate_names.clone(),
-        options.renew_before,
-    ));
+    let result = serve(&options, tls, index, shutdown).await;
+    watchers.abort();
+    background.abort();
+    result
+}
 
+/// Serves reviews from a fixed view of the cluster, with no API server at all: for benchmarks
+/// and for trying rules locally.
+pub async fn run_offline(options: Options, snapshot: palisade_admission::Snapshot, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let index = Arc::new(Index::default());
+    index.replace(snapshot);
+    let (tls, _, background) = load_tls(&options.tls).await?;
+    let result = serve(&options, tls, index, shutdown).await;
+    background.abort();
+    result
+}
+
+async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::task::JoinHandle<()>), Error> {
+    let tls_error = |e: std::io::Error| Error::Tls(e.to_string());
+    match tls {
+        Tls::SelfManaged { names, renew_before } => {
+            let certificate = generate_serving_certificate(names)?;
+            let config = RustlsConfig::from_pem(certificate.cert_pem.clone().into_bytes(), certificate.key_pem.clone().into_bytes())
+                .await
+                .map_err(tls_error)?;
+            let ca_pem = certificate.ca_pem.clone();
+            let renewal = tokio::spawn(certs::renew_forever(config.clone(), certificate, names.clone(), *renew_before));
+            Ok((config, Some(ca_pem), renewal))
+        }
+        Tls::Files { cert, key, ca } => {
+            let config = RustlsConfig::from_pem_file(cert, key).await.map_err(|e| Error::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
+            let ca_pem = match ca {
+                Some(ca) => Some(std::fs::read_to_string(ca).map_err(|e| Error::Tls(format!("{}: {e}", ca.display())))?),
+                None => None,
+            };
+            let reload = tokio::spawn(certs::reload_files_forever(config.clone(), cert.clone(), key.clone()));
+            Ok((config, ca_pem, reload))
+        }
+    }
+}
+
+async fn serve(options: &Options, tls: RustlsConfig, index: Arc<Index>, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let state = AppState {
-        index: index.clone(),
+        index,
         config: Arc::new(options.config.clone()),
-        metrics: metrics.clone(),
+        metrics: Arc::new(Metrics::default()),
     };
     let handle = axum_server::Handle::new();
-    let https = axum_server::bind_rustls(options.listen, tls)
-        .handle(handle.clone())
-        .serve(router(state.clone()).into_make_service());
-    let health = options
-        .metrics_listen
-        .map(|addr| tokio::spawn(server::serve_health(addr, state)));
-
+    let https = axum_server::bind_rustls(options.listen, tls).handle(handle.clone()).serve(router(state.clone()).into_make_service());
+    let health = options.metrics_listen.map(|addr| tokio::spawn(server::serve_health(addr, state)));
     tracing::info!(listen = %options.listen, "palisade webhook serving");
-    tokio::select! {
-        result = https => result.map_err(|e| Error::Serve(e.to_string()))?,
+    let result = tokio::select! {
+        result = https => result.map_err(|e| Error::Serve(e.to_string())),
         () = shutdown => {
             tracing::info!("shutting down");
             handle.graceful_shutdown(Some(Duration::from_secs(5)));
+            Ok(())
         }
-    }
-    watchers.abort();
-    renewal.abort();
+    };
     if let Some(health) = health {
         health.abort();
     }
-    Ok(())
+    result
 }

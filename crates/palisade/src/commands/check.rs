@@ -41,14 +41,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("nothing checked: fix the {} problem(s) above first", problems.len());
     }
 
-    let mut snapshot = Snapshot::default();
-    for loaded in tenants {
-        let name = loaded.tenant.metadata.name.clone().unwrap_or_default();
-        for namespace in &loaded.tenant.spec.namespaces.names {
-            snapshot = snapshot.with_namespace(namespace, Some(&name));
-        }
-        snapshot = snapshot.with_tenant(loaded.tenant);
-    }
+    let snapshot = tenant_snapshot(tenants);
     let config = AdmissionConfig {
         pod_cidrs: args.pod_cidrs.clone(),
         ..AdmissionConfig::default()
@@ -79,4 +72,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A cluster holding just these tenants and their declared namespaces (`spec.namespaces.names`).
+pub(crate) fn tenant_snapshot(tenants: Vec<manifests::LoadedTenant>) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for loaded in tenants {
+        let name = loaded.tenant.metadata.name.clone().unwrap_or_default();
+        for namespace in &loaded.tenant.spec.namespaces.names {
+            snapshot = snapshot.with_namespace(namespace, Some(&name));
+        }
+        snapshot = snapshot.with_tenant(loaded.tenant);
+    }
+    snapshot
 }

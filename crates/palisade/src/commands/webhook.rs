@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use palisade_admission::AdmissionConfig;
-use palisade_webhook::{Endpoint, Options};
+use palisade_admission::Snapshot;
+use palisade_webhook::{Endpoint, Options, Tls};
+
+use super::validate::load_and_check;
 
 #[derive(clap::Args)]
 pub struct WebhookArgs {
@@ -41,6 +44,20 @@ pub struct WebhookArgs {
     /// The cluster's pod CIDRs, for the NetworkPolicy ipBlock rule.
     #[arg(long = "pod-cidr")]
     pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// Serving certificate (PEM) instead of a self-managed one; re-read every minute.
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// CA bundle (PEM) written into the webhook configurations when certificates come from files.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Serve from these Tenant manifests instead of a cluster (no API server, nothing registered):
+    /// for benchmarks and for trying rules locally. Their spec.namespaces.names are the tenant
+    /// namespaces.
+    #[arg(long, value_name = "PATH")]
+    pub offline_tenants: Vec<std::path::PathBuf>,
     /// Log as JSON lines.
     #[arg(long)]
     pub log_json: bool,
@@ -84,17 +101,23 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
     // rustls needs one process-wide crypto provider; ring is the one kube uses too.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (endpoint, default_names) = endpoint_and_names(args)?;
+    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => Tls::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: args.tls_ca_file.clone(),
+        },
+        _ => Tls::SelfManaged {
+            names: if args.certificate_names.is_empty() { default_names } else { args.certificate_names.clone() },
+            renew_before: Duration::from_secs(30 * 24 * 3600),
+        },
+    };
     let options = Options {
         listen: args.listen,
         metrics_listen: Some(args.metrics_listen),
         endpoint,
-        register: !args.no_register,
-        certificate_names: if args.certificate_names.is_empty() {
-            default_names
-        } else {
-            args.certificate_names.clone()
-        },
-        renew_before: Duration::from_secs(30 * 24 * 3600),
+        register: !args.no_register && args.offline_tenants.is_empty(),
+        tls,
         config: AdmissionConfig {
             admin_groups: args.admin_groups.clone(),
             admin_users: Vec::new(),
@@ -103,17 +126,15 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
             pod_cidrs: args.pod_cidrs.clone(),
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let offline = if args.offline_tenants.is_empty() { None } else { Some(offline_snapshot(&args.offline_tenants)?) };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
-        palisade_webhook::run(client, options, shutdown_signal())
-            .await
-            .context("running the webhook")
+        if let Some(snapshot) = offline {
+            return palisade_webhook::run_offline(options, snapshot, shutdown_signal()).await.context("running the webhook");
+        }
+        let client = kube::Client::try_default().await.context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
+        palisade_webhook::run(client, options, shutdown_signal()).await.context("running the webhook")
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -152,4 +173,16 @@ pub fn init_tracing(json: bool) {
     } else {
         builder.try_init()
     };
+}
+
+/// The tenants behind `paths`, refusing to serve from a set with problems.
+fn offline_snapshot(paths: &[std::path::PathBuf]) -> anyhow::Result<Snapshot> {
+    let (tenants, problems) = load_and_check(paths);
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        anyhow::bail!("not serving: fix the {} problem(s) above first", problems.len());
+    }
+    Ok(super::check::tenant_snapshot(tenants))
 }

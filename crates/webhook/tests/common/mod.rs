@@ -16,7 +16,7 @@ use kube::{Api, Client};
 use palisade_admission::AdmissionConfig;
 use palisade_api::Tenant;
 use palisade_testenv::{TestEnv, eventually, unique_name};
-use palisade_webhook::{Endpoint, Index, Options};
+use palisade_webhook::{Endpoint, Index, Options, Tls};
 use serde_json::json;
 
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -78,8 +78,10 @@ pub fn webhook() -> &'static RunningWebhook {
                     metrics_listen: None,
                     endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}")),
                     register: true,
-                    certificate_names: vec!["127.0.0.1".to_string()],
-                    renew_before: Duration::from_secs(3600),
+                    tls: Tls::SelfManaged {
+                        names: vec!["127.0.0.1".to_string()],
+                        renew_before: Duration::from_secs(3600),
+                    },
                     config: AdmissionConfig::default(),
                 };
                 let shutdown = async move {
