@@ -222,3 +222,151 @@ async fn invalid_and_protected_tenants_are_refused() {
         &["spec.preventDeletion", "set it to false first"],
     );
 }
+
+#[tokio::test]
+async fn ingresses_claims_network_policies_and_workloads() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+
+    let cluster = Cluster::start().await;
+    let spec = "ingress: { classes: { allowed: [internal], default: internal }, hostnames: [\"*.shop.example.com\"] }\n  storage: { classes: { allowed: [fast], default: fast } }\n  workloads: { registries: [registry.example.com/] }";
+    let (epsilon, erin) = cluster.tenant_with("epsilon", "{}", spec).await;
+    let (zeta, _) = cluster.tenant("zeta", "{}").await;
+    let namespace = format!("{epsilon}-app");
+    Api::<Namespace>::all(erin.clone())
+        .create(&PostParams::default(), &namespace_object(&namespace))
+        .await
+        .unwrap();
+    cluster.wait_for_namespace_count(&epsilon, 1).await;
+
+    let ingress = |host: &str| -> Ingress {
+        serde_json::from_value(json!({
+            "metadata": { "name": unique("web") },
+            "spec": { "rules": [{ "host": host, "http": { "paths": [{ "path": "/", "pathType": "Prefix",
+                "backend": { "service": { "name": "web", "port": { "number": 80 } } } }] } }] }
+        }))
+        .unwrap()
+    };
+    let ingresses = Api::<Ingress>::namespaced(erin.clone(), &namespace);
+    expect_denied(
+        ingresses
+            .create(&PostParams::default(), &ingress("evil.example.com"))
+            .await,
+        &["may serve only *.shop.example.com", "asks for evil.example.com"],
+    );
+    let created = ingresses
+        .create(&PostParams::default(), &ingress("eu.shop.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.unwrap().ingress_class_name.as_deref(), Some("internal"));
+
+    let claims = Api::<PersistentVolumeClaim>::namespaced(erin.clone(), &namespace);
+    let claim = |class: Option<&str>| -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": { "name": unique("data") },
+            "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "1Gi" } }, "storageClassName": class }
+        }))
+        .unwrap()
+    };
+    expect_denied(
+        claims.create(&PostParams::default(), &claim(Some("slow"))).await,
+        &["storage class fast", "\"slow\""],
+    );
+    let created = claims.create(&PostParams::default(), &claim(None)).await.unwrap();
+    assert_eq!(created.spec.unwrap().storage_class_name.as_deref(), Some("fast"));
+
+    let policies = Api::<NetworkPolicy>::namespaced(erin.clone(), &namespace);
+    let policy = |selector: serde_json::Value| -> NetworkPolicy {
+        serde_json::from_value(json!({
+            "metadata": { "name": unique("open") },
+            "spec": { "podSelector": {}, "ingress": [{ "from": [{ "namespaceSelector": selector }] }] }
+        }))
+        .unwrap()
+    };
+    expect_denied(
+        policies.create(&PostParams::default(), &policy(json!({}))).await,
+        &["could match other tenants' namespaces"],
+    );
+    expect_denied(
+        policies
+            .create(
+                &PostParams::default(),
+                &policy(json!({ "matchLabels": { "palisade.dev/tenant": zeta } })),
+            )
+            .await,
+        &[&format!(
+            "selects namespaces of tenant \"{zeta}\", which this tenant was not granted"
+        )],
+    );
+    policies
+        .create(
+            &PostParams::default(),
+            &policy(json!({ "matchLabels": { "palisade.dev/tenant": epsilon } })),
+        )
+        .await
+        .unwrap();
+
+    let deployment = |image: &str| -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": unique("web") },
+            "spec": { "selector": { "matchLabels": { "app": "web" } },
+                "template": { "metadata": { "labels": { "app": "web" } }, "spec": { "containers": [{ "name": "web", "image": image }] } } }
+        }))
+        .unwrap()
+    };
+    let deployments = Api::<Deployment>::namespaced(erin.clone(), &namespace);
+    expect_denied(
+        deployments.create(&PostParams::default(), &deployment("nginx")).await,
+        &["(in the pod template of Deployment", "uses docker.io/library/nginx"],
+    );
+    deployments
+        .create(&PostParams::default(), &deployment("registry.example.com/web:1"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_cordoned_tenant_is_frozen_for_its_users() {
+    let cluster = Cluster::start().await;
+    let (eta, owner) = cluster.tenant("eta", "{}").await;
+    let namespace = format!("{eta}-app");
+    Api::<Namespace>::all(owner.clone())
+        .create(&PostParams::default(), &namespace_object(&namespace))
+        .await
+        .unwrap();
+    cluster.wait_for_namespace_count(&eta, 1).await;
+    let cordon = json!({ "spec": { "cordoned": true } });
+    cluster
+        .tenants_api()
+        .patch(&eta, &PatchParams::default(), &Patch::Merge(cordon))
+        .await
+        .unwrap();
+    let index = cluster.webhook.index.clone();
+    let name = eta.clone();
+    palisade_testenv::eventually("the webhook to see the cordon", WAIT, || {
+        let index = index.clone();
+        let name = name.clone();
+        async move { index.read().tenants.get(&name).filter(|t| t.spec.cordoned).map(|_| ()) }
+    })
+    .await
+    .unwrap();
+    let config: ConfigMap = serde_json::from_value(json!({ "metadata": { "name": "settings" }, "data": {} })).unwrap();
+    expect_denied(
+        Api::<ConfigMap>::namespaced(owner.clone(), &namespace)
+            .create(&PostParams::default(), &config)
+            .await,
+        &[&format!("tenant \"{eta}\" is cordoned")],
+    );
+    expect_denied(
+        Api::<Namespace>::all(owner)
+            .create(&PostParams::default(), &namespace_object(&format!("{eta}-more")))
+            .await,
+        &["cordoned: no new namespaces"],
+    );
+    // The administrator is not frozen.
+    Api::<ConfigMap>::namespaced(cluster.admin.clone(), &namespace)
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
+}
