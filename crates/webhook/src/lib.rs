@@ -45,7 +45,11 @@ pub enum Tls {
     SelfManaged { names: Vec<String>, renew_before: Duration },
     /// PEM files (e.g. from cert-manager), re-read every minute so a rotation needs no restart;
     /// `ca` is the bundle written into the webhook configurations.
-    Files { cert: PathBuf, key: PathBuf, ca: Option<PathBuf> },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+        ca: Option<PathBuf>,
+    },
 }
 
 /// How to run the webhook.
@@ -91,7 +95,11 @@ pub async fn run_with_index(
 
 /// Serves reviews from a fixed view of the cluster, with no API server at all: for benchmarks
 /// and for trying rules locally.
-pub async fn run_offline(options: Options, snapshot: palisade_admission::Snapshot, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub async fn run_offline(
+    options: Options,
+    snapshot: palisade_admission::Snapshot,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     let index = Arc::new(Index::default());
     index.replace(snapshot);
     let (tls, _, background) = load_tls(&options.tls).await?;
@@ -105,17 +113,29 @@ async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::tas
     match tls {
         Tls::SelfManaged { names, renew_before } => {
             let certificate = generate_serving_certificate(names)?;
-            let config = RustlsConfig::from_pem(certificate.cert_pem.clone().into_bytes(), certificate.key_pem.clone().into_bytes())
-                .await
-                .map_err(tls_error)?;
+            let config = RustlsConfig::from_pem(
+                certificate.cert_pem.clone().into_bytes(),
+                certificate.key_pem.clone().into_bytes(),
+            )
+            .await
+            .map_err(tls_error)?;
             let ca_pem = certificate.ca_pem.clone();
-            let renewal = tokio::spawn(certs::renew_forever(config.clone(), certificate, names.clone(), *renew_before));
+            let renewal = tokio::spawn(certs::renew_forever(
+                config.clone(),
+                certificate,
+                names.clone(),
+                *renew_before,
+            ));
             Ok((config, Some(ca_pem), renewal))
         }
         Tls::Files { cert, key, ca } => {
-            let config = RustlsConfig::from_pem_file(cert, key).await.map_err(|e| Error::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
+            let config = RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| Error::Tls(format!("{} / {}: {e}", cert.display(), key.display())))?;
             let ca_pem = match ca {
-                Some(ca) => Some(std::fs::read_to_string(ca).map_err(|e| Error::Tls(format!("{}: {e}", ca.display())))?),
+                Some(ca) => {
+                    Some(std::fs::read_to_string(ca).map_err(|e| Error::Tls(format!("{}: {e}", ca.display())))?)
+                }
                 None => None,
             };
             let reload = tokio::spawn(certs::reload_files_forever(config.clone(), cert.clone(), key.clone()));
@@ -124,15 +144,24 @@ async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::tas
     }
 }
 
-async fn serve(options: &Options, tls: RustlsConfig, index: Arc<Index>, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+async fn serve(
+    options: &Options,
+    tls: RustlsConfig,
+    index: Arc<Index>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     let state = AppState {
         index,
         config: Arc::new(options.config.clone()),
         metrics: Arc::new(Metrics::default()),
     };
     let handle = axum_server::Handle::new();
-    let https = axum_server::bind_rustls(options.listen, tls).handle(handle.clone()).serve(router(state.clone()).into_make_service());
-    let health = options.metrics_listen.map(|addr| tokio::spawn(server::serve_health(addr, state)));
+    let https = axum_server::bind_rustls(options.listen, tls)
+        .handle(handle.clone())
+        .serve(router(state.clone()).into_make_service());
+    let health = options
+        .metrics_listen
+        .map(|addr| tokio::spawn(server::serve_health(addr, state)));
     tracing::info!(listen = %options.listen, "palisade webhook serving");
     let result = tokio::select! {
         result = https => result.map_err(|e| Error::Serve(e.to_string())),
