@@ -32,6 +32,8 @@ enum Command {
     Reach(commands::reach::ReachArgs),
     /// Run the admission webhook (HTTPS AdmissionReview v1).
     Webhook(commands::webhook::WebhookArgs),
+    /// Run the tenant controller: apply what every tenant namespace must hold, repair drift, prune.
+    Controller(commands::controller::ControllerArgs),
     /// Convert another tool's tenants into Palisade Tenants.
     #[command(subcommand)]
     Import(commands::import::ImportCommand),
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Reach(args) => commands::reach::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
+        Command::Controller(args) => commands::controller::run(args),
     };
     match result {
         Ok(code) => code,

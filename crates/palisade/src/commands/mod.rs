@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod controller;
 pub mod crds;
 pub mod import;
 pub mod reach;

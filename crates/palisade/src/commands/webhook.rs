@@ -108,7 +108,11 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
             ca: args.tls_ca_file.clone(),
         },
         _ => Tls::SelfManaged {
-            names: if args.certificate_names.is_empty() { default_names } else { args.certificate_names.clone() },
+            names: if args.certificate_names.is_empty() {
+                default_names
+            } else {
+                args.certificate_names.clone()
+            },
             renew_before: Duration::from_secs(30 * 24 * 3600),
         },
     };
@@ -126,21 +130,33 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
             pod_cidrs: args.pod_cidrs.clone(),
         },
     };
-    let offline = if args.offline_tenants.is_empty() { None } else { Some(offline_snapshot(&args.offline_tenants)?) };
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let offline = if args.offline_tenants.is_empty() {
+        None
+    } else {
+        Some(offline_snapshot(&args.offline_tenants)?)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         if let Some(snapshot) = offline {
-            return palisade_webhook::run_offline(options, snapshot, shutdown_signal()).await.context("running the webhook");
+            return palisade_webhook::run_offline(options, snapshot, shutdown_signal())
+                .await
+                .context("running the webhook");
         }
-        let client = kube::Client::try_default().await.context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
-        palisade_webhook::run(client, options, shutdown_signal()).await.context("running the webhook")
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
+        palisade_webhook::run(client, options, shutdown_signal())
+            .await
+            .context("running the webhook")
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,0 +1,257 @@
+//! The Tenant's status, computed from what a reconcile did. Pure.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use palisade_api::{Tenant, TenantCondition, TenantStatus};
+use palisade_tenancy::render::Skipped;
+
+/// What one reconcile found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// The tenant's namespaces, sorted.
+    pub namespaces: Vec<String>,
+    /// Objects applied (or already as desired).
+    pub applied: usize,
+    /// Objects the tenant should have but that were not applied, with why.
+    pub skipped: Vec<Skipped>,
+    /// Steps that failed, each naming its object.
+    pub failures: Vec<String>,
+    pub quota_used: BTreeMap<String, Quantity>,
+}
+
+pub const READY: &str = "Ready";
+pub const CORDONED: &str = "Cordoned";
+
+/// At most this many items are spelled out in a condition message.
+const LISTED: usize = 5;
+
+/// The status `tenant` should have after `outcome`; `now` (RFC 3339) stamps conditions whose
+/// status changed.
+pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantStatus {
+    let generation = tenant.metadata.generation;
+    let previous = tenant
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let (ready, reason, message) = if !outcome.failures.is_empty() {
+        (
+            false,
+            "ApplyFailed",
+            format!(
+                "{} step(s) failed: {}",
+                outcome.failures.len(),
+                listed(outcome.failures.iter().cloned())
+            ),
+        )
+    } else if !outcome.skipped.is_empty() {
+        (false, "ObjectsSkipped", skipped_message(&outcome.skipped))
+    } else {
+        (
+            true,
+            "Reconciled",
+            format!(
+                "{} object(s) applied in {} namespace(s)",
+                outcome.applied,
+                outcome.namespaces.len()
+            ),
+        )
+    };
+    let cordoned = tenant.spec.cordoned;
+    let conditions = vec![
+        condition(previous, READY, ready, reason, message, generation, now),
+        condition(
+            previous,
+            CORDONED,
+            cordoned,
+            if cordoned { "Cordoned" } else { "NotCordoned" },
+            if cordoned {
+                "writes by tenant users are refused in every tenant namespace".to_string()
+            } else {
+                "tenant users may write in their namespaces".to_string()
+            },
+            generation,
+            now,
+        ),
+    ];
+    TenantStatus {
+        namespaces: outcome.namespaces.clone(),
+        namespace_count: u32::try_from(outcome.namespaces.len()).unwrap_or(u32::MAX),
+        observed_generation: generation,
+        conditions,
+        quota_used: outcome.quota_used.clone(),
+    }
+}
+
+/// Skipped objects grouped by reason: `reason: Kind ns/name, ... (n objects)`.
+fn skipped_message(skipped: &[Skipped]) -> String {
+    let mut by_reason: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for s in skipped {
+        let object = match &s.namespace {
+            Some(ns) => format!("{} {ns}/{}", s.kind, s.name),
+            None => format!("{} {}", s.kind, s.name),
+        };
+        by_reason.entry(&s.reason).or_default().push(object);
+    }
+    let parts: Vec<String> = by_reason
+        .into_iter()
+        .map(|(reason, objects)| {
+            format!(
+                "{reason}, so {} object(s) were not applied: {}",
+                objects.len(),
+                listed(objects.into_iter())
+            )
+        })
+        .collect();
+    parts.join("; ")
+}
+
+fn listed(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    let mut text = items.iter().take(LISTED).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > LISTED {
+        text.push_str(&format!(" and {} more", items.len() - LISTED));
+    }
+    text
+}
+
+fn condition(
+    previous: &[TenantCondition],
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &str,
+) -> TenantCondition {
+    let status = if value { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .and_then(|c| c.last_transition_time.clone())
+        .or_else(|| Some(now.to_string()));
+    TenantCondition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message,
+        last_transition_time,
+        observed_generation: generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(cordoned: bool) -> Tenant {
+        let mut tenant: Tenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1",
+            "kind": "Tenant",
+            "metadata": { "name": "t", "generation": 3 },
+            "spec": { "owners": [{ "kind": "User", "name": "alice" }] }
+        }))
+        .unwrap();
+        tenant.spec.cordoned = cordoned;
+        tenant
+    }
+
+    fn get<'a>(status: &'a TenantStatus, type_: &str) -> &'a TenantCondition {
+        status.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    fn skipped(name: &str) -> Skipped {
+        Skipped {
+            api_version: "policy.networking.k8s.io/v1alpha1".into(),
+            kind: "AdminNetworkPolicy".into(),
+            namespace: None,
+            name: name.into(),
+            reason: "the cluster does not serve policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy".into(),
+        }
+    }
+
+    #[test]
+    fn table() {
+        struct Case {
+            what: &'static str,
+            cordoned: bool,
+            outcome: Outcome,
+            ready: (&'static str, &'static str, &'static str),
+            cordon: &'static str,
+        }
+        let namespaces = vec!["t-a".to_string(), "t-b".to_string()];
+        let cases = vec![
+            Case {
+                what: "all applied",
+                cordoned: false,
+                outcome: Outcome {
+                    namespaces: namespaces.clone(),
+                    applied: 9,
+                    ..Outcome::default()
+                },
+                ready: ("True", "Reconciled", "9 object(s) applied in 2 namespace(s)"),
+                cordon: "False",
+            },
+            Case {
+                what: "skipped objects make it not ready, with the reason",
+                cordoned: true,
+                outcome: Outcome {
+                    namespaces: namespaces.clone(),
+                    skipped: vec![skipped("palisade-t")],
+                    ..Outcome::default()
+                },
+                ready: (
+                    "False",
+                    "ObjectsSkipped",
+                    "the cluster does not serve policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy, so 1 object(s) were not applied: AdminNetworkPolicy palisade-t",
+                ),
+                cordon: "True",
+            },
+            Case {
+                what: "failures win over skipped, and long lists are cut",
+                cordoned: false,
+                outcome: Outcome {
+                    namespaces,
+                    skipped: vec![skipped("x")],
+                    failures: (1..=7).map(|i| format!("f{i}")).collect(),
+                    ..Outcome::default()
+                },
+                ready: (
+                    "False",
+                    "ApplyFailed",
+                    "7 step(s) failed: f1, f2, f3, f4, f5 and 2 more",
+                ),
+                cordon: "False",
+            },
+        ];
+        for case in cases {
+            let status = tenant_status(&tenant(case.cordoned), &case.outcome, "2026-01-01T00:00:00Z");
+            let ready = get(&status, READY);
+            assert_eq!(
+                (ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()),
+                case.ready,
+                "{}",
+                case.what
+            );
+            assert_eq!(get(&status, CORDONED).status, case.cordon, "{}", case.what);
+            assert_eq!(status.observed_generation, Some(3));
+            assert_eq!(status.namespace_count, 2);
+        }
+    }
+
+    #[test]
+    fn transition_time_kept_while_the_status_holds() {
+        let mut t = tenant(false);
+        let outcome = Outcome::default();
+        t.status = Some(tenant_status(&t, &outcome, "then"));
+        let again = tenant_status(&t, &outcome, "now");
+        assert_eq!(get(&again, READY).last_transition_time.as_deref(), Some("then"));
+        // Identical input, identical status: patching it again changes nothing.
+        assert_eq!(Some(&again), t.status.as_ref());
+        t.spec.cordoned = true;
+        let cordoned = tenant_status(&t, &outcome, "now");
+        assert_eq!(get(&cordoned, CORDONED).last_transition_time.as_deref(), Some("now"));
+        assert_eq!(get(&cordoned, READY).last_transition_time.as_deref(), Some("then"));
+    }
+}

@@ -1,0 +1,289 @@
+//! Shared set-up of the controller's testenv tests: the CRDs, a controller running in this
+//! process, and helpers to compare the cluster with what the renderer says.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use palisade_api::{Tenant, TenantCondition, labels};
+use palisade_controller::diff::ObjectKey;
+use palisade_controller::kinds::{MANAGED_KINDS, ManagedKind};
+use palisade_tenancy::render::{AvailableApis, TenantPlan};
+use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
+use palisade_testenv::{TestEnv, eventually, unique_name};
+use serde_json::Value;
+
+pub const WAIT: Duration = Duration::from_secs(90);
+
+pub fn unique(prefix: &str) -> String {
+    unique_name(prefix)
+}
+
+pub fn env() -> &'static TestEnv {
+    match TestEnv::get() {
+        Ok(env) => env,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A controller running on its own thread and runtime, so that it outlives each test's runtime.
+pub struct RunningController {
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl RunningController {
+    /// Stops the controller at once, as a crash would: in-flight reconciles are dropped halfway.
+    pub fn kill(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.lock().unwrap().take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+/// Starts a controller against the testenv of this test binary (installing the CRDs first).
+pub fn start_controller() -> RunningController {
+    let env = env();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let client = env.admin_client().await.unwrap();
+            install_crds(&client).await;
+            let options = palisade_controller::Options {
+                discovery_ttl: Duration::from_secs(2),
+                ..palisade_controller::Options::default()
+            };
+            tokio::select! {
+                result = palisade_controller::run(client, options, std::future::pending()) => {
+                    if let Err(error) = result {
+                        eprintln!("controller stopped with an error: {error}");
+                    }
+                }
+                _ = stop_rx => {}
+            }
+        });
+        // Dropping the runtime here aborts whatever the controller was doing.
+    });
+    RunningController {
+        stop: std::sync::Mutex::new(Some(stop_tx)),
+        thread: std::sync::Mutex::new(Some(thread)),
+    }
+}
+
+static CONTROLLER: OnceLock<RunningController> = OnceLock::new();
+
+/// The controller shared by the tests of this binary.
+pub fn controller() -> &'static RunningController {
+    CONTROLLER.get_or_init(start_controller)
+}
+
+static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// The CRDs from deploy/crds, applied and established.
+pub async fn install_crds(client: &Client) {
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd))
+            .await
+            .unwrap();
+        eventually("the CRD to be established", WAIT, || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await.ok()?;
+                let established = crd
+                    .status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                established.then_some(())
+            }
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// A test's handle on the cluster, with the shared controller running.
+pub struct Cluster {
+    pub admin: Client,
+}
+
+impl Cluster {
+    pub async fn start() -> Cluster {
+        controller();
+        let admin = env().admin_client().await.unwrap();
+        CRDS.get_or_init(|| install_crds(&admin)).await;
+        Cluster { admin }
+    }
+
+    pub fn tenants(&self) -> Api<Tenant> {
+        Api::all(self.admin.clone())
+    }
+
+    pub async fn create(&self, tenant: &Tenant) -> Tenant {
+        self.tenants().create(&Default::default(), tenant).await.unwrap()
+    }
+
+    /// Waits until the controller has reconciled the tenant's current generation and its Ready
+    /// condition has `ready` ("True"/"False"); returns the tenant.
+    pub async fn wait_reconciled(&self, name: &str, ready: &str) -> Tenant {
+        let tenants = self.tenants();
+        eventually(&format!("tenant {name} reconciled with Ready={ready}"), WAIT, || {
+            let tenants = tenants.clone();
+            async move {
+                let tenant = tenants.get(name).await.ok()?;
+                let status = tenant.status.as_ref()?;
+                let current = status.observed_generation == tenant.metadata.generation;
+                let condition = condition(&tenant, "Ready")?;
+                (current && condition.status == ready).then_some(tenant)
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Every object labelled managed-by=palisade for `tenant`, of the kinds testenv serves.
+    pub async fn managed_objects(&self, tenant: &str) -> BTreeSet<ObjectKey> {
+        let selector = format!("{}={tenant},{}=palisade", labels::TENANT, labels::MANAGED_BY);
+        let mut found = BTreeSet::new();
+        for kind in MANAGED_KINDS.iter().filter(|k| k.built_in) {
+            let api: Api<DynamicObject> = Api::all_with(self.admin.clone(), &kind.api_resource());
+            for item in api.list(&ListParams::default().labels(&selector)).await.unwrap().items {
+                if item.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                found.insert(ObjectKey::new(
+                    kind.api_version,
+                    kind.kind,
+                    item.namespace().as_deref(),
+                    &item.name_any(),
+                ));
+            }
+        }
+        found
+    }
+
+    pub async fn get(&self, key: &ObjectKey) -> Option<DynamicObject> {
+        api(&self.admin, kind_of(key), key.namespace.as_deref())
+            .get_opt(&key.name)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the cluster holds exactly what the renderer says for `tenant` (testenv serves
+    /// no optional API), every desired object containing the rendered fields.
+    pub async fn wait_converged(&self, tenant: &Tenant) -> TenantPlan {
+        let plan = expected_plan(tenant);
+        let want: BTreeSet<ObjectKey> = plan.all_objects().map(ObjectKey::of).collect();
+        let name = tenant.name_any();
+        eventually(&format!("tenant {name}'s objects to match the renderer"), WAIT, || {
+            let want = want.clone();
+            let plan = &plan;
+            let name = &name;
+            async move {
+                let have = self.managed_objects(name).await;
+                if have != want {
+                    return None;
+                }
+                for object in plan.all_objects() {
+                    let live = self.get(&ObjectKey::of(object)).await?;
+                    let live = serde_json::to_value(&live).unwrap();
+                    if let Err(why) = contains(&live, &object.manifest, "") {
+                        eprintln!("{}: {why}", object.describe());
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        })
+        .await
+        .unwrap();
+        plan
+    }
+}
+
+pub fn condition(tenant: &Tenant, type_: &str) -> Option<TenantCondition> {
+    tenant
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+}
+
+pub fn kind_of(key: &ObjectKey) -> &'static ManagedKind {
+    palisade_controller::kinds::lookup(&key.api_version, &key.kind).unwrap()
+}
+
+pub fn api(client: &Client, kind: &ManagedKind, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &kind.api_resource()),
+        None => Api::all_with(client.clone(), &kind.api_resource()),
+    }
+}
+
+/// What the renderer says `tenant` must have in testenv (no optional API served), in the
+/// namespaces of its spec and status.
+pub fn expected_plan(tenant: &Tenant) -> TenantPlan {
+    let facts = ClusterFacts {
+        apis: AvailableApis::none(),
+        ..ClusterFacts::default()
+    };
+    render_tenant(tenant, &TenantIndex::new([tenant]), &facts)
+}
+
+/// Whether `live` holds every field of `expected` (objects: a superset; arrays: same length,
+/// each element containing the expected one; scalars: equal; absent stands for null or empty).
+pub fn contains(live: &Value, expected: &Value, path: &str) -> Result<(), String> {
+    match (live, expected) {
+        (Value::Object(live), Value::Object(expected)) => {
+            for (key, value) in expected {
+                let here = format!("{path}.{key}");
+                match live.get(key) {
+                    Some(live_value) => contains(live_value, value, &here)?,
+                    // The API server drops nulls and empty lists and maps.
+                    None if value.is_null()
+                        || value == &Value::Array(Vec::new())
+                        || value == &Value::Object(Default::default()) => {}
+                    None => return Err(format!("{here} is missing (want {value})")),
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(live), Value::Array(expected)) => {
+            if live.len() != expected.len() {
+                return Err(format!("{path} has {} items, want {}", live.len(), expected.len()));
+            }
+            for (i, (l, e)) in live.iter().zip(expected).enumerate() {
+                contains(l, e, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (live, expected) if live == expected => Ok(()),
+        (live, expected) => Err(format!("{path} is {live}, want {expected}")),
+    }
+}
+
+pub fn tenant_from_yaml(yaml: &str) -> Tenant {
+    serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
