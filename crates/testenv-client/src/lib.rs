@@ -238,6 +238,56 @@ fn start(binary: PathBuf) -> Result<TestEnv, Error> {
     })
 }
 
+/// Applies every CRD under the workspace's `deploy/crds/` (server-side apply, so the API server
+/// validates the schema) and waits until each is Established. Returns their names.
+pub async fn install_palisade_crds(client: &Client) -> Result<Vec<String>, Error> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::Client(format!("{}: {e}", dir.display())))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let mut names = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::Client(format!("{}: {e}", file.display())))?;
+        let documents: Vec<CustomResourceDefinition> =
+            serde_saphyr::from_multiple(&text).map_err(|e| Error::Client(format!("{}: {e}", file.display())))?;
+        for crd in documents {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd))
+                .await
+                .map_err(|e| Error::Client(format!("applying CRD {name} from {}: {e}", file.display())))?;
+            eventually(
+                &format!("CRD {name} to be established"),
+                Duration::from_secs(60),
+                || {
+                    let crds = crds.clone();
+                    let name = name.clone();
+                    async move {
+                        let crd = crds.get(&name).await.ok()?;
+                        let conditions = crd.status?.conditions?;
+                        let broken = conditions
+                            .iter()
+                            .any(|c| c.type_ == "NonStructuralSchema" && c.status == "True");
+                        let established = conditions
+                            .iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True");
+                        (established && !broken).then_some(())
+                    }
+                },
+            )
+            .await?;
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// A name unique across the tests of this run, and across test binaries
 /// sharing one control plane: `prefix-` followed by 10 lowercase base-36
 /// characters (a DNS-1123 label when `prefix` is one and at most 52 long).

@@ -10,7 +10,6 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use palisade_admission::AdmissionConfig;
@@ -102,31 +101,7 @@ pub fn webhook() -> &'static RunningWebhook {
 
 /// CRDs from deploy/crds, and the PriorityClass tenants default to.
 async fn prepare_cluster(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-        eventually("the CRD to be established", WAIT, || {
-            let crds = crds.clone();
-            let name = name.clone();
-            async move {
-                let crd = crds.get(&name).await.ok()?;
-                let established = crd
-                    .status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                established.then_some(())
-            }
-        })
-        .await
-        .unwrap();
-    }
+    palisade_testenv::install_palisade_crds(client).await.unwrap();
     let priority: PriorityClass =
         serde_json::from_value(json!({ "metadata": { "name": "tenant-normal" }, "value": TENANT_NORMAL_PRIORITY }))
             .unwrap();
