@@ -5,7 +5,8 @@
 //! This is the hottest path of the webhook (every pod of every tenant), so the spec is read
 //! straight from the request's JSON and the patch is built operation by operation.
 
-use k8s_openapi::api::core::v1::PodSpec;
+use std::collections::BTreeMap;
+
 use kube::core::admission::Operation;
 use palisade_api::{ClassAllowList, Tenant};
 use serde::Deserialize;
@@ -15,13 +16,43 @@ use super::InTenant;
 use crate::verdict::{add, remove};
 use crate::{Verdict, normalize_image};
 
+/// The parts of a pod spec the rules read. Deserializing only these (serde skips the rest: env,
+/// volumes, probes, resources...) is most of what makes a pod review take microseconds.
+#[derive(Deserialize, Default, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpecView {
+    #[serde(default)]
+    pub containers: Vec<ContainerView>,
+    #[serde(default)]
+    pub init_containers: Option<Vec<ContainerView>>,
+    #[serde(default)]
+    pub ephemeral_containers: Option<Vec<ContainerView>>,
+    #[serde(default)]
+    pub priority_class_name: Option<String>,
+    #[serde(default)]
+    pub runtime_class_name: Option<String>,
+    #[serde(default)]
+    pub node_selector: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerView {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub image_pull_policy: Option<String>,
+}
+
 pub fn review(context: &InTenant<'_>) -> Verdict {
     let request = context.request;
     let Some(object) = request.object.as_ref() else {
         return Verdict::deny("the request carries no Pod");
     };
     let spec_json = &object.data["spec"];
-    let mut spec = match PodSpec::deserialize(spec_json) {
+    let mut spec = match PodSpecView::deserialize(spec_json) {
         Ok(spec) => spec,
         Err(error) => return Verdict::deny(format!("cannot read the Pod's spec: {error}")),
     };
@@ -48,7 +79,7 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
 fn apply_defaults(
     tenant: &Tenant,
     name: &str,
-    spec: &mut PodSpec,
+    spec: &mut PodSpecView,
     spec_json: &Value,
 ) -> Result<Vec<json_patch::PatchOperation>, String> {
     let workloads = &tenant.spec.workloads;
@@ -104,7 +135,7 @@ fn apply_defaults(
 
 /// Checks a pod spec (a Pod's, or a workload's template with `context` naming where it is)
 /// against the tenant's workload rules.
-pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpec, context: &str) -> Result<(), String> {
+pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpecView, context: &str) -> Result<(), String> {
     let workloads = &tenant.spec.workloads;
     let containers = spec
         .containers

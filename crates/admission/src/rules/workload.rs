@@ -3,10 +3,10 @@
 //! `kubectl apply` and not later in an event nobody reads. Templates are never mutated: the pods
 //! get the defaults when they are created, and templates stay as their authors wrote them.
 
-use k8s_openapi::api::core::v1::PodSpec;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::pod::check_pod_spec;
+use super::pod::{PodSpecView, check_pod_spec};
 use super::{InTenant, described, object_json};
 use crate::Verdict;
 
@@ -23,7 +23,7 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     if template == &Value::Null {
         return Verdict::Allow;
     }
-    let spec: PodSpec = match serde_json::from_value(template.clone()) {
+    let spec = match PodSpecView::deserialize(template) {
         Ok(spec) => spec,
         Err(error) => {
             return Verdict::deny(format!(
