@@ -7,7 +7,9 @@
 //!  reconcile(tenant)
 //!      ├─ discovery ........ which optional APIs the cluster serves      (ClusterFacts)
 //!      ├─ render_tenant() .. the desired objects, and what is skipped   (pure, palisade-tenancy)
-//!      ├─ apply ............ server-side apply, field manager `palisade`
+//!      ├─ observe .......... list the tenant's managed objects by label
+//!      ├─ apply ............ server-side apply (field manager `palisade`) of each desired
+//!      │                     object the live one does not already hold  (pure compare::satisfies)
 //!      ├─ diff::to_prune() . managed objects no longer desired          (pure)
 //!      ├─ prune ............ delete those, by both labels only
 //!      └─ status ........... namespaces, conditions, quota usage        (pure status::tenant_status)
@@ -16,10 +18,12 @@
 //! Namespaces (and cluster-scoped objects) carry an owner reference to their Tenant, so deleting
 //! the Tenant lets the garbage collector delete them. Namespaces are never pruned.
 
+pub mod compare;
 pub mod diff;
 pub mod kinds;
 pub mod quantity;
 mod reconcile;
+pub mod related;
 pub mod status;
 
 use std::time::Duration;

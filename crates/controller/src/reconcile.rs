@@ -21,9 +21,11 @@ use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, Skipped};
 use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
 use serde_json::{Value, json};
 
+use crate::compare::satisfies;
 use crate::diff::{ObjectKey, Observed, to_prune};
 use crate::kinds::{MANAGED_KINDS, ManagedKind, lookup};
 use crate::quantity::{self, Amount};
+use crate::related::{mesh_callers_of, woken_by_tenant};
 use crate::status::{Outcome, tenant_status};
 use crate::{Error, RETRY_AFTER};
 
@@ -241,7 +243,7 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         // The garbage collector removes what the Tenant owns.
         return Ok(Action::await_change());
     }
-    let _ = ctx.namespaces.wait_until_ready().await;
+    tracing::debug!(tenant = %name, "step: discovery");
     let discovered = ctx.discovered().await?;
     let index = ctx.index();
     let plan = render_tenant(&tenant, &index, &discovered.facts);
@@ -252,64 +254,15 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         skipped: plan.all_skipped().cloned().collect(),
         ..Outcome::default()
     };
-    let mut desired = BTreeSet::new();
-    let mut refused_namespaces = BTreeSet::new();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    for object in plan.all_objects() {
-        let Some(kind) = lookup(&object.api_version, &object.kind) else {
-            outcome
-                .skipped
-                .push(skipped(object, "Palisade does not know how to apply this kind"));
-            continue;
-        };
-        if !discovered.serves(kind) {
-            outcome.skipped.push(skipped(
-                object,
-                &format!("the cluster does not serve {} {}", object.api_version, object.kind),
-            ));
-            continue;
-        }
-        desired.insert(ObjectKey::of(object));
-        // A namespace bound to another tenant is never taken over.
-        let namespace = if kind.kind == "Namespace" {
-            Some(object.name.as_str())
-        } else {
-            object.namespace.as_deref()
-        };
-        if let Some(ns) = namespace {
-            if refused_namespaces.contains(ns) {
-                continue;
-            }
-            if let Some(other) = ctx.namespace_tenant(ns).filter(|other| *other != name) {
-                outcome.failures.push(format!(
-                    "namespace {ns} belongs to tenant {other}; nothing applied in it"
-                ));
-                refused_namespaces.insert(ns.to_string());
-                continue;
-            }
-        }
-        let mut manifest = object.manifest.clone();
-        if !kind.namespaced {
-            manifest["metadata"]["ownerReferences"] = json!([owner]);
-        }
-        let api = api_for(&ctx.client, kind, object.namespace.as_deref());
-        match api.patch(&object.name, &params, &Patch::Apply(&manifest)).await {
-            Ok(_) => outcome.applied += 1,
-            Err(error) => {
-                tracing::warn!(tenant = %name, object = %object.describe(), %error, "apply failed");
-                outcome
-                    .failures
-                    .push(format!("applying {}: {error}", object.describe()));
-            }
-        }
-    }
-
-    // Observe what exists with both labels, prune what is no longer desired.
+    // Observe what exists with both labels: to skip applies that would change nothing, to
+    // prune, and to sum quota usage.
     let selector = managed_selector(&name);
     let mut observed = Vec::new();
+    let mut live: BTreeMap<ObjectKey, Value> = BTreeMap::new();
     let mut quota_total: BTreeMap<String, Amount> = BTreeMap::new();
     let tenant_namespaces: BTreeSet<&String> = outcome.namespaces.iter().collect();
     for kind in MANAGED_KINDS.iter().filter(|k| discovered.serves(k)) {
+        tracing::debug!(tenant = %name, kind = kind.kind, "step: list");
         let list = match api_for(&ctx.client, kind, None)
             .list(&ListParams::default().labels(&selector))
             .await
@@ -333,20 +286,86 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
                     tracing::warn!(tenant = %name, quota = %item.name_any(), ?bad, "unreadable quota usage left out of the sum");
                 }
             }
+            let key = ObjectKey::new(
+                kind.api_version,
+                kind.kind,
+                item.namespace().as_deref(),
+                &item.name_any(),
+            );
+            if let Ok(mut value) = serde_json::to_value(&item) {
+                // Items of a list carry no apiVersion and kind of their own.
+                value["apiVersion"] = json!(kind.api_version);
+                value["kind"] = json!(kind.kind);
+                live.insert(key.clone(), value);
+            }
             observed.push(Observed {
-                key: ObjectKey::new(
-                    kind.api_version,
-                    kind.kind,
-                    item.namespace().as_deref(),
-                    &item.name_any(),
-                ),
+                key,
                 labels: item.labels().clone(),
             });
         }
     }
     outcome.quota_used = quantity::to_quantities(&quota_total);
+    let mut desired = BTreeSet::new();
+    let mut refused_namespaces = BTreeSet::new();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for object in plan.all_objects() {
+        let Some(kind) = lookup(&object.api_version, &object.kind) else {
+            outcome
+                .skipped
+                .push(skipped(object, "Palisade does not know how to apply this kind"));
+            continue;
+        };
+        if !discovered.serves(kind) {
+            outcome.skipped.push(skipped(
+                object,
+                &format!("the cluster does not serve {} {}", object.api_version, object.kind),
+            ));
+            continue;
+        }
+        let key = ObjectKey::of(object);
+        desired.insert(key.clone());
+        // A namespace bound to another tenant is never taken over.
+        let namespace = if kind.kind == "Namespace" {
+            Some(object.name.as_str())
+        } else {
+            object.namespace.as_deref()
+        };
+        if let Some(ns) = namespace {
+            if refused_namespaces.contains(ns) {
+                continue;
+            }
+            if let Some(other) = ctx.namespace_tenant(ns).filter(|other| *other != name) {
+                outcome.failures.push(format!(
+                    "namespace {ns} belongs to tenant {other}; nothing applied in it"
+                ));
+                refused_namespaces.insert(ns.to_string());
+                continue;
+            }
+        }
+        let mut manifest = object.manifest.clone();
+        if !kind.namespaced {
+            manifest["metadata"]["ownerReferences"] = json!([owner]);
+        }
+        if live.get(&key).is_some_and(|have| satisfies(have, &manifest)) {
+            outcome.unchanged += 1;
+            continue;
+        }
+        let api = api_for(&ctx.client, kind, object.namespace.as_deref());
+        tracing::debug!(tenant = %name, object = %object.describe(), "step: apply");
+        match api.patch(&object.name, &params, &Patch::Apply(&manifest)).await {
+            Ok(_) => outcome.applied += 1,
+            Err(error) => {
+                tracing::warn!(tenant = %name, object = %object.describe(), %error, "apply failed");
+                outcome
+                    .failures
+                    .push(format!("applying {}: {error}", object.describe()));
+            }
+        }
+    }
+
     let mut pruned = 0;
     for key in to_prune(&name, &desired, &observed) {
+        tracing::debug!(tenant = %name, object = %key, "step: prune");
         let Some(kind) = lookup(&key.api_version, &key.kind) else {
             continue;
         };
@@ -372,12 +391,14 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         .round(k8s_openapi::jiff::Unit::Second)
         .map_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string(), |t| t.to_string());
     let status = tenant_status(&tenant, &outcome, &now);
-    if tenant.status.as_ref() != Some(&status) {
+    let status_changed = tenant.status.as_ref() != Some(&status);
+    if status_changed {
         let patch = json!({
             "apiVersion": Tenant::api_version(&()),
             "kind": Tenant::kind(&()),
             "status": status,
         });
+        tracing::debug!(tenant = %name, "step: status");
         Api::<Tenant>::all(ctx.client.clone())
             .patch_status(&name, &params, &Patch::Apply(&patch))
             .await
@@ -390,9 +411,11 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         tenant = %name,
         namespaces = outcome.namespaces.len(),
         applied = outcome.applied,
+        unchanged = outcome.unchanged,
         pruned,
         skipped = outcome.skipped.len(),
         failed = outcome.failures.len(),
+        status_changed,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "reconciled"
     );
@@ -434,6 +457,15 @@ fn tenant_of<K: Resource>(object: &K) -> Option<ObjectRef<Tenant>> {
     object.labels().get(labels::TENANT).map(|tenant| ObjectRef::new(tenant))
 }
 
+/// Stops a background task when the controller stops, however it stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -447,25 +479,62 @@ pub async fn run(
         .map_err(Error::TenantApi)?;
     let discovered = discover(&client).await?;
 
+    // Namespaces labelled with a tenant, cached: they are the tenants' adopted namespaces.
     let (namespaces, writer) = reflector::store();
-    let namespace_cache = reflector::reflector(
-        writer,
-        watcher(
-            Api::<Namespace>::all(client.clone()),
-            watcher::Config::default().labels(labels::TENANT),
-        ),
-    )
-    .default_backoff()
-    .for_each(|event| async move {
-        if let Err(error) = event {
-            tracing::warn!(%error, "namespace watch failed; retrying");
-        }
-    });
+    let _namespace_cache = AbortOnDrop(tokio::spawn(
+        reflector::reflector(
+            writer,
+            watcher(
+                Api::<Namespace>::all(client.clone()),
+                watcher::Config::default().labels(labels::TENANT),
+            ),
+        )
+        .default_backoff()
+        .for_each(|event| async move {
+            if let Err(error) = event {
+                tracing::warn!(%error, "namespace watch failed; retrying");
+            }
+        }),
+    ));
+    // Waited for here, once: kube's readiness signal wakes only one of several waiters.
+    if namespaces.wait_until_ready().await.is_err() {
+        tracing::warn!("the namespace cache stopped before it was filled");
+    }
 
-    let mut controller = Controller::new(tenants, watcher::Config::default()).watches(
+    let controller = Controller::new(tenants.clone(), watcher::Config::default());
+    let tenant_store = controller.store();
+    // A tenant's change also wakes the tenants whose objects name it (see `related`).
+    let grants: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
+    let store = tenant_store.clone();
+    let mut controller = controller.watches(tenants, watcher::Config::default(), move |tenant: Tenant| {
+        let name = tenant.name_any();
+        let now: BTreeSet<String> = tenant.spec.network.allow_from.tenants.iter().cloned().collect();
+        let before = grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, now)
+            .unwrap_or_default();
+        let all = store.state();
+        let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
+        woken_by_tenant(&tenant, &before, &all)
+            .into_iter()
+            .map(|t| ObjectRef::new(&t))
+            .collect::<Vec<_>>()
+    });
+    let store = tenant_store.clone();
+    controller = controller.watches(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default().labels(labels::TENANT),
-        |namespace| tenant_of(&namespace),
+        move |namespace: Namespace| {
+            let Some(tenant) = namespace.labels().get(labels::TENANT) else {
+                return Vec::new();
+            };
+            let all = store.state();
+            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
+            let mut woken = mesh_callers_of(tenant, &all);
+            woken.insert(tenant.clone());
+            woken.into_iter().map(|t| ObjectRef::new(&t)).collect()
+        },
     );
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
     let mut watched = Vec::new();
@@ -486,7 +555,7 @@ pub async fn run(
 
     let context = Arc::new(Context {
         client,
-        tenants: controller.store(),
+        tenants: tenant_store,
         namespaces,
         discovered: Mutex::new(Some((Instant::now(), Arc::new(discovered)))),
         options: options.clone(),
@@ -500,10 +569,7 @@ pub async fn run(
                 tracing::debug!(%error, "controller event");
             }
         });
-    tokio::select! {
-        () = reconciles => {}
-        () = namespace_cache => {}
-    }
+    reconciles.await;
     tracing::info!("controller stopped");
     Ok(())
 }

@@ -11,8 +11,10 @@ use palisade_tenancy::render::Skipped;
 pub struct Outcome {
     /// The tenant's namespaces, sorted.
     pub namespaces: Vec<String>,
-    /// Objects applied (or already as desired).
+    /// Objects applied.
     pub applied: usize,
+    /// Objects that already held what would be applied.
+    pub unchanged: usize,
     /// Objects the tenant should have but that were not applied, with why.
     pub skipped: Vec<Skipped>,
     /// Steps that failed, each naming its object.
@@ -52,8 +54,8 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
             true,
             "Reconciled",
             format!(
-                "{} object(s) applied in {} namespace(s)",
-                outcome.applied,
+                "{} object(s) as desired in {} namespace(s)",
+                outcome.applied + outcome.unchanged,
                 outcome.namespaces.len()
             ),
         )
@@ -187,10 +189,11 @@ mod tests {
                 cordoned: false,
                 outcome: Outcome {
                     namespaces: namespaces.clone(),
-                    applied: 9,
+                    applied: 4,
+                    unchanged: 5,
                     ..Outcome::default()
                 },
-                ready: ("True", "Reconciled", "9 object(s) applied in 2 namespace(s)"),
+                ready: ("True", "Reconciled", "9 object(s) as desired in 2 namespace(s)"),
                 cordon: "False",
             },
             Case {

@@ -51,6 +51,11 @@ impl RunningController {
 
 /// Starts a controller against the testenv of this test binary (installing the CRDs first).
 pub fn start_controller() -> RunningController {
+    // RUST_LOG=palisade_controller=info shows every reconcile.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let env = env();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -252,35 +257,11 @@ pub fn expected_plan(tenant: &Tenant) -> TenantPlan {
     render_tenant(tenant, &TenantIndex::new([tenant]), &facts)
 }
 
-/// Whether `live` holds every field of `expected` (objects: a superset; arrays: same length,
-/// each element containing the expected one; scalars: equal; absent stands for null or empty).
+/// Whether `live` holds every field of `expected` (the controller's own comparison).
 pub fn contains(live: &Value, expected: &Value, path: &str) -> Result<(), String> {
-    match (live, expected) {
-        (Value::Object(live), Value::Object(expected)) => {
-            for (key, value) in expected {
-                let here = format!("{path}.{key}");
-                match live.get(key) {
-                    Some(live_value) => contains(live_value, value, &here)?,
-                    // The API server drops nulls and empty lists and maps.
-                    None if value.is_null()
-                        || value == &Value::Array(Vec::new())
-                        || value == &Value::Object(Default::default()) => {}
-                    None => return Err(format!("{here} is missing (want {value})")),
-                }
-            }
-            Ok(())
-        }
-        (Value::Array(live), Value::Array(expected)) => {
-            if live.len() != expected.len() {
-                return Err(format!("{path} has {} items, want {}", live.len(), expected.len()));
-            }
-            for (i, (l, e)) in live.iter().zip(expected).enumerate() {
-                contains(l, e, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        (live, expected) if live == expected => Ok(()),
-        (live, expected) => Err(format!("{path} is {live}, want {expected}")),
+    match palisade_controller::compare::mismatch(live, expected, path) {
+        None => Ok(()),
+        Some(why) => Err(why),
     }
 }
 
