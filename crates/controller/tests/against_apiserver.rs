@@ -389,3 +389,47 @@ async fn wait_for_service_account(cluster: &Cluster, namespace: &str) {
     .await
     .unwrap();
 }
+
+/// The renderer reads other tenants' grants: when tenant B starts or stops letting tenant A in,
+/// A's egress policy appears or is pruned, although A itself did not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_by_another_tenant_reaches_the_granted_tenant() {
+    let cluster = Cluster::start().await;
+    let a = unique("ga");
+    let b = unique("gb");
+    cluster.create(&three_namespace_tenant(&a)).await;
+    cluster.create(&three_namespace_tenant(&b)).await;
+    cluster.wait_reconciled(&a, "True").await;
+    cluster.wait_reconciled(&b, "True").await;
+    let egress = ObjectKey::new(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        Some(&format!("{a}-a")),
+        "palisade-allow-to-tenants",
+    );
+    assert!(cluster.get(&egress).await.is_none());
+
+    let grant = |tenants: Vec<String>| json!({ "spec": { "network": { "allowFrom": { "tenants": tenants } } } });
+    cluster
+        .tenants()
+        .patch(&b, &PatchParams::default(), &Patch::Merge(&grant(vec![a.clone()])))
+        .await
+        .unwrap();
+    eventually("tenant A's egress policy to tenant B", WAIT, || async {
+        let live = cluster.get(&egress).await?;
+        serde_json::to_string(&live.data).unwrap().contains(&b).then_some(())
+    })
+    .await
+    .unwrap();
+
+    cluster
+        .tenants()
+        .patch(&b, &PatchParams::default(), &Patch::Merge(&grant(Vec::new())))
+        .await
+        .unwrap();
+    eventually("tenant A's egress policy to be pruned", WAIT, || async {
+        cluster.get(&egress).await.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+}
