@@ -1,14 +1,87 @@
 #!/usr/bin/env bash
-# Palisade's main job, offline: check the example tenants and print what every one of their
-# namespaces must hold, the same objects the controller applies to a cluster.
+# Palisade's main job, locally: a real Kubernetes control plane (testenv/), Palisade's CRDs, its
+# admission webhook and its controller, and the example tenants, converged. It prints each
+# tenant's status and what one tenant namespace holds, writes a kubeconfig for every example
+# owner, and keeps running until Ctrl-C.
+#
+# With KUBECONFIG set to an existing cluster, it runs against that cluster instead of starting one
+# (the webhook then needs to be reachable from the API server: use `palisade webhook --service`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
+state="$root/.palisade"
+mkdir -p "$state"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
 
+echo "== building palisade"
 cargo build --quiet -p palisade
-palisade=target/debug/palisade
+palisade="$root/target/debug/palisade"
 
-echo "== palisade validate -f examples/"
-"$palisade" validate -f examples/
+testenv_bin=""
+if [ -z "${KUBECONFIG:-}" ]; then
+  echo "== starting a local control plane (kube-apiserver, etcd, kube-controller-manager v1.37)"
+  testenv_bin="$(bash scripts/build-testenv.sh | tail -n 1)"
+  rm -rf "$state/cluster"
+  "$testenv_bin" --dir "$state/cluster" > "$state/testenv.out" 2> "$state/testenv.log" &
+  pids+=($!)
+  for _ in $(seq 1 120); do
+    grep -q '^READY ' "$state/testenv.out" 2>/dev/null && break
+    sleep 0.5
+  done
+  grep -q '^READY ' "$state/testenv.out" || { echo "the control plane did not start; see $state/testenv.log" >&2; exit 1; }
+  export KUBECONFIG="$state/cluster/admin.kubeconfig"
+  webhook_args=(--url https://127.0.0.1:8443 --listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:8081)
+else
+  echo "== using the cluster of KUBECONFIG=$KUBECONFIG"
+  webhook_args=(--listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:8081 --no-register)
+fi
+
+echo "== installing the CRDs"
+kubectl apply --server-side --field-manager palisade -f deploy/crds/ > /dev/null
+kubectl wait --for condition=established --timeout=60s crd/tenants.palisade.dev > /dev/null
+
+echo "== starting the webhook and the controller (logs in $state/)"
+"$palisade" webhook "${webhook_args[@]}" 2> "$state/webhook.log" &
+pids+=($!)
+"$palisade" controller 2> "$state/controller.log" &
+pids+=($!)
+for _ in $(seq 1 60); do
+  curl -sf http://127.0.0.1:8081/readyz > /dev/null 2>&1 && break
+  sleep 0.5
+done
+
+echo "== applying examples/ and the example owners' RBAC"
+kubectl apply --server-side --field-manager palisade-examples -f deploy/local/example-owners.yaml -f examples/ > /dev/null
+for _ in $(seq 1 60); do
+  ready=$(kubectl get tenants -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true)
+  [ "$ready" -ge 4 ] && break
+  sleep 1
+done
+
 echo
-echo "== palisade render -f examples/ (API server endpoint given for the egress grant of 'analytics')"
-"$palisade" render -f examples/ --api-server 10.96.0.1:6443
+kubectl get tenants
+echo
+echo "== what namespace payments-api holds"
+kubectl get namespace payments-api --show-labels
+kubectl get rolebindings,resourcequotas,limitranges,networkpolicies -n payments-api
+
+if [ -n "$testenv_bin" ]; then
+  echo
+  echo "== kubeconfigs for the example tenant owners"
+  mint() { "$testenv_bin" kubeconfig --dir "$state/cluster" --user "$1" "${@:2}" > "$state/$1.kubeconfig"; echo "  $state/$1.kubeconfig"; }
+  mint alice@example.com --group payments-admins
+  mint catalog-dev --group catalog-devs
+  mint storefront-dev --group storefront-devs
+  mint data-engineer --group data-eng
+  echo
+  echo "Try, as alice:   KUBECONFIG=$state/alice@example.com.kubeconfig kubectl create namespace payments-web"
+  echo "and be refused:  KUBECONFIG=$state/alice@example.com.kubeconfig kubectl label namespace kube-system palisade.dev/tenant=payments"
+fi
+echo
+echo "Admin: export KUBECONFIG=$KUBECONFIG   (Ctrl-C stops everything)"
+wait
