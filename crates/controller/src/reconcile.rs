@@ -363,6 +363,8 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         }
     }
 
+    // A namespace refused (bound to another tenant) is not this tenant's.
+    outcome.namespaces.retain(|ns| !refused_namespaces.contains(ns));
     let mut pruned = 0;
     for key in to_prune(&name, &desired, &observed) {
         tracing::debug!(tenant = %name, object = %key, "step: prune");

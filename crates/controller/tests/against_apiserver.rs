@@ -433,3 +433,49 @@ async fn a_grant_by_another_tenant_reaches_the_granted_tenant() {
     .await
     .unwrap();
 }
+
+/// A namespace bound to one tenant is never taken over by another that lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_of_another_tenant_is_never_taken_over() {
+    let cluster = Cluster::start().await;
+    let owner = unique("own");
+    let thief = unique("thief");
+    cluster.create(&three_namespace_tenant(&owner)).await;
+    cluster.wait_reconciled(&owner, "True").await;
+    let mut tenant = three_namespace_tenant(&thief);
+    let taken = format!("{owner}-a");
+    tenant.spec.namespaces.names = vec![format!("{thief}-a"), taken.clone()];
+    cluster.create(&tenant).await;
+    let tenant = cluster.wait_reconciled(&thief, "False").await;
+    let ready = condition(&tenant, "Ready").unwrap();
+    assert_eq!(ready.reason, "ApplyFailed", "{ready:?}");
+    assert!(
+        ready
+            .message
+            .contains(&format!("namespace {taken} belongs to tenant {owner}")),
+        "{ready:?}"
+    );
+    assert_eq!(tenant.status.as_ref().unwrap().namespaces, vec![format!("{thief}-a")]);
+    let namespace = Api::<Namespace>::all(cluster.admin.clone()).get(&taken).await.unwrap();
+    assert_eq!(namespace.labels().get(labels::TENANT), Some(&owner));
+    assert!(
+        cluster
+            .managed_objects(&thief)
+            .await
+            .iter()
+            .all(|key| key.namespace.as_deref() != Some(taken.as_str()) && key.name != taken),
+        "nothing of the other tenant may land in {taken}"
+    );
+    // The thief's own namespace is still served.
+    assert!(
+        cluster
+            .get(&ObjectKey::new(
+                "v1",
+                "ResourceQuota",
+                Some(&format!("{thief}-a")),
+                "palisade-quota"
+            ))
+            .await
+            .is_some()
+    );
+}
