@@ -34,11 +34,11 @@ pub use reconcile::{Options, run};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Asking the API server which APIs it serves failed.
-    #[error("discovering the cluster's APIs: {0}")]
+    #[error("discovering the cluster's APIs")]
     Discover(#[source] kube::Error),
     /// The Tenant API is not served (the CRD is not installed).
     #[error(
-        "the Tenant API palisade.dev/v1alpha1 is not served (install the CRDs: `palisade crds | kubectl apply -f -`): {0}"
+        "the Tenant API palisade.dev/v1alpha1 is not served (install the CRDs: `palisade crds | kubectl apply -f -`)"
     )]
     TenantApi(#[source] kube::Error),
     /// A Tenant object lacks what the controller needs.
@@ -52,7 +52,7 @@ pub enum Error {
         first: String,
     },
     /// Listing a managed kind, to find what to prune, failed.
-    #[error("tenant {tenant}: listing {kind} to find objects to prune: {source}")]
+    #[error("tenant {tenant}: listing {kind} to find objects to prune")]
     List {
         tenant: String,
         kind: String,
@@ -60,7 +60,7 @@ pub enum Error {
         source: kube::Error,
     },
     /// Deleting an object no longer desired failed.
-    #[error("tenant {tenant}: pruning {object}: {source}")]
+    #[error("tenant {tenant}: pruning {object}")]
     Prune {
         tenant: String,
         object: String,
@@ -68,7 +68,7 @@ pub enum Error {
         source: kube::Error,
     },
     /// Writing the Tenant's status failed.
-    #[error("tenant {tenant}: writing the status: {source}")]
+    #[error("tenant {tenant}: writing the status")]
     Status {
         tenant: String,
         #[source]
@@ -76,5 +76,40 @@ pub enum Error {
     },
 }
 
+/// `error: cause: cause ...`, for logs and status messages (the Display of [`Error`] names the
+/// failing step only; its causes are its sources).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // kube's errors often repeat their own source in their message.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// How long to wait before retrying a tenant whose reconcile failed.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_step_and_chain_the_cause() {
+        let cause = kube::Error::LinesCodecMaxLineLengthExceeded;
+        let error = Error::Status {
+            tenant: "shop".into(),
+            source: cause,
+        };
+        assert_eq!(error.to_string(), "tenant shop: writing the status");
+        let text = chain(&error);
+        assert!(text.starts_with("tenant shop: writing the status: "), "{text}");
+        assert!(text.len() > "tenant shop: writing the status: ".len(), "{text}");
+    }
+}

@@ -274,8 +274,9 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
                     kind: kind.describe(),
                     source,
                 };
+                let error = crate::chain(&error);
                 tracing::warn!(%error);
-                outcome.failures.push(error.to_string());
+                outcome.failures.push(error);
                 continue;
             }
         };
@@ -383,8 +384,9 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
                     object: key.to_string(),
                     source,
                 };
+                let error = crate::chain(&error);
                 tracing::warn!(%error);
-                outcome.failures.push(error.to_string());
+                outcome.failures.push(error);
             }
         }
     }
@@ -450,6 +452,7 @@ fn quota_used(data: &Value) -> BTreeMap<String, Quantity> {
 }
 
 fn error_policy(tenant: Arc<Tenant>, error: &Error, _ctx: Arc<Context>) -> Action {
+    let error = crate::chain(error);
     tracing::warn!(tenant = %tenant.name_any(), %error, "reconcile failed; retrying in {RETRY_AFTER:?}");
     Action::requeue(RETRY_AFTER)
 }
