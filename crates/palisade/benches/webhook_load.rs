@@ -60,20 +60,23 @@ fn free_port() -> u16 {
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn connection(
-    connector: tokio_rustls::TlsConnector,
-    port: u16,
-    body: Bytes,
-    until: Instant,
-) -> Vec<Duration> {
+async fn connection(connector: tokio_rustls::TlsConnector, port: u16, body: Bytes, until: Instant) -> Vec<Duration> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    let tls = connector.connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
     tokio::spawn(conn);
     let mut latencies = Vec::new();
@@ -88,7 +91,11 @@ async fn connection(
         assert!(response.status().is_success());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         latencies.push(started.elapsed());
-        assert!(bytes.windows(14).any(|w| w == b"\"allowed\":true"), "{}", String::from_utf8_lossy(&bytes));
+        assert!(
+            bytes.windows(14).any(|w| w == b"\"allowed\":true"),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     latencies
 }
@@ -116,7 +123,12 @@ fn main() {
     let mut webhook = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["webhook", "--offline-tenants"])
         .arg(&examples)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics-listen", &format!("127.0.0.1:{}", free_port())])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
         .arg("--tls-cert-file")
         .arg(&cert)
         .arg("--tls-key-file")
@@ -128,12 +140,19 @@ fn main() {
     let pid = webhook.id();
 
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(certificate.ca_pem.as_bytes()).unwrap()).unwrap();
-    let client_config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    roots
+        .add(CertificateDer::from_pem_slice(certificate.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let client_config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
     let body = Bytes::from(pod_review());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {

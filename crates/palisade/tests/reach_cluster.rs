@@ -19,7 +19,10 @@ async fn reach_reads_the_live_cluster() {
     let (front, back) = (unique_name("front"), unique_name("back"));
     for name in [&front, &back] {
         let namespace: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
-        Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
         let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), name);
         eventually("the default ServiceAccount", Duration::from_secs(60), || {
             let accounts = accounts.clone();
@@ -32,7 +35,10 @@ async fn reach_reads_the_live_cluster() {
             "spec": { "containers": [{ "name": "app", "image": "registry.example.com/app", "ports": [{ "containerPort": 8080 }] }] }
         }))
         .unwrap();
-        Api::<Pod>::namespaced(admin.clone(), name).create(&PostParams::default(), &pod).await.unwrap();
+        Api::<Pod>::namespaced(admin.clone(), name)
+            .create(&PostParams::default(), &pod)
+            .await
+            .unwrap();
     }
     // back accepts only TCP 8080 from front.
     let policy: NetworkPolicy = serde_json::from_value(json!({
@@ -43,7 +49,10 @@ async fn reach_reads_the_live_cluster() {
         }] }
     }))
     .unwrap();
-    Api::<NetworkPolicy>::namespaced(admin.clone(), &back).create(&PostParams::default(), &policy).await.unwrap();
+    Api::<NetworkPolicy>::namespaced(admin.clone(), &back)
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["reach", "--cluster"])
@@ -51,10 +60,25 @@ async fn reach_reads_the_live_cluster() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = |src: &str, dst: &str| {
-        text.lines().find(|l| l.starts_with(&format!("{src}/app[Pod] => {dst}/app[Pod] :"))).map(str::to_string)
+        text.lines()
+            .find(|l| l.starts_with(&format!("{src}/app[Pod] => {dst}/app[Pod] :")))
+            .map(str::to_string)
     };
-    assert_eq!(line(&front, &back).as_deref(), Some(format!("{front}/app[Pod] => {back}/app[Pod] : TCP 8080").as_str()), "{text}");
-    assert_eq!(line(&back, &front).as_deref(), Some(format!("{back}/app[Pod] => {front}/app[Pod] : All Connections").as_str()), "{text}");
+    assert_eq!(
+        line(&front, &back).as_deref(),
+        Some(format!("{front}/app[Pod] => {back}/app[Pod] : TCP 8080").as_str()),
+        "{text}"
+    );
+    assert_eq!(
+        line(&back, &front).as_deref(),
+        Some(format!("{back}/app[Pod] => {front}/app[Pod] : All Connections").as_str()),
+        "{text}"
+    );
 }
