@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client, ResourceExt};
 use palisade_api::{Tenant, TenantCondition, labels};
 use palisade_controller::diff::ObjectKey;
@@ -100,31 +99,7 @@ static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 
 /// The CRDs from deploy/crds, applied and established.
 pub async fn install_crds(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        let crd: CustomResourceDefinition = serde_saphyr::from_str(&text).unwrap();
-        let name = crd.metadata.name.clone().unwrap();
-        crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd))
-            .await
-            .unwrap();
-        eventually("the CRD to be established", WAIT, || {
-            let crds = crds.clone();
-            let name = name.clone();
-            async move {
-                let crd = crds.get(&name).await.ok()?;
-                let established = crd
-                    .status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                established.then_some(())
-            }
-        })
-        .await
-        .unwrap();
-    }
+    palisade_testenv::install_palisade_crds(client).await.unwrap();
 }
 
 /// A test's handle on the cluster, with the shared controller running.
