@@ -14,8 +14,8 @@ pub struct AdmissionConfig {
     /// Namespace names no tenant may ever hold, beyond `default`, `kube-*` and `palisade-system`:
     /// exact names, or prefixes ending in `*`.
     pub protected_namespaces: Vec<String>,
-    /// The cluster's pod CIDRs. When known, tenant NetworkPolicies may not use ipBlocks that reach
-    /// pod addresses (other tenants' pods) without excepting them.
+    /// The cluster's pod CIDRs. Tenant NetworkPolicies may not use ipBlocks that reach pod
+    /// addresses (other tenants' pods) without excepting them. Empty: the nodes' `spec.podCIDRs`.
     pub pod_cidrs: Vec<IpNet>,
 }
 

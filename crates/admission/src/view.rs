@@ -32,6 +32,10 @@ pub trait ClusterView {
     fn namespaces_of(&self, tenant: &str) -> Vec<String>;
     fn volume(&self, name: &str) -> Option<&VolumeOwner>;
     fn ingress_routes(&self) -> Vec<&IngressRoute>;
+    /// Pod CIDRs the nodes were given (`spec.podCIDRs`), when the cluster says.
+    fn node_pod_cidrs(&self) -> Vec<ipnet::IpNet> {
+        Vec::new()
+    }
 
     /// The tenant an existing namespace belongs to, by its label.
     fn tenant_of_namespace(&self, namespace: &str) -> Option<&str> {
@@ -48,6 +52,8 @@ pub struct Snapshot {
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     pub volumes: BTreeMap<String, VolumeOwner>,
     pub ingress_routes: Vec<IngressRoute>,
+    /// Pod CIDRs of each node, by node name.
+    pub node_pod_cidrs: BTreeMap<String, Vec<ipnet::IpNet>>,
 }
 
 impl Snapshot {
@@ -95,5 +101,12 @@ impl ClusterView for Snapshot {
 
     fn ingress_routes(&self) -> Vec<&IngressRoute> {
         self.ingress_routes.iter().collect()
+    }
+
+    fn node_pod_cidrs(&self) -> Vec<ipnet::IpNet> {
+        let mut cidrs: Vec<ipnet::IpNet> = self.node_pod_cidrs.values().flatten().copied().collect();
+        cidrs.sort();
+        cidrs.dedup();
+        ipnet::IpNet::aggregate(&cidrs)
     }
 }

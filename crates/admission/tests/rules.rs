@@ -812,3 +812,33 @@ fn objects_outside_tenant_namespaces_are_not_our_business() {
         .object(pod("nginx"));
     allowed(pod_in_system.decide());
 }
+
+#[test]
+fn without_configured_pod_cidrs_the_nodes_pod_cidrs_are_used() {
+    let mut snapshot = cluster();
+    snapshot
+        .node_pod_cidrs
+        .insert("node-1".into(), vec!["10.42.0.0/24".parse().unwrap()]);
+    snapshot
+        .node_pod_cidrs
+        .insert("node-2".into(), vec!["10.42.1.0/24".parse().unwrap()]);
+    let review = Review::new("NetworkPolicy", "CREATE", Some("payments-api"), "open").object(json!({ "spec": {
+        "podSelector": {}, "egress": [{ "to": [{ "ipBlock": { "cidr": "10.0.0.0/8" } }] }]
+    } }));
+    let request: AdmissionRequest<DynamicObject> =
+        serde_json::from_value::<AdmissionReview<DynamicObject>>(review.json())
+            .unwrap()
+            .try_into()
+            .unwrap();
+    // The two node ranges aggregate into one.
+    denied(
+        palisade_admission::review(&request, &snapshot, &AdmissionConfig::default()),
+        &["covers pod addresses (10.42.0.0/23)", "except: [10.42.0.0/23]"],
+    );
+    // No node ranges known and none configured: the rule has nothing to check against.
+    allowed(palisade_admission::review(
+        &request,
+        &cluster(),
+        &AdmissionConfig::default(),
+    ));
+}

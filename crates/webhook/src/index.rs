@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolume};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -16,7 +16,7 @@ use palisade_api::{Tenant, labels};
 use serde::de::DeserializeOwned;
 
 /// The kinds the webhook watches.
-const WATCHED_KINDS: usize = 4;
+const WATCHED_KINDS: usize = 5;
 
 #[derive(Default)]
 pub struct Index {
@@ -100,6 +100,26 @@ impl Indexed for PersistentVolume {
     }
 }
 
+impl Indexed for Node {
+    fn apply(snapshot: &mut Snapshot, object: &Self) {
+        let spec = object.spec.as_ref();
+        let cidrs = spec
+            .and_then(|s| s.pod_cidrs.clone())
+            .or_else(|| spec.and_then(|s| s.pod_cidr.clone()).map(|c| vec![c]))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        snapshot.node_pod_cidrs.insert(object.name_any(), cidrs);
+    }
+    fn delete(snapshot: &mut Snapshot, object: &Self) {
+        snapshot.node_pod_cidrs.remove(&object.name_any());
+    }
+    fn reset(snapshot: &mut Snapshot) {
+        snapshot.node_pod_cidrs.clear();
+    }
+}
+
 impl Indexed for Ingress {
     fn apply(snapshot: &mut Snapshot, object: &Self) {
         Self::delete(snapshot, object);
@@ -141,7 +161,8 @@ pub async fn watch_all(client: Client, index: std::sync::Arc<Index>) {
         watch::<Tenant>(Api::all(client.clone()), index.clone()),
         watch::<Namespace>(Api::all(client.clone()), index.clone()),
         watch::<PersistentVolume>(Api::all(client.clone()), index.clone()),
-        watch::<Ingress>(Api::all(client), index),
+        watch::<Ingress>(Api::all(client.clone()), index.clone()),
+        watch::<Node>(Api::all(client), index),
     );
 }
 

@@ -1,7 +1,7 @@
 //! `palisade webhook`: the admission webhook, as a thin shell around `palisade_admission::review`.
 //!
 //! ```text
-//!   watchers (Tenants, Namespaces, PersistentVolumes, Ingresses)
+//!   watchers (Tenants, Namespaces, PersistentVolumes, Ingresses, Nodes)
 //!        │ apply / delete / reset
 //!        ▼
 //!   Index (RwLock<Snapshot>) ──read──▶ POST /mutate, /validate ──▶ review() ──▶ AdmissionReview

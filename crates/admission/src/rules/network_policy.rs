@@ -69,11 +69,13 @@ fn check_peer(context: &InTenant<'_>, peer: &NetworkPolicyPeer, allowed: &BTreeS
         check_namespace_selector(context, selector, allowed)?;
     }
     if let Some(block) = &peer.ip_block {
-        check_ip_block(
-            &context.config.pod_cidrs,
-            &block.cidr,
-            block.except.as_deref().unwrap_or_default(),
-        )?;
+        // Configured CIDRs win; otherwise what the nodes were given.
+        let pod_cidrs = if context.config.pod_cidrs.is_empty() {
+            context.view.node_pod_cidrs()
+        } else {
+            context.config.pod_cidrs.clone()
+        };
+        check_ip_block(&pod_cidrs, &block.cidr, block.except.as_deref().unwrap_or_default())?;
     }
     Ok(())
 }
