@@ -114,6 +114,52 @@ pub(crate) struct RawDocument<'a> {
 }
 
 /// Splits a YAML stream at `---` markers, keeping line numbers so errors point into the file.
+impl RawDocument<'_> {
+    /// A problem in this document; `line` counts from the document's first line.
+    fn diagnostic(
+        &self,
+        path: &Path,
+        line: Option<usize>,
+        column: Option<usize>,
+        field: Option<String>,
+        message: String,
+    ) -> Diagnostic {
+        Diagnostic {
+            path: path.to_path_buf(),
+            line: Some(line.map_or(self.first_line, |l| self.first_line + l - 1)),
+            column,
+            document: Some(self.number),
+            field,
+            message,
+        }
+    }
+
+    /// The document as JSON, or where and why it is not valid YAML.
+    fn parse(&self, path: &Path) -> Result<Value, Diagnostic> {
+        serde_saphyr::from_str(self.text).map_err(|error| {
+            let (line, column) = location(&error);
+            self.diagnostic(
+                path,
+                line,
+                column,
+                None,
+                format!("not valid YAML: {}", first_line_of(&error.to_string())),
+            )
+        })
+    }
+}
+
+fn location(error: &serde_saphyr::Error) -> (Option<usize>, Option<usize>) {
+    error
+        .location()
+        .map(|l| (Some(l.line() as usize), Some(l.column() as usize)))
+        .unwrap_or((None, None))
+}
+
+fn read(path: &Path) -> Result<String, Diagnostic> {
+    std::fs::read_to_string(path).map_err(|error| file_diagnostic(path, format!("cannot read: {error}")))
+}
+
 pub(crate) fn split_documents(text: &str) -> Vec<RawDocument<'_>> {
     let mut documents = Vec::new();
     let mut start = 0;
@@ -157,30 +203,18 @@ pub fn load_objects(files: &[PathBuf]) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
     let mut objects = Vec::new();
     let mut problems = Vec::new();
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read(path) {
             Ok(text) => text,
-            Err(error) => {
-                problems.push(file_diagnostic(path, format!("cannot read: {error}")));
+            Err(problem) => {
+                problems.push(problem);
                 continue;
             }
         };
         for document in split_documents(&text) {
-            let at = |line: Option<usize>, message: String| Diagnostic {
-                path: path.to_path_buf(),
-                line: Some(line.map_or(document.first_line, |l| document.first_line + l - 1)),
-                column: None,
-                document: Some(document.number),
-                field: None,
-                message,
-            };
-            let value: Value = match serde_saphyr::from_str(document.text) {
+            let value = match document.parse(path) {
                 Ok(value) => value,
-                Err(error) => {
-                    let line = error.location().map(|l| l.line() as usize);
-                    problems.push(at(
-                        line,
-                        format!("not valid YAML: {}", first_line_of(&error.to_string())),
-                    ));
+                Err(problem) => {
+                    problems.push(problem);
                     continue;
                 }
             };
@@ -198,7 +232,7 @@ pub fn load_objects(files: &[PathBuf]) -> (Vec<LoadedObject>, Vec<Diagnostic>) {
                     .find(|field| item.get(*field).and_then(Value::as_str).is_none())
                     .or_else(|| item["metadata"]["name"].as_str().is_none().then_some("metadata.name"));
                 if let Some(field) = missing {
-                    problems.push(at(None, format!("the object has no `{field}`")));
+                    problems.push(document.diagnostic(path, None, None, None, format!("the object has no `{field}`")));
                     continue;
                 }
                 let origin = Origin {
@@ -219,10 +253,10 @@ pub fn load_tenants(files: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>) {
     let mut tenants = Vec::new();
     let mut problems = Vec::new();
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read(path) {
             Ok(text) => text,
-            Err(error) => {
-                problems.push(file_diagnostic(path, format!("cannot read: {error}")));
+            Err(problem) => {
+                problems.push(problem);
                 continue;
             }
         };
@@ -256,30 +290,8 @@ pub fn load_tenants(files: &[PathBuf]) -> (Vec<LoadedTenant>, Vec<Diagnostic>) {
 }
 
 fn parse_tenant(path: &Path, document: &RawDocument<'_>) -> Result<LoadedTenant, Diagnostic> {
-    let at = |line: Option<usize>, column: Option<usize>, field: Option<String>, message: String| Diagnostic {
-        path: path.to_path_buf(),
-        line: Some(line.map_or(document.first_line, |l| document.first_line + l - 1)),
-        column,
-        document: Some(document.number),
-        field,
-        message,
-    };
-    let location = |error: &serde_saphyr::Error| {
-        error
-            .location()
-            .map(|l| (Some(l.line() as usize), Some(l.column() as usize)))
-            .unwrap_or((None, None))
-    };
-
-    let value: Value = serde_saphyr::from_str(document.text).map_err(|error| {
-        let (line, column) = location(&error);
-        at(
-            line,
-            column,
-            None,
-            format!("not valid YAML: {}", first_line_of(&error.to_string())),
-        )
-    })?;
+    let at = |line, column, field, message| document.diagnostic(path, line, column, field, message);
+    let value = document.parse(path)?;
     let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
     if kind != "Tenant" || api_version != "palisade.dev/v1alpha1" {
