@@ -1,34 +1,43 @@
 //! The tenant controller: keeps every tenant namespace holding exactly what the renderer says.
 //!
 //! ```text
-//!  watches: Tenants, Namespaces labelled palisade.dev/tenant, managed objects (by label)
-//!      │ (any change maps to its tenant)
+//!  watches (metadata only) ── Namespaces labelled palisade.dev/tenant, managed objects by label
+//!      │  feed cache::Cache (a fingerprint per object) and wake the tenants they belong to
 //!      ▼
-//!  reconcile(tenant)
-//!      ├─ discovery ........ which optional APIs the cluster serves      (ClusterFacts)
+//!  reconcile(tenant)                                                  (kube-runtime Controller)
 //!      ├─ render_tenant() .. the desired objects, and what is skipped   (pure, palisade-tenancy)
-//!      ├─ observe .......... list the tenant's managed objects by label
-//!      ├─ apply ............ server-side apply (field manager `palisade`) of each desired
-//!      │                     object the live one does not already hold  (pure compare::satisfies)
-//!      ├─ diff::to_prune() . managed objects no longer desired          (pure)
-//!      ├─ prune ............ delete those, by both labels only
+//!      ├─ apply ............ server-side apply (field manager `palisade`) of each object whose
+//!      │                     live fingerprint is not what Palisade's last apply left
+//!      ├─ diff::to_prune() . cached managed objects no longer desired   (pure)
+//!      ├─ prune ............ delete those
 //!      └─ status ........... namespaces, conditions, quota usage        (pure status::tenant_status)
+//!  discovery ........ optional APIs, API server endpoints, DNS; refreshed on CRD changes
+//!  leader ........... a Lease, so only one replica writes
 //! ```
 //!
-//! Namespaces (and cluster-scoped objects) carry an owner reference to their Tenant, so deleting
-//! the Tenant lets the garbage collector delete them. Namespaces are never pruned.
+//! Reconciles never list the cluster: a tenant already as desired costs no request. Namespaces
+//! (and cluster-scoped objects) carry an owner reference to their Tenant, so deleting the Tenant
+//! lets the garbage collector delete them. Namespaces are never pruned.
 
+pub mod cache;
 pub mod compare;
 pub mod diff;
+pub mod discovery;
 pub mod kinds;
+pub mod leader;
+pub mod metrics;
 pub mod quantity;
 mod reconcile;
 pub mod related;
+mod run;
+mod serve;
 pub mod status;
+mod watch;
 
-use std::time::Duration;
-
-pub use reconcile::{Options, run};
+pub use leader::LeaderElection;
+pub use metrics::{Metrics, counting_client};
+pub use reconcile::FIELD_MANAGER;
+pub use run::{Options, run};
 
 /// Why a step of the controller failed; every message names the tenant or object involved.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +76,19 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Taking part in the leader election failed.
+    #[error("leader election: {0}")]
+    LeaderElection(String),
+    /// Another replica took the Lease while this one led; this one stops writing at once.
+    #[error("lost the leader Lease to another replica; stopping so this replica restarts as a standby")]
+    LeadershipLost,
+    /// The health and metrics port could not be opened.
+    #[error("listening for health and metrics on {listen}")]
+    Listen {
+        listen: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// Writing the Tenant's status failed.
     #[error("tenant {tenant}: writing the status")]
     Status {
@@ -92,9 +114,6 @@ pub fn chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
-
-/// How long to wait before retrying a tenant whose reconcile failed.
-pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

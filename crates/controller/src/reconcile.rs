@@ -1,99 +1,56 @@
-//! The thin I/O half: discovery, server-side apply, pruning, status, and the watches that feed
-//! reconciles.
+//! One tenant's reconcile: render, apply what the live objects lack, prune what is no longer
+//! desired, write the status. It reads the watch-fed [`Cache`](crate::cache::Cache) and never
+//! lists the cluster, so a tenant already as desired costs no request at all.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
-use palisade_api::{Tenant, labels};
-use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, Skipped};
-use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
-use serde_json::{Value, json};
+use palisade_api::Tenant;
+use palisade_tenancy::render::Skipped;
+use palisade_tenancy::{ManagedObject, TenantIndex, render_tenant};
+use serde_json::json;
 
-use crate::compare::satisfies;
-use crate::diff::{ObjectKey, Observed, to_prune};
-use crate::kinds::{MANAGED_KINDS, ManagedKind, lookup};
-use crate::quantity::{self, Amount};
-use crate::related::{mesh_callers_of, woken_by_tenant};
+use crate::Error;
+use crate::cache::fingerprint_of;
+use crate::diff::{ObjectKey, to_prune};
+use crate::discovery::Discovered;
+use crate::kinds::{ManagedKind, lookup};
+use crate::metrics::{Metrics, ResultLabels, TenantLabels};
 use crate::status::{Outcome, tenant_status};
-use crate::{Error, RETRY_AFTER};
+use crate::watch::{Shared, fingerprint};
 
 /// The field manager of everything Palisade applies.
 pub const FIELD_MANAGER: &str = "palisade";
 
-/// How the controller runs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Every tenant is reconciled at least this often, even without a change.
+/// Retries of a failing tenant start here and double up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// Everything a reconcile reads.
+pub struct Context {
+    pub client: Client,
     pub resync: Duration,
-    /// Tenants reconciled at the same time.
-    pub concurrency: u16,
-    /// How long discovery results are reused before asking the API server again.
-    pub discovery_ttl: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            resync: Duration::from_secs(300),
-            concurrency: 8,
-            discovery_ttl: Duration::from_secs(10),
-        }
-    }
-}
-
-/// What discovery found: the facts the renderer needs and the managed kinds served.
-#[derive(Debug, Clone)]
-struct Discovered {
-    facts: ClusterFacts,
-    served: BTreeSet<(&'static str, &'static str)>,
-}
-
-impl Discovered {
-    fn serves(&self, kind: &ManagedKind) -> bool {
-        kind.built_in || self.served.contains(&(kind.api_version, kind.kind))
-    }
-}
-
-struct Context {
-    client: Client,
-    options: Options,
-    tenants: Store<Tenant>,
-    namespaces: Store<Namespace>,
-    discovered: Mutex<Option<(Instant, Arc<Discovered>)>>,
+    pub tenants: Store<Tenant>,
+    pub shared: Arc<Shared>,
+    pub discovered: RwLock<Arc<Discovered>>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Consecutive failures per tenant, for the retry backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    /// Discovery, reused for `discovery_ttl`.
-    async fn discovered(&self) -> Result<Arc<Discovered>, Error> {
-        {
-            let cached = self
-                .discovered
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((at, discovered)) = cached.as_ref()
-                && at.elapsed() < self.options.discovery_ttl
-            {
-                return Ok(discovered.clone());
-            }
-        }
-        let fresh = Arc::new(discover(&self.client).await?);
-        *self
-            .discovered
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), fresh.clone()));
-        Ok(fresh)
+    pub fn discovered(&self) -> Arc<Discovered> {
+        self.discovered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Every tenant with its namespaces: `spec.namespaces.names` plus the namespaces labelled
@@ -110,100 +67,15 @@ impl Context {
             })
             .collect();
         let mut index = TenantIndex::new(tenants.iter());
-        for namespace in self.namespaces.state() {
-            if let Some(tenant) = namespace.labels().get(labels::TENANT) {
-                index.add_namespace(tenant, &namespace.name_any());
-            }
+        for (namespace, tenant) in self.shared.cache().labelled_namespaces() {
+            index.add_namespace(tenant, namespace);
         }
         index
     }
-
-    /// The tenant a namespace is bound to, if the watch has seen it labelled.
-    fn namespace_tenant(&self, namespace: &str) -> Option<String> {
-        self.namespaces
-            .get(&ObjectRef::new(namespace))
-            .and_then(|ns| ns.labels().get(labels::TENANT).cloned())
-    }
 }
 
-/// Which optional APIs the cluster serves, and where the API server listens.
-async fn discover(client: &Client) -> Result<Discovered, Error> {
-    let groups = client.list_api_groups().await.map_err(Error::Discover)?;
-    let group_versions: BTreeSet<String> = groups
-        .groups
-        .iter()
-        .flat_map(|g| g.versions.iter().map(|v| v.group_version.clone()))
-        .collect();
-    let mut served = BTreeSet::new();
-    let mut resources: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for kind in MANAGED_KINDS.iter().filter(|k| !k.built_in) {
-        if !group_versions.contains(kind.api_version) {
-            continue;
-        }
-        if !resources.contains_key(kind.api_version) {
-            let list = client
-                .list_api_group_resources(kind.api_version)
-                .await
-                .map_err(Error::Discover)?;
-            resources.insert(kind.api_version, list.resources.into_iter().map(|r| r.kind).collect());
-        }
-        if resources
-            .get(kind.api_version)
-            .is_some_and(|kinds| kinds.contains(kind.kind))
-        {
-            served.insert((kind.api_version, kind.kind));
-        }
-    }
-    let has = |api_version: &str, kind: &str| served.iter().any(|(v, k)| *v == api_version && *k == kind);
-    let apis = AvailableApis {
-        admin_network_policy: has("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy"),
-        cilium: has("cilium.io/v2", "CiliumClusterwideNetworkPolicy"),
-        calico: has("projectcalico.org/v3", "NetworkPolicy"),
-        istio: has("security.istio.io/v1", "PeerAuthentication") && has("security.istio.io/v1", "AuthorizationPolicy"),
-        linkerd: has("policy.linkerd.io/v1beta3", "Server")
-            && has("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication")
-            && has("policy.linkerd.io/v1alpha1", "AuthorizationPolicy"),
-    };
-    let facts = ClusterFacts {
-        api_server: api_server_endpoints(client).await,
-        apis,
-        ..ClusterFacts::default()
-    };
-    Ok(Discovered { facts, served })
-}
-
-/// The endpoints behind the `kubernetes` Service (what a NetworkPolicy sees after DNAT).
-async fn api_server_endpoints(client: &Client) -> Vec<ApiServerEndpoint> {
-    let slices = Api::<EndpointSlice>::namespaced(client.clone(), "default");
-    let list = match slices
-        .list(&ListParams::default().labels("kubernetes.io/service-name=kubernetes"))
-        .await
-    {
-        Ok(list) => list,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the API server's endpoints; tenants granted API access get no rule for it");
-            return Vec::new();
-        }
-    };
-    let mut endpoints = BTreeSet::new();
-    for slice in list.items {
-        let ports: Vec<u16> = slice
-            .ports
-            .iter()
-            .flatten()
-            .filter_map(|p| p.port.and_then(|p| u16::try_from(p).ok()))
-            .collect();
-        for address in slice.endpoints.iter().flatten().flat_map(|e| e.addresses.iter()) {
-            if let Ok(ip) = address.parse() {
-                endpoints.extend(ports.iter().map(|&port| ApiServerEndpoint { ip, port }));
-            }
-        }
-    }
-    endpoints.into_iter().collect()
-}
-
-fn owner_reference(tenant: &Tenant, uid: &str) -> OwnerReference {
-    OwnerReference {
+fn owner_reference(tenant: &Tenant, uid: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
         api_version: Tenant::api_version(&()).to_string(),
         kind: Tenant::kind(&()).to_string(),
         name: tenant.name_any(),
@@ -213,7 +85,7 @@ fn owner_reference(tenant: &Tenant, uid: &str) -> OwnerReference {
     }
 }
 
-fn api_for(client: &Client, kind: &ManagedKind, namespace: Option<&str>) -> Api<DynamicObject> {
+pub fn api_for(client: &Client, kind: &ManagedKind, namespace: Option<&str>) -> Api<DynamicObject> {
     let resource = kind.api_resource();
     match namespace {
         Some(ns) if kind.namespaced => Api::namespaced_with(client.clone(), ns, &resource),
@@ -221,16 +93,24 @@ fn api_for(client: &Client, kind: &ManagedKind, namespace: Option<&str>) -> Api<
     }
 }
 
-fn managed_selector(tenant: &str) -> String {
-    format!(
-        "{}={tenant},{}={}",
-        labels::TENANT,
-        labels::MANAGED_BY,
-        labels::MANAGED_BY_VALUE
-    )
+pub async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_tenant(&tenant, &ctx).await;
+    ctx.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+    let label = ResultLabels {
+        result: if result.is_ok() { "ok" } else { "error" }.to_string(),
+    };
+    ctx.metrics.reconciles.get_or_create(&label).inc();
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&tenant.name_any());
+    }
+    result
 }
 
-async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Error> {
     let started = Instant::now();
     let name = tenant.name_any();
     let Some(uid) = tenant.uid() else {
@@ -243,69 +123,16 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         // The garbage collector removes what the Tenant owns.
         return Ok(Action::await_change());
     }
-    tracing::debug!(tenant = %name, "step: discovery");
-    let discovered = ctx.discovered().await?;
+    let discovered = ctx.discovered();
     let index = ctx.index();
-    let plan = render_tenant(&tenant, &index, &discovered.facts);
-    let owner = owner_reference(&tenant, &uid);
+    let plan = render_tenant(tenant, &index, &discovered.facts);
+    let owner = owner_reference(tenant, &uid);
 
     let mut outcome = Outcome {
         namespaces: index.namespaces_of(&name),
         skipped: plan.all_skipped().cloned().collect(),
         ..Outcome::default()
     };
-    // Observe what exists with both labels: to skip applies that would change nothing, to
-    // prune, and to sum quota usage.
-    let selector = managed_selector(&name);
-    let mut observed = Vec::new();
-    let mut live: BTreeMap<ObjectKey, Value> = BTreeMap::new();
-    let mut quota_total: BTreeMap<String, Amount> = BTreeMap::new();
-    let tenant_namespaces: BTreeSet<&String> = outcome.namespaces.iter().collect();
-    for kind in MANAGED_KINDS.iter().filter(|k| discovered.serves(k)) {
-        tracing::debug!(tenant = %name, kind = kind.kind, "step: list");
-        let list = match api_for(&ctx.client, kind, None)
-            .list(&ListParams::default().labels(&selector))
-            .await
-        {
-            Ok(list) => list,
-            Err(source) => {
-                let error = Error::List {
-                    tenant: name.clone(),
-                    kind: kind.describe(),
-                    source,
-                };
-                let error = crate::chain(&error);
-                tracing::warn!(%error);
-                outcome.failures.push(error);
-                continue;
-            }
-        };
-        for item in list.items {
-            if kind.kind == "ResourceQuota" && item.namespace().is_some_and(|ns| tenant_namespaces.contains(&ns)) {
-                let bad = quantity::add_all(&mut quota_total, &quota_used(&item.data));
-                if !bad.is_empty() {
-                    tracing::warn!(tenant = %name, quota = %item.name_any(), ?bad, "unreadable quota usage left out of the sum");
-                }
-            }
-            let key = ObjectKey::new(
-                kind.api_version,
-                kind.kind,
-                item.namespace().as_deref(),
-                &item.name_any(),
-            );
-            if let Ok(mut value) = serde_json::to_value(&item) {
-                // Items of a list carry no apiVersion and kind of their own.
-                value["apiVersion"] = json!(kind.api_version);
-                value["kind"] = json!(kind.kind);
-                live.insert(key.clone(), value);
-            }
-            observed.push(Observed {
-                key,
-                labels: item.labels().clone(),
-            });
-        }
-    }
-    outcome.quota_used = quantity::to_quantities(&quota_total);
     let mut desired = BTreeSet::new();
     let mut refused_namespaces = BTreeSet::new();
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -335,7 +162,8 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
             if refused_namespaces.contains(ns) {
                 continue;
             }
-            if let Some(other) = ctx.namespace_tenant(ns).filter(|other| *other != name) {
+            let other = ctx.shared.cache().namespace_tenant(ns).map(str::to_string);
+            if let Some(other) = other.filter(|other| *other != name) {
                 outcome.failures.push(format!(
                     "namespace {ns} belongs to tenant {other}; nothing applied in it"
                 ));
@@ -347,14 +175,19 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
         if !kind.namespaced {
             manifest["metadata"]["ownerReferences"] = json!([owner]);
         }
-        if live.get(&key).is_some_and(|have| satisfies(have, &manifest)) {
+        let manifest_hash = fingerprint_of(&manifest);
+        if !ctx.shared.cache().needs_apply(&key, manifest_hash) {
             outcome.unchanged += 1;
             continue;
         }
         let api = api_for(&ctx.client, kind, object.namespace.as_deref());
         tracing::debug!(tenant = %name, object = %object.describe(), "step: apply");
         match api.patch(&object.name, &params, &Patch::Apply(&manifest)).await {
-            Ok(_) => outcome.applied += 1,
+            Ok(live) => {
+                let live_fingerprint = fingerprint(kind, &live.metadata, Some(&live.data));
+                ctx.shared.cache().applied(&name, key, manifest_hash, live_fingerprint);
+                outcome.applied += 1;
+            }
             Err(error) => {
                 tracing::warn!(tenant = %name, object = %object.describe(), %error, "apply failed");
                 outcome
@@ -363,9 +196,11 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
             }
         }
     }
+    ctx.metrics.objects_applied.inc_by(outcome.applied as u64);
 
     // A namespace refused (bound to another tenant) is not this tenant's.
     outcome.namespaces.retain(|ns| !refused_namespaces.contains(ns));
+    let observed = ctx.shared.cache().observed(&name);
     let mut pruned = 0;
     for key in to_prune(&name, &desired, &observed) {
         tracing::debug!(tenant = %name, object = %key, "step: prune");
@@ -379,22 +214,35 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
             Ok(_) => pruned += 1,
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
-                let error = Error::Prune {
+                let error = crate::chain(&Error::Prune {
                     tenant: name.clone(),
                     object: key.to_string(),
                     source,
-                };
-                let error = crate::chain(&error);
+                });
                 tracing::warn!(%error);
                 outcome.failures.push(error);
+                continue;
             }
         }
+        // Forgotten now, so a reconcile before the watch reports it does not delete it twice.
+        ctx.shared.cache().deleted(key);
     }
+    ctx.metrics.objects_pruned.inc_by(pruned);
+
+    let (quota_used, unreadable) = ctx.shared.cache().quota_used(&name, &outcome.namespaces);
+    if !unreadable.is_empty() {
+        tracing::warn!(tenant = %name, ?unreadable, "unreadable quota usage left out of the sum");
+    }
+    outcome.quota_used = quota_used;
+    ctx.metrics
+        .tenant_namespaces
+        .get_or_create(&TenantLabels { tenant: name.clone() })
+        .set(outcome.namespaces.len() as i64);
 
     let now = k8s_openapi::jiff::Timestamp::now()
         .round(k8s_openapi::jiff::Unit::Second)
         .map_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string(), |t| t.to_string());
-    let status = tenant_status(&tenant, &outcome, &now);
+    let status = tenant_status(tenant, &outcome, &now);
     let status_changed = tenant.status.as_ref() != Some(&status);
     if status_changed {
         let patch = json!({
@@ -402,7 +250,6 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
             "kind": Tenant::kind(&()),
             "status": status,
         });
-        tracing::debug!(tenant = %name, "step: status");
         Api::<Tenant>::all(ctx.client.clone())
             .patch_status(&name, &params, &Patch::Apply(&patch))
             .await
@@ -411,6 +258,7 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
                 source,
             })?;
     }
+    publish_event(ctx, tenant, &outcome, pruned);
     tracing::info!(
         tenant = %name,
         namespaces = outcome.namespaces.len(),
@@ -429,11 +277,63 @@ async fn reconcile(tenant: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Err
             failed: outcome.failures.len(),
             first: first.clone(),
         }),
-        None => Ok(Action::requeue(ctx.options.resync)),
+        None => Ok(Action::requeue(ctx.resync)),
     }
 }
 
-fn skipped(object: &palisade_tenancy::ManagedObject, reason: &str) -> Skipped {
+/// An Event on the Tenant when a reconcile changed something or failed; nothing when all was
+/// already as desired, so a resync does not flood the namespace with Events.
+fn publish_event(ctx: &Context, tenant: &Tenant, outcome: &Outcome, pruned: u64) {
+    let event = if let Some(first) = outcome.failures.first() {
+        Event {
+            type_: EventType::Warning,
+            reason: "ApplyFailed".into(),
+            note: Some(truncate(&format!(
+                "{} step(s) failed; first: {first}",
+                outcome.failures.len()
+            ))),
+            action: "Reconcile".into(),
+            secondary: None,
+        }
+    } else if outcome.applied > 0 || pruned > 0 {
+        Event {
+            type_: EventType::Normal,
+            reason: "Reconciled".into(),
+            note: Some(format!(
+                "applied {} and pruned {pruned} object(s) across {} namespace(s)",
+                outcome.applied,
+                outcome.namespaces.len()
+            )),
+            action: "Reconcile".into(),
+            secondary: None,
+        }
+    } else {
+        return;
+    };
+    let recorder = ctx.recorder.clone();
+    let reference = tenant.object_ref(&());
+    // Events are best effort: a reconcile never waits for, or fails on, its Event.
+    tokio::spawn(async move {
+        if let Err(error) = recorder.publish(&event, &reference).await {
+            tracing::debug!(%error, "publishing an Event failed");
+        }
+    });
+}
+
+/// Event notes are limited to 1 KiB by the API server.
+fn truncate(note: &str) -> String {
+    const LIMIT: usize = 1000;
+    if note.len() <= LIMIT {
+        return note.to_string();
+    }
+    let mut end = LIMIT;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
+
+fn skipped(object: &ManagedObject, reason: &str) -> Skipped {
     Skipped {
         api_version: object.api_version.clone(),
         kind: object.kind.clone(),
@@ -443,138 +343,45 @@ fn skipped(object: &palisade_tenancy::ManagedObject, reason: &str) -> Skipped {
     }
 }
 
-/// `status.used` of a ResourceQuota held as a DynamicObject.
-fn quota_used(data: &Value) -> BTreeMap<String, Quantity> {
-    data.get("status")
-        .and_then(|s| s.get("used"))
-        .and_then(|u| serde_json::from_value(u.clone()).ok())
-        .unwrap_or_default()
-}
-
-fn error_policy(tenant: Arc<Tenant>, error: &Error, _ctx: Arc<Context>) -> Action {
+/// Retries a failed tenant after 1 s, 2 s, 4 s, ... up to 5 minutes.
+pub fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = tenant.name_any();
+    let failures = {
+        let mut failures = ctx.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = failures.entry(name.clone()).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    };
+    let delay = retry_delay(failures);
     let error = crate::chain(error);
-    tracing::warn!(tenant = %tenant.name_any(), %error, "reconcile failed; retrying in {RETRY_AFTER:?}");
-    Action::requeue(RETRY_AFTER)
+    tracing::warn!(tenant = %name, %error, failures, "reconcile failed; retrying in {delay:?}");
+    Action::requeue(delay)
 }
 
-/// The tenant an object labelled `palisade.dev/tenant` belongs to.
-fn tenant_of<K: Resource>(object: &K) -> Option<ObjectRef<Tenant>> {
-    object.labels().get(labels::TENANT).map(|tenant| ObjectRef::new(tenant))
+fn retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FIRST_RETRY.saturating_mul(1 << doublings).min(MAX_RETRY)
 }
 
-/// Stops a background task when the controller stops, however it stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Runs the controller until `shutdown` resolves.
-pub async fn run(
-    client: Client,
-    options: Options,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> Result<(), Error> {
-    let tenants = Api::<Tenant>::all(client.clone());
-    tenants
-        .list(&ListParams::default().limit(1))
-        .await
-        .map_err(Error::TenantApi)?;
-    let discovered = discover(&client).await?;
-
-    // Namespaces labelled with a tenant, cached: they are the tenants' adopted namespaces.
-    let (namespaces, writer) = reflector::store();
-    let _namespace_cache = AbortOnDrop(tokio::spawn(
-        reflector::reflector(
-            writer,
-            watcher(
-                Api::<Namespace>::all(client.clone()),
-                watcher::Config::default().labels(labels::TENANT),
-            ),
-        )
-        .default_backoff()
-        .for_each(|event| async move {
-            if let Err(error) = event {
-                tracing::warn!(%error, "namespace watch failed; retrying");
-            }
-        }),
-    ));
-    // Waited for here, once: kube's readiness signal wakes only one of several waiters.
-    if namespaces.wait_until_ready().await.is_err() {
-        tracing::warn!("the namespace cache stopped before it was filled");
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let delays: Vec<u64> = [1, 2, 3, 4, 9, 10, 100]
+            .iter()
+            .map(|&n| retry_delay(n).as_secs())
+            .collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 256, 300, 300]);
     }
 
-    let controller = Controller::new(tenants.clone(), watcher::Config::default());
-    let tenant_store = controller.store();
-    // A tenant's change also wakes the tenants whose objects name it (see `related`).
-    let grants: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
-    let store = tenant_store.clone();
-    let mut controller = controller.watches(tenants, watcher::Config::default(), move |tenant: Tenant| {
-        let name = tenant.name_any();
-        let now: BTreeSet<String> = tenant.spec.network.allow_from.tenants.iter().cloned().collect();
-        let before = grants
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name, now)
-            .unwrap_or_default();
-        let all = store.state();
-        let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
-        woken_by_tenant(&tenant, &before, &all)
-            .into_iter()
-            .map(|t| ObjectRef::new(&t))
-            .collect::<Vec<_>>()
-    });
-    let store = tenant_store.clone();
-    controller = controller.watches(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default().labels(labels::TENANT),
-        move |namespace: Namespace| {
-            let Some(tenant) = namespace.labels().get(labels::TENANT) else {
-                return Vec::new();
-            };
-            let all = store.state();
-            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
-            let mut woken = mesh_callers_of(tenant, &all);
-            woken.insert(tenant.clone());
-            woken.into_iter().map(|t| ObjectRef::new(&t)).collect()
-        },
-    );
-    let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
-    let mut watched = Vec::new();
-    for kind in MANAGED_KINDS
-        .iter()
-        .filter(|k| k.kind != "Namespace" && discovered.serves(k))
-    {
-        let resource = kind.api_resource();
-        controller = controller.watches_with(
-            Api::all_with(client.clone(), &resource),
-            resource,
-            managed.clone(),
-            |object: DynamicObject| tenant_of(&object),
-        );
-        watched.push(kind.describe());
+    #[test]
+    fn long_event_notes_are_cut_on_a_character_boundary() {
+        let note = "é".repeat(800);
+        let cut = truncate(&note);
+        assert!(cut.len() <= 1004, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate("short"), "short");
     }
-    tracing::info!(?watched, apis = ?discovered.facts.apis, "controller starting");
-
-    let context = Arc::new(Context {
-        client,
-        tenants: tenant_store,
-        namespaces,
-        discovered: Mutex::new(Some((Instant::now(), Arc::new(discovered)))),
-        options: options.clone(),
-    });
-    let reconciles = controller
-        .with_config(ControllerConfig::default().concurrency(options.concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
-            }
-        });
-    reconciles.await;
-    tracing::info!("controller stopped");
-    Ok(())
 }

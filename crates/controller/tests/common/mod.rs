@@ -68,7 +68,7 @@ pub fn start_controller() -> RunningController {
             let client = env.admin_client().await.unwrap();
             install_crds(&client).await;
             let options = palisade_controller::Options {
-                discovery_ttl: Duration::from_secs(2),
+                discovery_interval: Duration::from_secs(2),
                 ..palisade_controller::Options::default()
             };
             tokio::select! {

@@ -1,10 +1,15 @@
 //! `palisade controller`: keeps every tenant namespace of the cluster in KUBECONFIG (or
 //! in-cluster) holding what the renderer says.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use palisade_controller::{LeaderElection, Metrics, Options};
+use palisade_tenancy::render::DnsFacts;
 
 use super::webhook::{init_tracing, shutdown_signal};
 
@@ -16,31 +21,87 @@ pub struct ControllerArgs {
     /// Tenants reconciled at the same time.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// Address of the plain-HTTP /healthz, /readyz and /metrics server.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub metrics_listen: SocketAddr,
+    /// Take part in leader election through a Lease in this namespace (needed for more than one
+    /// replica). Usually the namespace Palisade runs in.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// This replica's name in the Lease (default: $POD_NAME, else the host name).
+    #[arg(long, env = "POD_NAME", requires = "leader_election_namespace")]
+    pub leader_identity: Option<String>,
+    /// Seconds a Lease holds without renewal before another replica takes over.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    pub lease_seconds: u64,
+    /// Namespace of the cluster DNS pods (default: read from the kube-system/kube-dns Service).
+    #[arg(long, requires = "dns_pod_label")]
+    pub dns_namespace: Option<String>,
+    /// A label of the cluster DNS pods, KEY=VALUE (repeatable).
+    #[arg(long, requires = "dns_namespace", value_parser = parse_label)]
+    pub dns_pod_label: Vec<(String, String)>,
     /// Log as JSON lines.
     #[arg(long)]
     pub log_json: bool,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 pub fn run(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     init_tracing(args.log_json);
     // rustls needs one process-wide crypto provider; ring is the one kube uses too.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let options = palisade_controller::Options {
+    let metrics = Arc::new(Metrics::default());
+    let leader_election = match &args.leader_election_namespace {
+        Some(namespace) => {
+            let identity = match &args.leader_identity {
+                Some(identity) => identity.clone(),
+                None => host_name().context("naming this replica for the Lease: pass --leader-identity")?,
+            };
+            let mut election = LeaderElection::new(namespace, &identity);
+            election.lease_duration = Duration::from_secs(args.lease_seconds);
+            election.renew_before = Duration::from_secs(args.lease_seconds.div_ceil(3));
+            Some(election)
+        }
+        None => None,
+    };
+    let dns = args.dns_namespace.as_ref().map(|namespace| DnsFacts {
+        namespace: namespace.clone(),
+        pod_labels: args.dns_pod_label.iter().cloned().collect::<BTreeMap<_, _>>(),
+    });
+    let options = Options {
         resync: Duration::from_secs(args.resync_seconds),
         concurrency: args.concurrency,
-        ..palisade_controller::Options::default()
+        dns,
+        leader_election,
+        health_listen: Some(args.metrics_listen),
+        metrics: metrics.clone(),
+        ..Options::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let client = kube::Client::try_default()
+        let config = kube::Config::infer()
             .await
-            .context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
+            .context("finding the cluster (KUBECONFIG or in-cluster)")?;
+        let client = palisade_controller::counting_client(config, &metrics).context("connecting to the cluster")?;
         palisade_controller::run(client, options, shutdown_signal())
             .await
             .context("running the controller")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn host_name() -> anyhow::Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").context("reading the host name")?;
+    let name = name.trim();
+    anyhow::ensure!(!name.is_empty(), "the host name is empty");
+    Ok(name.to_string())
 }

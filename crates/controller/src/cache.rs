@@ -1,0 +1,406 @@
+//! What the watches have seen, kept small: for each managed object a fingerprint of its live
+//! state, never the object itself, plus which tenant each labelled namespace belongs to. Pure:
+//! the watch tasks feed it, the reconciler reads it, and nothing here talks to the API server.
+//!
+//! Reconciles read this instead of listing the cluster: with 1,000 tenants a list per kind per
+//! reconcile is a request storm that grows with the square of the cluster. An apply is skipped
+//! when the live object still has the fingerprint it had right after Palisade last applied the
+//! same manifest; any edit by anyone changes the fingerprint, so drift is re-applied.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use palisade_api::labels;
+
+use crate::diff::{ObjectKey, Observed};
+use crate::quantity::{self, Amount};
+
+/// One object as a watch reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub key: ObjectKey,
+    /// The `palisade.dev/tenant` label.
+    pub tenant: Option<String>,
+    /// Whether it carries `app.kubernetes.io/managed-by: palisade`.
+    pub managed: bool,
+    /// Changes whenever the parts of the object Palisade cares about change.
+    pub fingerprint: u64,
+    /// `status.used` of a ResourceQuota.
+    pub quota_used: Option<BTreeMap<String, Quantity>>,
+}
+
+/// Hash of anything serializable; stable within one process, which is all the cache needs.
+pub fn fingerprint_of(parts: &impl serde::Serialize) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    serde_json::to_string(parts).unwrap_or_default().hash(&mut hasher);
+    hasher.finish()
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    tenant: String,
+    fingerprint: u64,
+    quota_used: Option<BTreeMap<String, Quantity>>,
+    /// `(manifest hash, fingerprint right after the apply)` of Palisade's last apply.
+    applied: Option<(u64, u64)>,
+}
+
+/// The managed objects and labelled namespaces the watches have reported.
+#[derive(Debug, Default)]
+pub struct Cache {
+    objects: HashMap<Arc<ObjectKey>, Entry>,
+    by_tenant: HashMap<String, BTreeSet<Arc<ObjectKey>>>,
+    /// Every namespace labelled `palisade.dev/tenant`, with that label.
+    namespaces: BTreeMap<String, String>,
+    /// Objects listed since a watch (re)started, by `(apiVersion, kind)`, until its list is done.
+    relisting: HashMap<(String, String), Vec<Seen>>,
+}
+
+impl Cache {
+    /// A watch reported `seen` created or changed; returns the tenants to reconcile.
+    pub fn saw(&mut self, seen: Seen) -> BTreeSet<String> {
+        let mut woken = BTreeSet::new();
+        if seen.key.api_version == "v1" && seen.key.kind == "Namespace" {
+            let before = match &seen.tenant {
+                Some(tenant) => self.namespaces.insert(seen.key.name.clone(), tenant.clone()),
+                None => self.namespaces.remove(&seen.key.name),
+            };
+            woken.extend(before);
+            woken.extend(seen.tenant.clone());
+        }
+        let (Some(tenant), true) = (seen.tenant, seen.managed) else {
+            // No longer Palisade's (a label was removed): forget it, wake its old tenant.
+            woken.extend(self.forget(&seen.key));
+            return woken;
+        };
+        let key = Arc::new(seen.key);
+        let applied = match self.objects.get(&key) {
+            Some(entry) if entry.tenant == tenant && entry.fingerprint == seen.fingerprint => {
+                if entry.quota_used == seen.quota_used {
+                    return woken;
+                }
+                entry.applied
+            }
+            Some(entry) if entry.tenant == tenant => entry.applied,
+            _ => None,
+        };
+        woken.extend(self.forget(&key));
+        self.by_tenant.entry(tenant.clone()).or_default().insert(key.clone());
+        self.objects.insert(
+            key,
+            Entry {
+                tenant: tenant.clone(),
+                fingerprint: seen.fingerprint,
+                quota_used: seen.quota_used,
+                applied,
+            },
+        );
+        woken.insert(tenant);
+        woken
+    }
+
+    /// A watch reported `key` deleted; returns the tenants to reconcile.
+    pub fn deleted(&mut self, key: &ObjectKey) -> BTreeSet<String> {
+        let mut woken: BTreeSet<String> = self.forget(key).into_iter().collect();
+        if key.api_version == "v1" && key.kind == "Namespace" {
+            woken.extend(self.namespaces.remove(&key.name));
+        }
+        woken
+    }
+
+    /// A watch of `(api_version, kind)` (re)starts listing.
+    pub fn relist_started(&mut self, api_version: &str, kind: &str) {
+        self.relisting
+            .insert((api_version.to_string(), kind.to_string()), Vec::new());
+    }
+
+    /// One object of a list in progress.
+    pub fn relisted(&mut self, seen: Seen) {
+        let id = (seen.key.api_version.clone(), seen.key.kind.clone());
+        self.relisting.entry(id).or_default().push(seen);
+    }
+
+    /// The list of `(api_version, kind)` is complete: what it did not hold is gone. Returns the
+    /// tenants whose objects changed.
+    pub fn relist_done(&mut self, api_version: &str, kind: &str) -> BTreeSet<String> {
+        let listed = self
+            .relisting
+            .remove(&(api_version.to_string(), kind.to_string()))
+            .unwrap_or_default();
+        let keep: BTreeSet<&ObjectKey> = listed.iter().map(|s| &s.key).collect();
+        let gone: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.api_version == api_version && k.kind == kind && !keep.contains(k.as_ref()))
+            .map(|k| k.as_ref().clone())
+            .collect();
+        let mut woken = BTreeSet::new();
+        for key in &gone {
+            woken.extend(self.deleted(key));
+        }
+        if api_version == "v1" && kind == "Namespace" {
+            let names: BTreeSet<&str> = keep.iter().map(|k| k.name.as_str()).collect();
+            let stale: Vec<String> = self
+                .namespaces
+                .keys()
+                .filter(|n| !names.contains(n.as_str()))
+                .cloned()
+                .collect();
+            for name in stale {
+                woken.extend(self.namespaces.remove(&name));
+            }
+        }
+        for seen in listed {
+            woken.extend(self.saw(seen));
+        }
+        woken
+    }
+
+    fn forget(&mut self, key: &ObjectKey) -> Option<String> {
+        let (key, entry) = self.objects.remove_entry(key)?;
+        if let Some(keys) = self.by_tenant.get_mut(&entry.tenant) {
+            keys.remove(&key);
+            if keys.is_empty() {
+                self.by_tenant.remove(&entry.tenant);
+            }
+        }
+        Some(entry.tenant)
+    }
+
+    /// Whether `manifest_hash` must be applied to `key`: unless the live object is exactly as
+    /// Palisade's last apply of that same manifest left it.
+    pub fn needs_apply(&self, key: &ObjectKey, manifest_hash: u64) -> bool {
+        self.objects
+            .get(key)
+            .is_none_or(|entry| entry.applied != Some((manifest_hash, entry.fingerprint)))
+    }
+
+    /// Palisade applied `manifest_hash` to `key` for `tenant`, and the API server answered with an
+    /// object of `fingerprint`. The watch will report the same state; recording it now spares a
+    /// second apply when the tenant is reconciled before that event arrives.
+    pub fn applied(&mut self, tenant: &str, key: ObjectKey, manifest_hash: u64, fingerprint: u64) {
+        let quota_used = self.objects.get(&key).and_then(|e| e.quota_used.clone());
+        self.forget(&key);
+        let key = Arc::new(key);
+        self.by_tenant
+            .entry(tenant.to_string())
+            .or_default()
+            .insert(key.clone());
+        self.objects.insert(
+            key,
+            Entry {
+                tenant: tenant.to_string(),
+                fingerprint,
+                quota_used,
+                applied: Some((manifest_hash, fingerprint)),
+            },
+        );
+    }
+
+    /// The managed objects of `tenant`, as the pruning diff wants them.
+    pub fn observed(&self, tenant: &str) -> Vec<Observed> {
+        let labels: BTreeMap<String, String> = [
+            (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+            (labels::TENANT.to_string(), tenant.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        self.by_tenant
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .map(|key| Observed {
+                key: key.as_ref().clone(),
+                labels: labels.clone(),
+            })
+            .collect()
+    }
+
+    /// Quota usage summed over the managed ResourceQuotas of `tenant` in `namespaces`, and the
+    /// quantities that could not be read.
+    pub fn quota_used(&self, tenant: &str, namespaces: &[String]) -> (BTreeMap<String, Quantity>, Vec<String>) {
+        let mut total: BTreeMap<String, Amount> = BTreeMap::new();
+        let mut unreadable = Vec::new();
+        for key in self.by_tenant.get(tenant).into_iter().flatten() {
+            if key.kind != "ResourceQuota" || !key.namespace.as_ref().is_some_and(|ns| namespaces.contains(ns)) {
+                continue;
+            }
+            if let Some(used) = self.objects.get(key).and_then(|e| e.quota_used.as_ref()) {
+                unreadable.extend(quantity::add_all(&mut total, used));
+            }
+        }
+        (quantity::to_quantities(&total), unreadable)
+    }
+
+    /// The tenant whose label `namespace` carries.
+    pub fn namespace_tenant(&self, namespace: &str) -> Option<&str> {
+        self.namespaces.get(namespace).map(String::as_str)
+    }
+
+    /// Every labelled namespace with its tenant.
+    pub fn labelled_namespaces(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.namespaces.iter().map(|(ns, t)| (ns.as_str(), t.as_str()))
+    }
+
+    /// How many managed objects the cache holds (a metric).
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rb(ns: &str, name: &str) -> ObjectKey {
+        ObjectKey::new("rbac.authorization.k8s.io/v1", "RoleBinding", Some(ns), name)
+    }
+
+    fn seen(key: ObjectKey, tenant: &str, fingerprint: u64) -> Seen {
+        Seen {
+            key,
+            tenant: Some(tenant.to_string()),
+            managed: true,
+            fingerprint,
+            quota_used: None,
+        }
+    }
+
+    fn namespace(name: &str, tenant: Option<&str>, managed: bool) -> Seen {
+        Seen {
+            key: ObjectKey::new("v1", "Namespace", None, name),
+            tenant: tenant.map(str::to_string),
+            managed,
+            fingerprint: 1,
+            quota_used: None,
+        }
+    }
+
+    fn keys(cache: &Cache, tenant: &str) -> Vec<ObjectKey> {
+        cache.observed(tenant).into_iter().map(|o| o.key).collect()
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_object_as_palisade_left_it_is_not_applied_again() {
+        let mut cache = Cache::default();
+        let key = rb("a-1", "owner");
+        assert!(cache.needs_apply(&key, 7), "unknown objects are applied");
+        cache.applied("a", key.clone(), 7, 100);
+        assert!(!cache.needs_apply(&key, 7));
+        assert!(cache.needs_apply(&key, 8), "a changed manifest is applied");
+        // The watch reports the state the apply produced: still nothing to do.
+        assert_eq!(cache.saw(seen(key.clone(), "a", 100)), BTreeSet::new());
+        assert!(!cache.needs_apply(&key, 7));
+    }
+
+    #[test]
+    fn an_edit_or_a_deletion_by_anyone_is_applied_again() {
+        let mut cache = Cache::default();
+        let key = rb("a-1", "owner");
+        cache.applied("a", key.clone(), 7, 100);
+        assert_eq!(cache.saw(seen(key.clone(), "a", 101)), set(&["a"]));
+        assert!(cache.needs_apply(&key, 7), "edited");
+        cache.applied("a", key.clone(), 7, 102);
+        assert_eq!(cache.deleted(&key), set(&["a"]));
+        assert!(cache.needs_apply(&key, 7), "deleted");
+    }
+
+    #[test]
+    fn objects_seen_but_never_applied_are_applied_once() {
+        // After a restart nothing is recorded: every object gets one apply.
+        let mut cache = Cache::default();
+        let key = rb("a-1", "owner");
+        cache.saw(seen(key.clone(), "a", 100));
+        assert!(cache.needs_apply(&key, 7));
+    }
+
+    #[test]
+    fn unlabelling_or_moving_an_object_wakes_both_tenants() {
+        let mut cache = Cache::default();
+        let key = rb("a-1", "x");
+        cache.saw(seen(key.clone(), "a", 1));
+        assert_eq!(cache.saw(seen(key.clone(), "b", 1)), set(&["a", "b"]));
+        assert_eq!(keys(&cache, "a"), Vec::<ObjectKey>::new());
+        assert_eq!(keys(&cache, "b"), vec![key.clone()]);
+        let mut unlabelled = seen(key.clone(), "b", 2);
+        unlabelled.managed = false;
+        assert_eq!(cache.saw(unlabelled), set(&["b"]));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_relist_replaces_what_the_watch_missed() {
+        let mut cache = Cache::default();
+        let stays = rb("a-1", "stays");
+        let gone = rb("a-1", "gone");
+        let np = ObjectKey::new("networking.k8s.io/v1", "NetworkPolicy", Some("a-1"), "deny");
+        cache.applied("a", stays.clone(), 7, 1);
+        cache.saw(seen(gone.clone(), "a", 1));
+        cache.saw(seen(np.clone(), "a", 1));
+        cache.relist_started("rbac.authorization.k8s.io/v1", "RoleBinding");
+        cache.relisted(seen(stays.clone(), "a", 1));
+        let woken = cache.relist_done("rbac.authorization.k8s.io/v1", "RoleBinding");
+        assert_eq!(woken, set(&["a"]));
+        let mut want = vec![stays.clone(), np];
+        want.sort();
+        assert_eq!(keys(&cache, "a"), want, "other kinds are untouched");
+        assert!(
+            !cache.needs_apply(&stays, 7),
+            "what Palisade applied is remembered across a relist"
+        );
+    }
+
+    #[test]
+    fn namespaces_map_to_their_tenant_label_managed_or_adopted() {
+        let mut cache = Cache::default();
+        cache.saw(namespace("a-1", Some("a"), true));
+        assert_eq!(cache.saw(namespace("adopted", Some("a"), false)), set(&["a"]));
+        assert_eq!(cache.namespace_tenant("adopted"), Some("a"));
+        assert_eq!(
+            keys(&cache, "a").len(),
+            1,
+            "only the managed namespace is a managed object"
+        );
+        assert_eq!(cache.saw(namespace("adopted", Some("b"), false)), set(&["a", "b"]));
+        assert_eq!(cache.namespace_tenant("adopted"), Some("b"));
+        cache.relist_started("v1", "Namespace");
+        cache.relisted(namespace("a-1", Some("a"), true));
+        assert_eq!(cache.relist_done("v1", "Namespace"), set(&["a", "b"]));
+        let all: Vec<(&str, &str)> = cache.labelled_namespaces().collect();
+        assert_eq!(all, vec![("a-1", "a")]);
+    }
+
+    #[test]
+    fn quota_usage_sums_the_tenants_quotas_in_its_namespaces() {
+        let mut cache = Cache::default();
+        let quota = |ns: &str, tenant: &str, cpu: &str| Seen {
+            quota_used: Some([("requests.cpu".to_string(), Quantity(cpu.to_string()))].into()),
+            ..seen(ObjectKey::new("v1", "ResourceQuota", Some(ns), "quota"), tenant, 1)
+        };
+        cache.saw(quota("a-1", "a", "500m"));
+        cache.saw(quota("a-2", "a", "1"));
+        cache.saw(quota("a-3", "a", "2"));
+        cache.saw(quota("b-1", "b", "4"));
+        let (used, unreadable) = cache.quota_used("a", &["a-1".to_string(), "a-2".to_string()]);
+        assert_eq!(used.get("requests.cpu"), Some(&Quantity("1500m".to_string())));
+        assert!(unreadable.is_empty());
+        // A usage change alone, same spec, still wakes the tenant (its status shows usage).
+        assert_eq!(cache.saw(quota("a-1", "a", "600m")), set(&["a"]));
+    }
+
+    #[test]
+    fn fingerprints_differ_when_content_differs() {
+        assert_eq!(fingerprint_of(&("1", "x")), fingerprint_of(&("1", "x")));
+        assert_ne!(fingerprint_of(&("1", "x")), fingerprint_of(&("2", "x")));
+    }
+}

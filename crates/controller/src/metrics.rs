@@ -1,0 +1,173 @@
+//! Prometheus metrics of the controller, and the tower layer that counts every request the
+//! controller's client sends (the figure that shows a request storm, or its absence).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabels {
+    /// `get`, `list`, `watch`, `apply`, `delete`, ... as the API server would name it.
+    pub verb: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabels {
+    pub tenant: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_seconds: Histogram,
+    pub api_requests: Family<VerbLabels, Counter>,
+    pub objects_applied: Counter,
+    pub objects_pruned: Counter,
+    pub tenants: Gauge,
+    pub tenant_namespaces: Family<TenantLabels, Gauge>,
+    pub cached_objects: Gauge,
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("palisade_controller");
+        let metrics = Metrics {
+            reconciles: Family::default(),
+            reconcile_seconds: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+            api_requests: Family::default(),
+            objects_applied: Counter::default(),
+            objects_pruned: Counter::default(),
+            tenants: Gauge::default(),
+            tenant_namespaces: Family::default(),
+            cached_objects: Gauge::default(),
+            leader: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("reconciles", "Tenant reconciles, by result", metrics.reconciles.clone());
+        registry.register(
+            "reconcile_seconds",
+            "Time to reconcile one tenant",
+            metrics.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "Requests sent to the API server, by verb",
+            metrics.api_requests.clone(),
+        );
+        registry.register(
+            "objects_applied",
+            "Objects written by server-side apply",
+            metrics.objects_applied.clone(),
+        );
+        registry.register(
+            "objects_pruned",
+            "Managed objects deleted because no tenant wants them any more",
+            metrics.objects_pruned.clone(),
+        );
+        registry.register("tenants", "Tenants known to the controller", metrics.tenants.clone());
+        registry.register(
+            "tenant_namespaces",
+            "Namespaces of each tenant",
+            metrics.tenant_namespaces.clone(),
+        );
+        registry.register(
+            "cached_objects",
+            "Managed objects the watches track",
+            metrics.cached_objects.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            metrics.leader.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts one request of the controller's client.
+    pub fn count_request<B>(&self, request: &http::Request<B>) {
+        let verb = verb_of(request.method(), request.uri().query().unwrap_or_default());
+        self.api_requests
+            .get_or_create(&VerbLabels { verb: verb.to_string() })
+            .inc();
+    }
+}
+
+/// The API server's name for a request: a GET with `watch=true` is a watch, a PATCH with the
+/// apply content type is counted as a patch (kube does not tell them apart in the URL).
+fn verb_of(method: &http::Method, query: &str) -> &'static str {
+    let watching = query.split('&').any(|pair| pair == "watch=true" || pair == "watch=1");
+    match *method {
+        http::Method::GET if watching => "watch",
+        http::Method::GET => "get",
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+/// A client whose every request is counted in `metrics`.
+pub fn counting_client(config: kube::Config, metrics: &Arc<Metrics>) -> Result<kube::Client, kube::Error> {
+    let metrics = metrics.clone();
+    let count = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+        metrics.count_request(&request);
+        request
+    });
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(builder.with_layer(&count).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_are_named_as_the_api_server_names_them() {
+        let cases = [
+            (http::Method::GET, "labelSelector=x&watch=true", "watch"),
+            (http::Method::GET, "labelSelector=x", "get"),
+            (http::Method::PATCH, "fieldManager=palisade", "patch"),
+            (http::Method::DELETE, "", "delete"),
+            (http::Method::POST, "", "create"),
+        ];
+        for (method, query, want) in cases {
+            assert_eq!(verb_of(&method, query), want, "{method} ?{query}");
+        }
+    }
+
+    #[test]
+    fn counted_requests_show_in_the_exposition() {
+        let metrics = Metrics::default();
+        let request = http::Request::get("/api/v1/namespaces?watch=true").body(()).unwrap();
+        metrics.count_request(&request);
+        metrics.count_request(&request);
+        let text = metrics.encode();
+        assert!(
+            text.contains("palisade_controller_api_requests_total{verb=\"watch\"} 2"),
+            "{text}"
+        );
+    }
+}

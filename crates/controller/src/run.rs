@@ -1,0 +1,249 @@
+//! Wiring: the watches, the discovery refresh, leader election, health, and kube-runtime's
+//! Controller that calls [`reconcile`](crate::reconcile) once per woken tenant.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::ListParams;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use palisade_api::Tenant;
+use palisade_tenancy::render::DnsFacts;
+
+use crate::Error;
+use crate::discovery::discover;
+use crate::leader::{self, LeaderElection};
+use crate::metrics::Metrics;
+use crate::reconcile::{Context, error_policy, reconcile};
+use crate::related::woken_by_tenant;
+use crate::serve::serve_health;
+use crate::watch::{AbortOnDrop, Shared, Watches};
+
+/// How the controller runs.
+#[derive(Clone)]
+pub struct Options {
+    /// Every tenant is reconciled at least this often, even without a change.
+    pub resync: Duration,
+    /// Tenants reconciled at the same time.
+    pub concurrency: u16,
+    /// How often discovery asks again which optional APIs are served (it also asks soon after
+    /// any CustomResourceDefinition changes).
+    pub discovery_interval: Duration,
+    /// Where cluster DNS runs; `None` reads the `kube-system/kube-dns` Service.
+    pub dns: Option<DnsFacts>,
+    /// `None` runs without an election: only for a single replica.
+    pub leader_election: Option<LeaderElection>,
+    /// Where `/healthz`, `/readyz` and `/metrics` listen, if anywhere.
+    pub health_listen: Option<SocketAddr>,
+    /// Shared with the client when it counts its requests (see [`crate::metrics::counting_client`]).
+    pub metrics: Arc<Metrics>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            resync: Duration::from_secs(300),
+            concurrency: 8,
+            discovery_interval: Duration::from_secs(30),
+            dns: None,
+            leader_election: None,
+            health_listen: None,
+            metrics: Arc::default(),
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` resolves, or until this replica loses leadership.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let shutdown = shutdown.boxed().shared();
+    let ready = Arc::new(AtomicBool::new(false));
+    let _health = match options.health_listen {
+        Some(listen) => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| Error::Listen { listen, source })?;
+            let (metrics, ready) = (options.metrics.clone(), ready.clone());
+            Some(AbortOnDrop(tokio::spawn(async move {
+                if let Err(error) = serve_health(listener, metrics, ready).await {
+                    tracing::error!(%error, "the health and metrics server stopped");
+                }
+            })))
+        }
+        None => None,
+    };
+    let Some(election) = options.leader_election.clone() else {
+        return run_controller(client, options, ready, shutdown).await;
+    };
+    let mut elected = leader::join(client.clone(), &election).await?;
+    // A standby is healthy and ready: it has nothing to serve until it leads.
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!(identity = %election.identity, lease = %election.lease_name, "waiting to lead");
+    tokio::select! {
+        () = shutdown.clone() => {
+            elected.resign().await;
+            return Ok(());
+        }
+        leads = leader::until_leading(&mut elected.leading) => {
+            if !leads {
+                return Err(Error::LeaderElection("the election stopped before this replica could lead".into()));
+            }
+        }
+    }
+    tracing::info!(identity = %election.identity, "leading");
+    options.metrics.leader.set(1);
+    ready.store(false, Ordering::Relaxed);
+    let result = tokio::select! {
+        result = run_controller(client, options.clone(), ready, shutdown) => result,
+        () = leader::until_lost(elected.leading.clone()) => Err(Error::LeadershipLost),
+    };
+    options.metrics.leader.set(0);
+    elected.resign().await;
+    result
+}
+
+async fn run_controller(
+    client: Client,
+    options: Options,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), Error> {
+    let tenants = Api::<Tenant>::all(client.clone());
+    tenants
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(Error::TenantApi)?;
+    let discovered = discover(&client, options.dns.as_ref()).await?;
+
+    let controller = Controller::new(tenants.clone(), watcher::Config::default());
+    let tenant_store = controller.store();
+    let (wake, woken) = futures::channel::mpsc::unbounded();
+    let shared = Arc::new(Shared::new(tenant_store.clone(), wake));
+    let mut watches = Watches::default();
+    let served = discovered.served_kinds();
+    // Reconciles wait for the first lists: until the namespaces are known, a reconcile could
+    // not tell a namespace of another tenant from a free one.
+    for listed in watches.ensure(&client, &served, &shared) {
+        let _ = listed.await;
+    }
+    tracing::info!(
+        watched = ?served.iter().map(|k| k.describe()).collect::<Vec<_>>(),
+        apis = ?discovered.facts.apis,
+        cached_objects = shared.cache().len(),
+        "caches filled; controller starting"
+    );
+
+    // A tenant's change also wakes the tenants whose objects name it (see `related`).
+    let grants: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
+    let store = tenant_store.clone();
+    let controller = controller
+        .watches(tenants, watcher::Config::default(), move |tenant: Tenant| {
+            let name = tenant.name_any();
+            let now: BTreeSet<String> = tenant.spec.network.allow_from.tenants.iter().cloned().collect();
+            let before = grants
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name, now)
+                .unwrap_or_default();
+            let all = store.state();
+            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
+            woken_by_tenant(&tenant, &before, &all)
+                .into_iter()
+                .map(|t| ObjectRef::new(&t))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_on(woken);
+
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), Reporter::from("palisade-controller")),
+        client: client.clone(),
+        resync: options.resync,
+        tenants: tenant_store,
+        shared: shared.clone(),
+        discovered: RwLock::new(Arc::new(discovered)),
+        metrics: options.metrics.clone(),
+        failures: Mutex::new(HashMap::new()),
+    });
+    let _discovery = AbortOnDrop(tokio::spawn(refresh_discovery(
+        client,
+        options.clone(),
+        context.clone(),
+        watches,
+    )));
+    ready.store(true, Ordering::Relaxed);
+    controller
+        .with_config(ControllerConfig::default().concurrency(options.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+    Ok(())
+}
+
+/// Asks discovery again every `discovery_interval`, and two seconds after any CRD changes (a
+/// new CRD is served only once Established). When what is served changes, watches start or stop
+/// and every tenant is reconciled, so Istio installed after Palisade gets its policies at once.
+async fn refresh_discovery(client: Client, options: Options, ctx: Arc<Context>, mut watches: Watches) {
+    let crds = watcher(
+        Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .filter_map(|event| async move {
+        match event {
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => Some(()),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::debug!(%error, "CRD watch failed; discovery still refreshes periodically");
+                None
+            }
+        }
+    });
+    let mut crds = std::pin::pin!(crds);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(options.discovery_interval) => {}
+            Some(()) = crds.next() => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+        let state = ctx.tenants.state();
+        options.metrics.tenants.set(state.len() as i64);
+        options.metrics.cached_objects.set(ctx.shared.cache().len() as i64);
+        let fresh = match discover(&client, options.dns.as_ref()).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(error = %crate::chain(&error), "discovery failed; keeping what was found before");
+                continue;
+            }
+        };
+        if *ctx.discovered() == fresh {
+            continue;
+        }
+        tracing::info!(apis = ?fresh.facts.apis, "the cluster's APIs changed; reconciling every tenant");
+        let served = fresh.served_kinds();
+        *ctx.discovered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        // New watches are not waited for: an object applied before its watch lists is applied
+        // once more at most.
+        drop(watches.ensure(&client, &served, &ctx.shared));
+        ctx.shared.wake_all();
+    }
+}
