@@ -242,7 +242,6 @@ fn start(binary: PathBuf) -> Result<TestEnv, Error> {
 /// validates the schema) and waits until each is Established. Returns their names.
 pub async fn install_palisade_crds(client: &Client) -> Result<Vec<String>, Error> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Patch, PatchParams};
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -251,41 +250,102 @@ pub async fn install_palisade_crds(client: &Client) -> Result<Vec<String>, Error
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
     let mut names = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| Error::Client(format!("{}: {e}", file.display())))?;
         let documents: Vec<CustomResourceDefinition> =
             serde_saphyr::from_multiple(&text).map_err(|e| Error::Client(format!("{}: {e}", file.display())))?;
         for crd in documents {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(&crd))
-                .await
-                .map_err(|e| Error::Client(format!("applying CRD {name} from {}: {e}", file.display())))?;
-            eventually(
-                &format!("CRD {name} to be established"),
-                Duration::from_secs(60),
-                || {
-                    let crds = crds.clone();
-                    let name = name.clone();
-                    async move {
-                        let crd = crds.get(&name).await.ok()?;
-                        let conditions = crd.status?.conditions?;
-                        let broken = conditions
-                            .iter()
-                            .any(|c| c.type_ == "NonStructuralSchema" && c.status == "True");
-                        let established = conditions
-                            .iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True");
-                        (established && !broken).then_some(())
-                    }
-                },
-            )
-            .await?;
-            names.push(name);
+            names.push(apply_crd(client, &crd, &file.display().to_string()).await?);
         }
     }
     Ok(names)
+}
+
+/// Applies `crd` (from `source`, for messages) and waits until the API server serves it.
+async fn apply_crd(
+    client: &Client,
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    source: &str,
+) -> Result<String, Error> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    crds.patch(&name, &PatchParams::apply("palisade-test").force(), &Patch::Apply(crd))
+        .await
+        .map_err(|e| Error::Client(format!("applying CRD {name} from {source}: {e}")))?;
+    eventually(
+        &format!("CRD {name} to be established"),
+        Duration::from_secs(60),
+        || {
+            let crds = crds.clone();
+            let name = name.clone();
+            async move {
+                let crd = crds.get(&name).await.ok()?;
+                let conditions = crd.status?.conditions?;
+                let broken = conditions
+                    .iter()
+                    .any(|c| c.type_ == "NonStructuralSchema" && c.status == "True");
+                let established = conditions
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                (established && !broken).then_some(())
+            }
+        },
+    )
+    .await?;
+    Ok(name)
+}
+
+/// A kind served by a CRD that testenv lacks (Istio, Linkerd, Cilium, Calico, ANP).
+#[derive(Debug, Clone, Copy)]
+pub struct StandInKind<'a> {
+    /// `group/version`.
+    pub api_version: &'a str,
+    pub kind: &'a str,
+    pub plural: &'a str,
+    pub namespaced: bool,
+}
+
+/// Makes the API server serve `kind` through a schemaless CRD, standing in for the real
+/// project's CRD: enough for server-side apply, watches and RBAC, which is what Palisade uses.
+/// Kinds sharing a group and plural (Calico's and Kubernetes' NetworkPolicy differ in group)
+/// each get their own CRD. Returns the CRD's name.
+pub async fn install_stand_in_crd(client: &Client, kind: StandInKind<'_>) -> Result<String, Error> {
+    let Some((group, version)) = kind.api_version.split_once('/') else {
+        return Err(Error::Client(format!(
+            "{}: a CRD needs group/version",
+            kind.api_version
+        )));
+    };
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{}.{group}", kind.plural)},
+        "spec": {
+            "group": group,
+            "scope": if kind.namespaced { "Namespaced" } else { "Cluster" },
+            "names": {
+                "kind": kind.kind,
+                "plural": kind.plural,
+                "singular": kind.kind.to_lowercase(),
+                "listKind": format!("{}List", kind.kind),
+            },
+            "versions": [{
+                "name": version,
+                "served": true,
+                "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true,
+                }},
+            }],
+        },
+    });
+    let crd = serde_json::from_value(crd).map_err(|e| Error::Client(format!("stand-in CRD for {}: {e}", kind.kind)))?;
+    apply_crd(client, &crd, "a stand-in").await
 }
 
 /// A name unique across the tests of this run, and across test binaries
