@@ -9,6 +9,10 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "palisade";
 /// Set on the namespaces of a cordoned tenant; the webhook freezes writes there.
 pub const CORDONED: &str = "palisade.dev/cordoned";
+/// Annotation on every object the controller applies: a hash of the manifest it applied. With
+/// managedFields showing no other writer, it tells a restarted controller the object is
+/// already as desired, so a restart or failover does not re-apply every object.
+pub const APPLIED_HASH: &str = "palisade.dev/applied";
 /// Set by Kubernetes itself on every namespace (immutable, equal to the name).
 pub const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
 

@@ -29,6 +29,18 @@ pub struct Seen {
     pub fingerprint: u64,
     /// `status.used` of a ResourceQuota.
     pub quota_used: Option<BTreeMap<String, Quantity>>,
+    /// The manifest hash in its `palisade.dev/applied` annotation, when its managedFields show
+    /// that nobody but Palisade wrote it since.
+    pub claimed: Option<u64>,
+}
+
+/// The hash of a manifest, written into the objects (so it must not change between processes
+/// or Rust versions): FNV-1a over its JSON.
+pub fn manifest_hash(manifest: &serde_json::Value) -> u64 {
+    let text = manifest.to_string();
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Hash of anything serializable; stable within one process, which is all the cache needs.
@@ -43,6 +55,7 @@ struct Entry {
     tenant: String,
     fingerprint: u64,
     quota_used: Option<BTreeMap<String, Quantity>>,
+    claimed: Option<u64>,
     /// `(manifest hash, fingerprint right after the apply)` of Palisade's last apply.
     applied: Option<(u64, u64)>,
 }
@@ -78,7 +91,7 @@ impl Cache {
         let key = Arc::new(seen.key);
         let applied = match self.objects.get(&key) {
             Some(entry) if entry.tenant == tenant && entry.fingerprint == seen.fingerprint => {
-                if entry.quota_used == seen.quota_used {
+                if entry.quota_used == seen.quota_used && entry.claimed == seen.claimed {
                     return woken;
                 }
                 entry.applied
@@ -94,6 +107,7 @@ impl Cache {
                 tenant: tenant.clone(),
                 fingerprint: seen.fingerprint,
                 quota_used: seen.quota_used,
+                claimed: seen.claimed,
                 applied,
             },
         );
@@ -170,20 +184,24 @@ impl Cache {
     }
 
     /// Whether `manifest_hash` must be applied to `key`: unless the live object is exactly as
-    /// Palisade's last apply of that same manifest left it.
-    pub fn needs_apply(&self, key: &ObjectKey, manifest_hash: u64) -> bool {
-        self.objects
-            .get(key)
-            .is_none_or(|entry| entry.applied != Some((manifest_hash, entry.fingerprint)))
+    /// Palisade's last apply of that same manifest left it, or (`trust_claims`) it carries that
+    /// manifest's hash and no other writer touched it (what a restarted controller relies on).
+    pub fn needs_apply(&self, key: &ObjectKey, manifest_hash: u64, trust_claims: bool) -> bool {
+        self.objects.get(key).is_none_or(|entry| {
+            entry.applied != Some((manifest_hash, entry.fingerprint))
+                && !(trust_claims && entry.claimed == Some(manifest_hash))
+        })
     }
 
-    /// Palisade applied `manifest_hash` to `key` for `tenant`, and the API server answered with an
-    /// object of `fingerprint`. The watch will report the same state; recording it now spares a
-    /// second apply when the tenant is reconciled before that event arrives.
-    pub fn applied(&mut self, tenant: &str, key: ObjectKey, manifest_hash: u64, fingerprint: u64) {
-        let quota_used = self.objects.get(&key).and_then(|e| e.quota_used.clone());
-        self.forget(&key);
-        let key = Arc::new(key);
+    /// Palisade applied `manifest_hash` for `tenant`, and the API server answered with `live`.
+    /// The watch will report the same state; recording it now spares a second apply when the
+    /// tenant is reconciled before that event arrives.
+    pub fn applied(&mut self, tenant: &str, live: Seen, manifest_hash: u64) {
+        let quota_used = live
+            .quota_used
+            .or_else(|| self.objects.get(&live.key).and_then(|e| e.quota_used.clone()));
+        self.forget(&live.key);
+        let key = Arc::new(live.key);
         self.by_tenant
             .entry(tenant.to_string())
             .or_default()
@@ -192,9 +210,10 @@ impl Cache {
             key,
             Entry {
                 tenant: tenant.to_string(),
-                fingerprint,
+                fingerprint: live.fingerprint,
                 quota_used,
-                applied: Some((manifest_hash, fingerprint)),
+                claimed: live.claimed,
+                applied: Some((manifest_hash, live.fingerprint)),
             },
         );
     }
@@ -269,6 +288,7 @@ mod tests {
             managed: true,
             fingerprint,
             quota_used: None,
+            claimed: None,
         }
     }
 
@@ -279,6 +299,7 @@ mod tests {
             managed,
             fingerprint: 1,
             quota_used: None,
+            claimed: None,
         }
     }
 
@@ -294,25 +315,25 @@ mod tests {
     fn an_object_as_palisade_left_it_is_not_applied_again() {
         let mut cache = Cache::default();
         let key = rb("a-1", "owner");
-        assert!(cache.needs_apply(&key, 7), "unknown objects are applied");
-        cache.applied("a", key.clone(), 7, 100);
-        assert!(!cache.needs_apply(&key, 7));
-        assert!(cache.needs_apply(&key, 8), "a changed manifest is applied");
+        assert!(cache.needs_apply(&key, 7, true), "unknown objects are applied");
+        cache.applied("a", seen(key.clone(), "a", 100), 7);
+        assert!(!cache.needs_apply(&key, 7, true));
+        assert!(cache.needs_apply(&key, 8, true), "a changed manifest is applied");
         // The watch reports the state the apply produced: still nothing to do.
         assert_eq!(cache.saw(seen(key.clone(), "a", 100)), BTreeSet::new());
-        assert!(!cache.needs_apply(&key, 7));
+        assert!(!cache.needs_apply(&key, 7, true));
     }
 
     #[test]
     fn an_edit_or_a_deletion_by_anyone_is_applied_again() {
         let mut cache = Cache::default();
         let key = rb("a-1", "owner");
-        cache.applied("a", key.clone(), 7, 100);
+        cache.applied("a", seen(key.clone(), "a", 100), 7);
         assert_eq!(cache.saw(seen(key.clone(), "a", 101)), set(&["a"]));
-        assert!(cache.needs_apply(&key, 7), "edited");
-        cache.applied("a", key.clone(), 7, 102);
+        assert!(cache.needs_apply(&key, 7, true), "edited");
+        cache.applied("a", seen(key.clone(), "a", 102), 7);
         assert_eq!(cache.deleted(&key), set(&["a"]));
-        assert!(cache.needs_apply(&key, 7), "deleted");
+        assert!(cache.needs_apply(&key, 7, true), "deleted");
     }
 
     #[test]
@@ -321,7 +342,36 @@ mod tests {
         let mut cache = Cache::default();
         let key = rb("a-1", "owner");
         cache.saw(seen(key.clone(), "a", 100));
-        assert!(cache.needs_apply(&key, 7));
+        assert!(cache.needs_apply(&key, 7, true));
+    }
+
+    #[test]
+    fn a_claim_spares_the_apply_after_a_restart_unless_distrusted() {
+        let mut cache = Cache::default();
+        let key = rb("a-1", "owner");
+        cache.saw(Seen {
+            claimed: Some(7),
+            ..seen(key.clone(), "a", 100)
+        });
+        assert!(!cache.needs_apply(&key, 7, true));
+        assert!(cache.needs_apply(&key, 8, true), "a claim for another manifest");
+        assert!(
+            cache.needs_apply(&key, 7, false),
+            "a periodic verification ignores claims"
+        );
+        // Someone else wrote it: the watch reports no claim any more.
+        cache.saw(seen(key.clone(), "a", 101));
+        assert!(cache.needs_apply(&key, 7, true));
+    }
+
+    #[test]
+    fn manifest_hashes_are_fixed_values() {
+        // Written into objects: a change here makes every controller re-apply everything once.
+        assert_eq!(manifest_hash(&serde_json::json!({})), 0x08f4_4b07_b590_1a25);
+        assert_ne!(
+            manifest_hash(&serde_json::json!({"a": 1})),
+            manifest_hash(&serde_json::json!({"a": 2}))
+        );
     }
 
     #[test]
@@ -344,7 +394,7 @@ mod tests {
         let stays = rb("a-1", "stays");
         let gone = rb("a-1", "gone");
         let np = ObjectKey::new("networking.k8s.io/v1", "NetworkPolicy", Some("a-1"), "deny");
-        cache.applied("a", stays.clone(), 7, 1);
+        cache.applied("a", seen(stays.clone(), "a", 1), 7);
         cache.saw(seen(gone.clone(), "a", 1));
         cache.saw(seen(np.clone(), "a", 1));
         cache.relist_started("rbac.authorization.k8s.io/v1", "RoleBinding");
@@ -355,7 +405,7 @@ mod tests {
         want.sort();
         assert_eq!(keys(&cache, "a"), want, "other kinds are untouched");
         assert!(
-            !cache.needs_apply(&stays, 7),
+            !cache.needs_apply(&stays, 7, true),
             "what Palisade applied is remembered across a relist"
         );
     }

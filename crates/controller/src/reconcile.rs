@@ -11,19 +11,19 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
-use palisade_api::Tenant;
+use palisade_api::{Tenant, labels};
 use palisade_tenancy::render::Skipped;
 use palisade_tenancy::{ManagedObject, TenantIndex, render_tenant};
 use serde_json::json;
 
 use crate::Error;
-use crate::cache::fingerprint_of;
+use crate::cache::manifest_hash;
 use crate::diff::{ObjectKey, to_prune};
 use crate::discovery::Discovered;
 use crate::kinds::{ManagedKind, lookup};
 use crate::metrics::{Metrics, ResultLabels, TenantLabels};
 use crate::status::{Outcome, tenant_status};
-use crate::watch::{Shared, fingerprint};
+use crate::watch::{Shared, seen};
 
 /// The field manager of everything Palisade applies.
 pub const FIELD_MANAGER: &str = "palisade";
@@ -36,6 +36,11 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 pub struct Context {
     pub client: Client,
     pub resync: Duration,
+    /// Every tenant's objects are applied without trusting the cache this often (see
+    /// [`Context::due_for_verification`]).
+    pub verify_interval: Duration,
+    /// When each tenant was last verified (first seen, after a start).
+    pub verified: Mutex<HashMap<String, Instant>>,
     pub tenants: Store<Tenant>,
     pub shared: Arc<Shared>,
     pub discovered: RwLock<Arc<Discovered>>,
@@ -53,20 +58,31 @@ impl Context {
             .clone()
     }
 
+    /// Whether this reconcile of `tenant` applies every object, trusting neither fingerprints nor
+    /// annotations. Watches see every edit while the controller runs, and annotations cover a
+    /// restart, except an edit that only removed fields Palisade set while no replica ran: that
+    /// leaves no other writer in managedFields. This bounds how long such drift can last,
+    /// without re-applying everything at every start (a start only sets the clock).
+    fn due_for_verification(&self, tenant: &str) -> bool {
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match verified.get_mut(tenant) {
+            None => {
+                verified.insert(tenant.to_string(), Instant::now());
+                false
+            }
+            Some(at) if at.elapsed() >= self.verify_interval => {
+                *at = Instant::now();
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
     /// Every tenant with its namespaces: `spec.namespaces.names` plus the namespaces labelled
     /// with the tenant. The status' list is left out, so a namespace that leaves both is gone.
     fn index(&self) -> TenantIndex {
-        let tenants: Vec<Tenant> = self
-            .tenants
-            .state()
-            .iter()
-            .map(|t| Tenant {
-                metadata: t.metadata.clone(),
-                spec: t.spec.clone(),
-                status: None,
-            })
-            .collect();
-        let mut index = TenantIndex::new(tenants.iter());
+        let tenants = self.tenants.state();
+        let mut index = TenantIndex::from_specs(tenants.iter().map(AsRef::as_ref));
         for (namespace, tenant) in self.shared.cache().labelled_namespaces() {
             index.add_namespace(tenant, namespace);
         }
@@ -123,6 +139,7 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         // The garbage collector removes what the Tenant owns.
         return Ok(Action::await_change());
     }
+    let verify = ctx.due_for_verification(&name);
     let discovered = ctx.discovered();
     let index = ctx.index();
     let plan = render_tenant(tenant, &index, &discovered.facts);
@@ -175,17 +192,18 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         if !kind.namespaced {
             manifest["metadata"]["ownerReferences"] = json!([owner]);
         }
-        let manifest_hash = fingerprint_of(&manifest);
-        if !ctx.shared.cache().needs_apply(&key, manifest_hash) {
+        let manifest_hash = manifest_hash(&manifest);
+        if !ctx.shared.cache().needs_apply(&key, manifest_hash, !verify) {
             outcome.unchanged += 1;
             continue;
         }
+        manifest["metadata"]["annotations"][labels::APPLIED_HASH] = json!(format!("{manifest_hash:016x}"));
         let api = api_for(&ctx.client, kind, object.namespace.as_deref());
         tracing::debug!(tenant = %name, object = %object.describe(), "step: apply");
         match api.patch(&object.name, &params, &Patch::Apply(&manifest)).await {
             Ok(live) => {
-                let live_fingerprint = fingerprint(kind, &live.metadata, Some(&live.data));
-                ctx.shared.cache().applied(&name, key, manifest_hash, live_fingerprint);
+                let live = seen(kind, &live.metadata, Some(&live.data));
+                ctx.shared.cache().applied(&name, live, manifest_hash);
                 outcome.applied += 1;
             }
             Err(error) => {

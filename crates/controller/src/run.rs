@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use palisade_api::Tenant;
@@ -29,11 +29,17 @@ use crate::related::woken_by_tenant;
 use crate::serve::serve_health;
 use crate::watch::{AbortOnDrop, Shared, Watches};
 
+/// How long a start waits for a watch's first list before going on without it.
+const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How the controller runs.
 #[derive(Clone)]
 pub struct Options {
     /// Every tenant is reconciled at least this often, even without a change.
     pub resync: Duration,
+    /// Every tenant's objects are re-applied this often even when the caches say they are as
+    /// desired (at most; the first time one interval after the controller starts).
+    pub verify_interval: Duration,
     /// Tenants reconciled at the same time.
     pub concurrency: u16,
     /// How often discovery asks again which optional APIs are served (it also asks soon after
@@ -53,6 +59,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             resync: Duration::from_secs(300),
+            verify_interval: Duration::from_secs(3600),
             concurrency: 8,
             discovery_interval: Duration::from_secs(30),
             dns: None,
@@ -128,16 +135,43 @@ async fn run_controller(
         .map_err(Error::TenantApi)?;
     let discovered = discover(&client, options.dns.as_ref()).await?;
 
-    let controller = Controller::new(tenants.clone(), watcher::Config::default());
-    let tenant_store = controller.store();
+    // Tenants are cached without managedFields: half of a Tenant's size, never read.
+    let (tenant_store, tenant_writer) = reflector::store();
     let (wake, woken) = futures::channel::mpsc::unbounded();
     let shared = Arc::new(Shared::new(tenant_store.clone(), wake));
+    // A tenant's change also wakes the tenants whose objects name it (see `related`).
+    let grants: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
+    let related = shared.clone();
+    let tenant_changes = watcher(tenants, watcher::Config::default())
+        .default_backoff()
+        .modify(|tenant| tenant.managed_fields_mut().clear())
+        .reflect(tenant_writer)
+        .touched_objects()
+        .inspect_ok(move |tenant| {
+            let name = tenant.name_any();
+            let now: BTreeSet<String> = tenant.spec.network.allow_from.tenants.iter().cloned().collect();
+            let before = grants
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(name, now)
+                .unwrap_or_default();
+            let all = related.tenants().state();
+            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
+            related.wake(woken_by_tenant(tenant, &before, &all));
+        });
+    let controller = Controller::for_stream(tenant_changes, tenant_store.clone()).reconcile_on(woken);
+
     let mut watches = Watches::default();
     let served = discovered.served_kinds();
     // Reconciles wait for the first lists: until the namespaces are known, a reconcile could
-    // not tell a namespace of another tenant from a free one.
+    // not tell a namespace of another tenant from a free one. A kind that cannot be listed (a
+    // missing permission) must not stall every tenant: after a while, go on without it.
     for listed in watches.ensure(&client, &served, &shared) {
-        let _ = listed.await;
+        if tokio::time::timeout(FIRST_LIST_TIMEOUT, listed).await.is_err() {
+            tracing::error!(
+                "a watch has not listed its objects after {FIRST_LIST_TIMEOUT:?} (see the warnings above); starting without it"
+            );
+        }
     }
     tracing::info!(
         watched = ?served.iter().map(|k| k.describe()).collect::<Vec<_>>(),
@@ -146,31 +180,12 @@ async fn run_controller(
         "caches filled; controller starting"
     );
 
-    // A tenant's change also wakes the tenants whose objects name it (see `related`).
-    let grants: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
-    let store = tenant_store.clone();
-    let controller = controller
-        .watches(tenants, watcher::Config::default(), move |tenant: Tenant| {
-            let name = tenant.name_any();
-            let now: BTreeSet<String> = tenant.spec.network.allow_from.tenants.iter().cloned().collect();
-            let before = grants
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(name, now)
-                .unwrap_or_default();
-            let all = store.state();
-            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
-            woken_by_tenant(&tenant, &before, &all)
-                .into_iter()
-                .map(|t| ObjectRef::new(&t))
-                .collect::<Vec<_>>()
-        })
-        .reconcile_on(woken);
-
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), Reporter::from("palisade-controller")),
         client: client.clone(),
         resync: options.resync,
+        verify_interval: options.verify_interval,
+        verified: Mutex::new(HashMap::new()),
         tenants: tenant_store,
         shared: shared.clone(),
         discovered: RwLock::new(Arc::new(discovered)),

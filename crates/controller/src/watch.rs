@@ -41,6 +41,10 @@ impl Shared {
         }
     }
 
+    pub fn tenants(&self) -> &Store<Tenant> {
+        &self.tenants
+    }
+
     pub fn cache(&self) -> MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -84,7 +88,23 @@ pub fn seen(kind: &ManagedKind, metadata: &ObjectMeta, data: Option<&Value>) -> 
         managed: label(labels::MANAGED_BY).as_deref() == Some(labels::MANAGED_BY_VALUE),
         fingerprint: fingerprint(kind, metadata, data),
         quota_used,
+        claimed: claimed(metadata),
     }
+}
+
+/// The manifest hash of the `palisade.dev/applied` annotation, if only Palisade wrote the object
+/// (status writers aside): any other writer shows in managedFields, and its edit may have
+/// changed what Palisade set.
+fn claimed(metadata: &ObjectMeta) -> Option<u64> {
+    let only_palisade = metadata.managed_fields.iter().flatten().all(|entry| {
+        entry.manager.as_deref() == Some(crate::FIELD_MANAGER)
+            || entry.subresource.as_deref().is_some_and(|s| !s.is_empty())
+    });
+    if !only_palisade {
+        return None;
+    }
+    let annotation = metadata.annotations.as_ref()?.get(labels::APPLIED_HASH)?;
+    u64::from_str_radix(annotation, 16).ok()
 }
 
 /// The fingerprint of a live object. A quota's status changes with every pod, so a quota is

@@ -7,7 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench code
 
-use std::net::TcpListener;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,23 +52,6 @@ fn pod_review() -> Vec<u8> {
         }
     }))
     .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 async fn connection(connector: tokio_rustls::TlsConnector, port: u16, body: Bytes, until: Instant) -> Vec<Duration> {
@@ -118,7 +102,7 @@ fn main() {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, &certificate.cert_pem).unwrap();
     std::fs::write(&key, &certificate.key_pem).unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut webhook = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(["webhook", "--offline-tenants"])
@@ -127,7 +111,7 @@ fn main() {
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port()),
+            &format!("127.0.0.1:{}", common::free_port()),
         ])
         .arg("--tls-cert-file")
         .arg(&cert)
@@ -160,7 +144,7 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let (idle, _) = rss_kib(pid);
+        let (idle, _) = common::rss_kib(pid);
         println!(
             "palisade webhook (release), pod CREATE review of {} bytes, tenant with every workload rule; idle RSS {:.1} MiB",
             body.len(),
@@ -178,7 +162,7 @@ fn main() {
             }
             let elapsed = started.elapsed().as_secs_f64();
             latencies.sort();
-            let (_, peak) = rss_kib(pid);
+            let (_, peak) = common::rss_kib(pid);
             println!(
                 "{count:>11} {:>12.0} {:>8.0}µs {:>8.0}µs {:>9.1} MiB",
                 latencies.len() as f64 / elapsed,

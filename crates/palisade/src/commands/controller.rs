@@ -18,6 +18,10 @@ pub struct ControllerArgs {
     /// Reconcile every tenant at least this often (seconds), even when nothing changed.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub resync_seconds: u64,
+    /// Re-apply every tenant's objects this often (seconds) even when the watches say nothing
+    /// changed: a bound on drift that no watch could see (made while no replica was running).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..))]
+    pub verify_interval_seconds: u64,
     /// Tenants reconciled at the same time.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -76,6 +80,7 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     });
     let options = Options {
         resync: Duration::from_secs(args.resync_seconds),
+        verify_interval: Duration::from_secs(args.verify_interval_seconds),
         concurrency: args.concurrency,
         dns,
         leader_election,

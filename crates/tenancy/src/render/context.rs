@@ -92,12 +92,23 @@ impl TenantIndex {
     /// An index of `tenants`, each owning the namespaces of its `spec.namespaces.names` and of its
     /// status. Add namespaces seen in the cluster with [`TenantIndex::add_namespace`].
     pub fn new<'a>(tenants: impl IntoIterator<Item = &'a Tenant>) -> Self {
+        Self::build(tenants, true)
+    }
+
+    /// Like [`TenantIndex::new`], but ignoring the status: for the controller, which knows the
+    /// namespaces from the cluster itself and must let a namespace go once it leaves both the
+    /// spec and the cluster.
+    pub fn from_specs<'a>(tenants: impl IntoIterator<Item = &'a Tenant>) -> Self {
+        Self::build(tenants, false)
+    }
+
+    fn build<'a>(tenants: impl IntoIterator<Item = &'a Tenant>, with_status: bool) -> Self {
         let mut index = TenantIndex::default();
         for tenant in tenants {
             let name = tenant.metadata.name.clone().unwrap_or_default();
             let owned = index.namespaces.entry(name.clone()).or_default();
             owned.extend(tenant.spec.namespaces.names.iter().cloned());
-            if let Some(status) = &tenant.status {
+            if let Some(status) = tenant.status.as_ref().filter(|_| with_status) {
                 owned.extend(status.namespaces.iter().cloned());
             }
             for source in &tenant.spec.network.allow_from.tenants {
