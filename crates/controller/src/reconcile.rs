@@ -97,7 +97,11 @@ fn owner_reference(tenant: &Tenant, uid: &str) -> k8s_openapi::apimachinery::pkg
         name: tenant.name_any(),
         uid: uid.to_string(),
         controller: Some(true),
-        block_owner_deletion: Some(true),
+        // As the webhook sets it on namespaces tenant owners create: equal references let the
+        // apply leave an adopted namespace's references alone. blockOwnerDeletion would need
+        // `update tenants/finalizers` from every owner, and `delete namespaces` from Palisade
+        // where OwnerReferencesPermissionEnforcement is on.
+        block_owner_deletion: None,
     }
 }
 

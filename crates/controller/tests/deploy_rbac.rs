@@ -898,7 +898,8 @@ async fn access_reviews_show_what_the_service_accounts_can_and_cannot_do() {
         &[
             // Needed where testenv does not go (OwnerReferencesPermissionEnforcement is off), or
             // where a refusal is only logged.
-            may("update", "palisade.dev/tenants/finalizers").named("some-tenant"),
+            // Owner references carry no blockOwnerDeletion, so this is never needed.
+            may_not("update", "palisade.dev/tenants/finalizers").named("some-tenant"),
             may("get", "/services").ns("kube-system").named("kube-dns"),
             may("list", "discovery.k8s.io/endpointslices").ns("default"),
             may("create", "events.k8s.io/events").ns("default"),

@@ -83,7 +83,10 @@ pub async fn run_with_index(
     let (tls, ca_pem, background) = load_tls(&options.tls).await?;
     if options.register {
         match &ca_pem {
-            Some(ca_pem) => registration::register(&client, &options.endpoint, ca_pem).await?,
+            Some(ca_pem) => {
+                let names = WebhookNames::for_config(&options.config);
+                register_named(&client, &names, &options.endpoint, ca_pem).await?
+            }
             None => tracing::warn!("no CA bundle known (give --tls-ca-file): webhook configurations not written"),
         }
     }

@@ -31,18 +31,45 @@ pub enum Endpoint {
     Service { namespace: String, name: String, port: i32 },
 }
 
-/// Names of the configurations, so tests can run several webhooks side by side.
+/// What the configurations are called (tests run several webhooks side by side) and who the API
+/// server never sends to the webhook: administrators and Palisade's own controller, exactly as
+/// the admission configuration names them, so the CEL pre-filter and the webhook agree.
 #[derive(Debug, Clone)]
 pub struct WebhookNames {
     pub configuration: String,
+    pub exempt_users: Vec<String>,
+    pub exempt_groups: Vec<String>,
 }
 
 impl Default for WebhookNames {
     fn default() -> Self {
+        WebhookNames::for_config(&palisade_admission::AdmissionConfig::default())
+    }
+}
+
+impl WebhookNames {
+    /// The standard configuration name, exempting `config`'s administrators and Palisade users.
+    pub fn for_config(config: &palisade_admission::AdmissionConfig) -> Self {
         WebhookNames {
             configuration: "palisade".to_string(),
+            exempt_users: config
+                .palisade_users
+                .iter()
+                .chain(&config.admin_users)
+                .cloned()
+                .collect(),
+            exempt_groups: config.admin_groups.clone(),
         }
     }
+}
+
+/// A CEL list literal of strings.
+fn cel_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|item| format!("'{}'", item.replace('\\', "\\\\").replace('\'', "\\'")))
+        .collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 fn client_config(endpoint: &Endpoint, path: &str, ca_pem: &str) -> WebhookClientConfig {
@@ -74,12 +101,18 @@ fn condition(name: &str, expression: &str) -> MatchCondition {
 }
 
 /// Administrators and Palisade itself never wait on the webhook.
-fn exempt_conditions(extra_system: bool) -> Vec<MatchCondition> {
+fn exempt_conditions(names: &WebhookNames, extra_system: bool) -> Vec<MatchCondition> {
     let mut conditions = vec![
-        condition("not-cluster-admin", "!('system:masters' in request.userInfo.groups)"),
+        condition(
+            "not-cluster-admin",
+            &format!(
+                "!request.userInfo.groups.exists(g, g in {})",
+                cel_list(&names.exempt_groups)
+            ),
+        ),
         condition(
             "not-palisade",
-            "!request.userInfo.username.startsWith('system:serviceaccount:palisade-system:')",
+            &format!("!(request.userInfo.username in {})", cel_list(&names.exempt_users)),
         ),
     ];
     if extra_system {
@@ -171,14 +204,14 @@ pub fn webhook_configurations(
         name: "namespaces.palisade.dev",
         rules: vec![rule(&[""], resources, operations)],
         namespace_selector: None,
-        match_conditions: Some(exempt_conditions(true)),
+        match_conditions: Some(exempt_conditions(names, true)),
         failure_policy: "Fail",
     };
     let objects = |groups: &[&str], resources: &[&str], operations: &[&str]| Entry {
         name: "objects.palisade.dev",
         rules: vec![rule(groups, resources, operations)],
         namespace_selector: Some(tenant_namespaces()),
-        match_conditions: Some(exempt_conditions(false)),
+        match_conditions: Some(exempt_conditions(names, false)),
         failure_policy: "Fail",
     };
     let tenants = Entry {
@@ -212,11 +245,6 @@ pub fn webhook_configurations(
     (validating, mutating)
 }
 
-/// Writes both configurations with server-side apply.
-pub async fn register(client: &kube::Client, endpoint: &Endpoint, ca_pem: &str) -> Result<(), Error> {
-    register_named(client, &WebhookNames::default(), endpoint, ca_pem).await
-}
-
 pub async fn register_named(
     client: &kube::Client,
     names: &WebhookNames,
@@ -234,4 +262,32 @@ pub async fn register_named(
         .await
         .map_err(Error::Register)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exemptions_name_exactly_the_configured_identities() {
+        let config = palisade_admission::AdmissionConfig {
+            palisade_users: vec!["system:serviceaccount:ops:palisade".to_string()],
+            admin_users: vec!["o'neil".to_string()],
+            admin_groups: vec!["platform".to_string()],
+            ..palisade_admission::AdmissionConfig::default()
+        };
+        let names = WebhookNames::for_config(&config);
+        let expressions: Vec<String> = exempt_conditions(&names, false)
+            .into_iter()
+            .map(|c| c.expression)
+            .collect();
+        assert_eq!(
+            expressions,
+            vec![
+                "!request.userInfo.groups.exists(g, g in ['platform'])".to_string(),
+                r"!(request.userInfo.username in ['system:serviceaccount:ops:palisade', 'o\'neil'])".to_string(),
+            ],
+            "no prefix match: another service account in Palisade's namespace is not exempt"
+        );
+    }
 }
