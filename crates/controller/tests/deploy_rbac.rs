@@ -129,10 +129,6 @@ async fn set_up(admin: &Client) {
             let _ = rustls::crypto::ring::default_provider().install_default();
             common::install_crds(admin).await;
             let stand_ins = MANAGED_KINDS.iter().filter(|k| !k.built_in).map(|k| async move {
-                if is_protected_group(k) {
-                    install_protected_stand_in(admin, k).await;
-                    return;
-                }
                 let kind = StandInKind {
                     api_version: k.api_version,
                     kind: k.kind,
@@ -218,54 +214,6 @@ async fn publish_api_server_endpoints(admin: &Client) {
         .patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&slice))
         .await
         .unwrap();
-}
-
-/// The API server refuses a CRD in a `*.k8s.io` or `*.kubernetes.io` group (AdminNetworkPolicy's
-/// `policy.networking.k8s.io`) without the `api-approved.kubernetes.io` annotation, which
-/// `install_stand_in_crd` does not set.
-fn is_protected_group(kind: &ManagedKind) -> bool {
-    let (group, _) = kind.group_version();
-    group.ends_with(".k8s.io") || group.ends_with(".kubernetes.io")
-}
-
-async fn install_protected_stand_in(admin: &Client, kind: &ManagedKind) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-
-    let (group, version) = kind.group_version();
-    let name = format!("{}.{group}", kind.plural);
-    let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "metadata": {
-            "name": name,
-            "annotations": { "api-approved.kubernetes.io": "unapproved, a schemaless stand-in for tests" }
-        },
-        "spec": {
-            "group": group,
-            "scope": if kind.namespaced { "Namespaced" } else { "Cluster" },
-            "names": { "kind": kind.kind, "plural": kind.plural, "singular": kind.kind.to_lowercase() },
-            "versions": [{
-                "name": version, "served": true, "storage": true,
-                "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } }
-            }]
-        }
-    }))
-    .unwrap();
-    let crds = Api::<CustomResourceDefinition>::all(admin.clone());
-    crds.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
-        .await
-        .unwrap();
-    eventually(&format!("CRD {name} to be established"), WAIT, || {
-        let crds = crds.clone();
-        let name = name.clone();
-        async move {
-            let conditions = crds.get(&name).await.ok()?.status?.conditions?;
-            conditions
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        }
-    })
-    .await
-    .unwrap();
 }
 
 async fn apply_manifest(admin: &Client, document: &Value) -> Result<(), kube::Error> {

@@ -320,10 +320,17 @@ pub async fn install_stand_in_crd(client: &Client, kind: StandInKind<'_>) -> Res
             kind.api_version
         )));
     };
+    // The API server refuses CRDs in Kubernetes' own groups without this annotation.
+    let protected = group.ends_with(".k8s.io") || group.ends_with(".kubernetes.io");
+    let annotations = if protected {
+        serde_json::json!({"api-approved.kubernetes.io": "unapproved, a test stand-in"})
+    } else {
+        serde_json::json!({})
+    };
     let crd = serde_json::json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{}.{group}", kind.plural)},
+        "metadata": {"name": format!("{}.{group}", kind.plural), "annotations": annotations},
         "spec": {
             "group": group,
             "scope": if kind.namespaced { "Namespaced" } else { "Cluster" },

@@ -32,31 +32,62 @@ pub fn env() -> &'static TestEnv {
 
 /// A controller running on its own thread and runtime, so that it outlives each test's runtime.
 pub struct RunningController {
-    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    kill: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    shutdown: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl RunningController {
     /// Stops the controller at once, as a crash would: in-flight reconciles are dropped halfway.
     pub fn kill(&self) {
-        if let Some(stop) = self.stop.lock().unwrap().take() {
-            let _ = stop.send(());
+        if let Some(kill) = self.kill.lock().unwrap().take() {
+            let _ = kill.send(());
         }
+        self.join();
+    }
+
+    /// Stops the controller as SIGTERM would: it finishes its reconciles and leaves the election.
+    pub fn shut_down(&self) {
+        if let Some(shutdown) = self.shutdown.lock().unwrap().take() {
+            let _ = shutdown.send(());
+        }
+        self.join();
+    }
+
+    fn join(&self) {
         if let Some(thread) = self.thread.lock().unwrap().take() {
             thread.join().unwrap();
         }
     }
 }
 
+impl Drop for RunningController {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts a controller against the testenv of this test binary (installing the CRDs first).
 pub fn start_controller() -> RunningController {
+    start_controller_with(|_| palisade_controller::Options {
+        discovery_interval: Duration::from_secs(2),
+        ..palisade_controller::Options::default()
+    })
+}
+
+/// [`start_controller`] with options of the test's choosing; `options` gets a client of the
+/// testenv that counts requests into the metrics it will be given.
+pub fn start_controller_with(
+    options: impl FnOnce(&mut palisade_controller::Options) -> palisade_controller::Options + Send + 'static,
+) -> RunningController {
     // RUST_LOG=palisade_controller=info shows every reconcile.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let env = env();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -65,25 +96,31 @@ pub fn start_controller() -> RunningController {
             .unwrap();
         runtime.block_on(async move {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let client = env.admin_client().await.unwrap();
-            install_crds(&client).await;
-            let options = palisade_controller::Options {
-                discovery_interval: Duration::from_secs(2),
-                ..palisade_controller::Options::default()
+            install_crds(&env.admin_client().await.unwrap()).await;
+            let mut defaults = palisade_controller::Options::default();
+            let options = options(&mut defaults);
+            let kubeconfig = kube::config::Kubeconfig::read_from(env.kubeconfig_path()).unwrap();
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap();
+            let client = palisade_controller::counting_client(config, &options.metrics).unwrap();
+            let shutdown = async move {
+                let _ = shutdown_rx.await;
             };
             tokio::select! {
-                result = palisade_controller::run(client, options, std::future::pending()) => {
+                result = palisade_controller::run(client, options, shutdown) => {
                     if let Err(error) = result {
                         eprintln!("controller stopped with an error: {error}");
                     }
                 }
-                _ = stop_rx => {}
+                _ = kill_rx => {}
             }
         });
         // Dropping the runtime here aborts whatever the controller was doing.
     });
     RunningController {
-        stop: std::sync::Mutex::new(Some(stop_tx)),
+        kill: std::sync::Mutex::new(Some(kill_tx)),
+        shutdown: std::sync::Mutex::new(Some(shutdown_tx)),
         thread: std::sync::Mutex::new(Some(thread)),
     }
 }
@@ -110,6 +147,11 @@ pub struct Cluster {
 impl Cluster {
     pub async fn start() -> Cluster {
         controller();
+        Cluster::without_controller().await
+    }
+
+    /// The cluster with the CRDs installed, for tests that start their own controllers.
+    pub async fn without_controller() -> Cluster {
         let admin = env().admin_client().await.unwrap();
         CRDS.get_or_init(|| install_crds(&admin)).await;
         Cluster { admin }
