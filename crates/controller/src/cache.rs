@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use palisade_api::labels;
 
 use crate::diff::{ObjectKey, Observed};
+use crate::kinds::MANAGED_KINDS;
 use crate::quantity::{self, Amount};
 
 /// One object as a watch reports it.
@@ -50,21 +51,53 @@ pub fn fingerprint_of(parts: &impl serde::Serialize) -> u64 {
     hasher.finish()
 }
 
+/// An object's identity, kept small: 40,000 of them make most of the controller's memory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Slot {
+    /// Position in [`MANAGED_KINDS`].
+    kind: u8,
+    namespace: Option<Box<str>>,
+    name: Box<str>,
+}
+
+impl Slot {
+    fn of(key: &ObjectKey) -> Option<Slot> {
+        let kind = MANAGED_KINDS
+            .iter()
+            .position(|k| k.api_version == key.api_version && k.kind == key.kind)?;
+        Some(Slot {
+            kind: u8::try_from(kind).ok()?,
+            namespace: key.namespace.as_deref().map(Box::from),
+            name: Box::from(key.name.as_str()),
+        })
+    }
+
+    fn key(&self) -> ObjectKey {
+        let kind = &MANAGED_KINDS[usize::from(self.kind)];
+        ObjectKey::new(kind.api_version, kind.kind, self.namespace.as_deref(), &self.name)
+    }
+
+    fn is(&self, api_version: &str, kind: &str) -> bool {
+        let own = &MANAGED_KINDS[usize::from(self.kind)];
+        own.api_version == api_version && own.kind == kind
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
-    tenant: String,
+    tenant: Arc<str>,
     fingerprint: u64,
-    quota_used: Option<BTreeMap<String, Quantity>>,
     claimed: Option<u64>,
     /// `(manifest hash, fingerprint right after the apply)` of Palisade's last apply.
     applied: Option<(u64, u64)>,
+    quota_used: Option<Box<BTreeMap<String, Quantity>>>,
 }
 
 /// The managed objects and labelled namespaces the watches have reported.
 #[derive(Debug, Default)]
 pub struct Cache {
-    objects: HashMap<Arc<ObjectKey>, Entry>,
-    by_tenant: HashMap<String, BTreeSet<Arc<ObjectKey>>>,
+    objects: HashMap<Arc<Slot>, Entry>,
+    by_tenant: HashMap<Arc<str>, BTreeSet<Arc<Slot>>>,
     /// Every namespace labelled `palisade.dev/tenant`, with that label.
     namespaces: BTreeMap<String, String>,
     /// Objects listed since a watch (re)started, by `(apiVersion, kind)`, until its list is done.
@@ -83,41 +116,56 @@ impl Cache {
             woken.extend(before);
             woken.extend(seen.tenant.clone());
         }
-        let (Some(tenant), true) = (seen.tenant, seen.managed) else {
-            // No longer Palisade's (a label was removed): forget it, wake its old tenant.
-            woken.extend(self.forget(&seen.key));
+        let Some(slot) = Slot::of(&seen.key) else {
             return woken;
         };
-        let key = Arc::new(seen.key);
-        let applied = match self.objects.get(&key) {
-            Some(entry) if entry.tenant == tenant && entry.fingerprint == seen.fingerprint => {
-                if entry.quota_used == seen.quota_used && entry.claimed == seen.claimed {
+        let (Some(tenant), true) = (seen.tenant, seen.managed) else {
+            // No longer Palisade's (a label was removed): forget it, wake its old tenant.
+            woken.extend(self.forget(&slot));
+            return woken;
+        };
+        let quota_used = seen.quota_used.map(Box::new);
+        let applied = match self.objects.get(&slot) {
+            Some(entry) if *entry.tenant == *tenant && entry.fingerprint == seen.fingerprint => {
+                if entry.quota_used == quota_used && entry.claimed == seen.claimed {
                     return woken;
                 }
                 entry.applied
             }
-            Some(entry) if entry.tenant == tenant => entry.applied,
+            Some(entry) if *entry.tenant == *tenant => entry.applied,
             _ => None,
         };
-        woken.extend(self.forget(&key));
-        self.by_tenant.entry(tenant.clone()).or_default().insert(key.clone());
-        self.objects.insert(
-            key,
+        woken.extend(self.forget(&slot));
+        self.insert(
+            slot,
+            &tenant,
             Entry {
-                tenant: tenant.clone(),
+                tenant: Arc::from(""),
                 fingerprint: seen.fingerprint,
-                quota_used: seen.quota_used,
                 claimed: seen.claimed,
                 applied,
+                quota_used,
             },
         );
         woken.insert(tenant);
         woken
     }
 
+    /// Stores `entry` for `slot` under `tenant`, sharing one copy of the tenant's name.
+    fn insert(&mut self, slot: Slot, tenant: &str, mut entry: Entry) {
+        let slot = Arc::new(slot);
+        let name = match self.by_tenant.get_key_value(tenant) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(tenant),
+        };
+        self.by_tenant.entry(name.clone()).or_default().insert(slot.clone());
+        entry.tenant = name;
+        self.objects.insert(slot, entry);
+    }
+
     /// A watch reported `key` deleted; returns the tenants to reconcile.
     pub fn deleted(&mut self, key: &ObjectKey) -> BTreeSet<String> {
-        let mut woken: BTreeSet<String> = self.forget(key).into_iter().collect();
+        let mut woken: BTreeSet<String> = Slot::of(key).and_then(|slot| self.forget(&slot)).into_iter().collect();
         if key.api_version == "v1" && key.kind == "Namespace" {
             woken.extend(self.namespaces.remove(&key.name));
         }
@@ -147,8 +195,9 @@ impl Cache {
         let gone: Vec<ObjectKey> = self
             .objects
             .keys()
-            .filter(|k| k.api_version == api_version && k.kind == kind && !keep.contains(k.as_ref()))
-            .map(|k| k.as_ref().clone())
+            .filter(|slot| slot.is(api_version, kind))
+            .map(|slot| slot.key())
+            .filter(|key| !keep.contains(key))
             .collect();
         let mut woken = BTreeSet::new();
         for key in &gone {
@@ -172,22 +221,25 @@ impl Cache {
         woken
     }
 
-    fn forget(&mut self, key: &ObjectKey) -> Option<String> {
-        let (key, entry) = self.objects.remove_entry(key)?;
-        if let Some(keys) = self.by_tenant.get_mut(&entry.tenant) {
-            keys.remove(&key);
-            if keys.is_empty() {
+    fn forget(&mut self, slot: &Slot) -> Option<String> {
+        let (slot, entry) = self.objects.remove_entry(slot)?;
+        if let Some(slots) = self.by_tenant.get_mut(&entry.tenant) {
+            slots.remove(&slot);
+            if slots.is_empty() {
                 self.by_tenant.remove(&entry.tenant);
             }
         }
-        Some(entry.tenant)
+        Some(entry.tenant.to_string())
     }
 
     /// Whether `manifest_hash` must be applied to `key`: unless the live object is exactly as
     /// Palisade's last apply of that same manifest left it, or (`trust_claims`) it carries that
     /// manifest's hash and no other writer touched it (what a restarted controller relies on).
     pub fn needs_apply(&self, key: &ObjectKey, manifest_hash: u64, trust_claims: bool) -> bool {
-        self.objects.get(key).is_none_or(|entry| {
+        let Some(slot) = Slot::of(key) else {
+            return true;
+        };
+        self.objects.get(&slot).is_none_or(|entry| {
             entry.applied != Some((manifest_hash, entry.fingerprint))
                 && !(trust_claims && entry.claimed == Some(manifest_hash))
         })
@@ -197,25 +249,22 @@ impl Cache {
     /// The watch will report the same state; recording it now spares a second apply when the
     /// tenant is reconciled before that event arrives.
     pub fn applied(&mut self, tenant: &str, live: Seen, manifest_hash: u64) {
+        let Some(slot) = Slot::of(&live.key) else {
+            return;
+        };
         let quota_used = live
             .quota_used
-            .or_else(|| self.objects.get(&live.key).and_then(|e| e.quota_used.clone()));
-        self.forget(&live.key);
-        let key = Arc::new(live.key);
-        self.by_tenant
-            .entry(tenant.to_string())
-            .or_default()
-            .insert(key.clone());
-        self.objects.insert(
-            key,
-            Entry {
-                tenant: tenant.to_string(),
-                fingerprint: live.fingerprint,
-                quota_used,
-                claimed: live.claimed,
-                applied: Some((manifest_hash, live.fingerprint)),
-            },
-        );
+            .map(Box::new)
+            .or_else(|| self.objects.get(&slot).and_then(|e| e.quota_used.clone()));
+        self.forget(&slot);
+        let entry = Entry {
+            tenant: Arc::from(""),
+            fingerprint: live.fingerprint,
+            claimed: live.claimed,
+            applied: Some((manifest_hash, live.fingerprint)),
+            quota_used,
+        };
+        self.insert(slot, tenant, entry);
     }
 
     /// The managed objects of `tenant`, as the pruning diff wants them.
@@ -230,8 +279,8 @@ impl Cache {
             .get(tenant)
             .into_iter()
             .flatten()
-            .map(|key| Observed {
-                key: key.as_ref().clone(),
+            .map(|slot| Observed {
+                key: slot.key(),
                 labels: labels.clone(),
             })
             .collect()
@@ -242,11 +291,15 @@ impl Cache {
     pub fn quota_used(&self, tenant: &str, namespaces: &[String]) -> (BTreeMap<String, Quantity>, Vec<String>) {
         let mut total: BTreeMap<String, Amount> = BTreeMap::new();
         let mut unreadable = Vec::new();
-        for key in self.by_tenant.get(tenant).into_iter().flatten() {
-            if key.kind != "ResourceQuota" || !key.namespace.as_ref().is_some_and(|ns| namespaces.contains(ns)) {
+        for slot in self.by_tenant.get(tenant).into_iter().flatten() {
+            let in_tenant = slot
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| namespaces.iter().any(|n| n == ns));
+            if !slot.is("v1", "ResourceQuota") || !in_tenant {
                 continue;
             }
-            if let Some(used) = self.objects.get(key).and_then(|e| e.quota_used.as_ref()) {
+            if let Some(used) = self.objects.get(slot).and_then(|e| e.quota_used.as_deref()) {
                 unreadable.extend(quantity::add_all(&mut total, used));
             }
         }
@@ -304,7 +357,9 @@ mod tests {
     }
 
     fn keys(cache: &Cache, tenant: &str) -> Vec<ObjectKey> {
-        cache.observed(tenant).into_iter().map(|o| o.key).collect()
+        let mut keys: Vec<ObjectKey> = cache.observed(tenant).into_iter().map(|o| o.key).collect();
+        keys.sort();
+        keys
     }
 
     fn set(names: &[&str]) -> BTreeSet<String> {

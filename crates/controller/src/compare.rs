@@ -1,8 +1,6 @@
-//! Whether a live object already holds what Palisade would apply, so that a steady-state
-//! reconcile writes nothing. Pure.
-//!
-//! Applying anyway is not free: the API server drops empty lists (`egress: []`) when it stores an
-//! object, so re-applying one bumps its resourceVersion every time, which wakes every watch.
+//! Whether a live object holds what Palisade applied: the tests' check that the cluster holds what
+//! the renderer says. Pure. (The controller itself compares fingerprints and manifest hashes, see
+//! [`crate::cache`], because it keeps no whole objects.)
 
 use serde_json::Value;
 
@@ -34,6 +32,8 @@ pub fn mismatch(live: &Value, desired: &Value, path: &str) -> Option<String> {
                 .find_map(|(i, (have, want))| mismatch(have, want, &format!("{path}[{i}]")))
         }
         (Value::Null, want) if is_empty(want) => None,
+        // The API server may store a `100.0` as `100` (Calico's `order`): compare by value.
+        (Value::Number(have), Value::Number(want)) if have.as_f64() == want.as_f64() => None,
         (have, want) if have == want => None,
         (have, want) => Some(format!("{path} is {have}, want {want}")),
     }
@@ -65,6 +65,18 @@ mod tests {
                 true,
             ),
             ("changed scalar", json!({"a": 2}), json!({"a": 1}), false),
+            (
+                "a float stored as an integer",
+                json!({"order": 100}),
+                json!({"order": 100.0}),
+                true,
+            ),
+            (
+                "a different number",
+                json!({"order": 101}),
+                json!({"order": 100.0}),
+                false,
+            ),
             ("missing field", json!({}), json!({"a": 1}), false),
             (
                 "dropped empty list",

@@ -98,6 +98,11 @@ impl Controller {
     fn memory(&self) -> (u64, u64) {
         common::rss_kib(self.child.id())
     }
+
+    /// CPU seconds the controller has used (user + system), to show where the time goes.
+    fn cpu_seconds(&self) -> f64 {
+        common::cpu_seconds(self.child.id())
+    }
 }
 
 impl Drop for Controller {
@@ -206,6 +211,7 @@ fn main() {
         let before = controller.counters().await;
         println!("  controller ready in {:.2} s", ready.as_secs_f64());
 
+        let control_plane_cpu = env.pid().map_or(0.0, common::cpu_seconds);
         let started = Instant::now();
         let api = Api::<Tenant>::all(client.clone());
         futures::stream::iter(0..tenants)
@@ -236,10 +242,12 @@ fn main() {
         let after = controller.counters().await;
         let (rss, peak) = controller.memory();
         println!(
-            "  converged: all {tenants} tenants Ready in {:.1} s; controller RSS {:.1} MiB, peak {:.1} MiB",
+            "  converged: all {tenants} tenants Ready in {:.1} s; controller RSS {:.1} MiB, peak {:.1} MiB, CPU {:.1} s; control plane CPU {:.1} s",
             converge.as_secs_f64(),
             rss as f64 / 1024.0,
-            peak as f64 / 1024.0
+            peak as f64 / 1024.0,
+            controller.cpu_seconds(),
+            env.pid().map_or(0.0, common::cpu_seconds) - control_plane_cpu,
         );
         print_requests("first convergence", &before, &after, namespaces);
 

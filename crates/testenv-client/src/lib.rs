@@ -64,7 +64,7 @@ pub struct TestEnv {
     dir: PathBuf,
     binary: PathBuf,
     /// The child we started, if any: kept so that its stdin stays open.
-    _child: Option<Mutex<(Child, ChildStdin)>>,
+    child: Option<Mutex<(Child, ChildStdin)>>,
 }
 
 static ENV: OnceLock<Result<TestEnv, Error>> = OnceLock::new();
@@ -94,7 +94,7 @@ impl TestEnv {
                 kubeconfig,
                 dir,
                 binary,
-                _child: None,
+                child: None,
             });
         }
         if !binary.is_file() {
@@ -111,6 +111,14 @@ impl TestEnv {
     /// The testenv's state directory (kubeconfig, CA, logs).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The process id of the control plane this binary started (`None` when it reuses one from
+    /// `PALISADE_TESTENV_KUBECONFIG`), e.g. for benchmarks that report its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        let child = self.child.as_ref()?;
+        let guard = child.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(guard.0.id())
     }
 
     /// A client acting as the cluster admin. Call it inside the test's own
@@ -234,7 +242,7 @@ fn start(binary: PathBuf) -> Result<TestEnv, Error> {
         kubeconfig: field("kubeconfig=")?,
         dir: field("dir=")?,
         binary,
-        _child: Some(Mutex::new((child, stdin))),
+        child: Some(Mutex::new((child, stdin))),
     })
 }
 
