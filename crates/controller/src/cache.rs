@@ -90,7 +90,7 @@ struct Entry {
     claimed: Option<u64>,
     /// `(manifest hash, fingerprint right after the apply)` of Palisade's last apply.
     applied: Option<(u64, u64)>,
-    quota_used: Option<Box<BTreeMap<String, Quantity>>>,
+    quota_used: Option<BTreeMap<String, Quantity>>,
 }
 
 /// The managed objects and labelled namespaces the watches have reported.
@@ -124,7 +124,7 @@ impl Cache {
             woken.extend(self.forget(&slot));
             return woken;
         };
-        let quota_used = seen.quota_used.map(Box::new);
+        let quota_used = seen.quota_used;
         let applied = match self.objects.get(&slot) {
             Some(entry) if *entry.tenant == *tenant && entry.fingerprint == seen.fingerprint => {
                 if entry.quota_used == quota_used && entry.claimed == seen.claimed {
@@ -254,7 +254,6 @@ impl Cache {
         };
         let quota_used = live
             .quota_used
-            .map(Box::new)
             .or_else(|| self.objects.get(&slot).and_then(|e| e.quota_used.clone()));
         self.forget(&slot);
         let entry = Entry {
@@ -299,7 +298,7 @@ impl Cache {
             if !slot.is("v1", "ResourceQuota") || !in_tenant {
                 continue;
             }
-            if let Some(used) = self.objects.get(slot).and_then(|e| e.quota_used.as_deref()) {
+            if let Some(used) = self.objects.get(slot).and_then(|e| e.quota_used.as_ref()) {
                 unreadable.extend(quantity::add_all(&mut total, used));
             }
         }

@@ -1,4 +1,6 @@
-//! What the benches share: ports and a process's memory.
+//! What the benches share: ports and a process's memory and CPU.
+
+#![allow(dead_code)] // each bench uses a different part
 
 use std::net::TcpListener;
 
