@@ -48,7 +48,7 @@ kubectl wait --for condition=established --timeout=60s crd/tenants.palisade.dev 
 echo "== starting the webhook and the controller (logs in $state/)"
 "$palisade" webhook "${webhook_args[@]}" 2> "$state/webhook.log" &
 pids+=($!)
-"$palisade" controller 2> "$state/controller.log" &
+"$palisade" controller --metrics-listen 127.0.0.1:8082 2> "$state/controller.log" &
 pids+=($!)
 for _ in $(seq 1 60); do
   curl -sf http://127.0.0.1:8081/readyz > /dev/null 2>&1 && break
@@ -57,14 +57,19 @@ done
 
 echo "== applying examples/ and the example owners' RBAC"
 kubectl apply --server-side --field-manager palisade-examples -f deploy/local/example-owners.yaml -f examples/ > /dev/null
+# Reconciled = the status describes the current spec (Ready or not: a tenant asking for a mesh
+# the cluster lacks is reconciled but not Ready, and says why).
 for _ in $(seq 1 60); do
-  ready=$(kubectl get tenants -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true)
-  [ "$ready" -ge 4 ] && break
+  pending=$(kubectl get tenants -o jsonpath='{range .items[*]}{.metadata.generation}/{.status.observedGeneration}{"\n"}{end}' \
+    | awk -F/ '$1 != $2' | wc -l)
+  [ "$pending" -eq 0 ] && break
   sleep 1
 done
 
 echo
 kubectl get tenants
+echo
+kubectl get tenants -o custom-columns='TENANT:.metadata.name,REASON:.status.conditions[?(@.type=="Ready")].reason,MESSAGE:.status.conditions[?(@.type=="Ready")].message'
 echo
 echo "== what namespace payments-api holds"
 kubectl get namespace payments-api --show-labels
