@@ -100,19 +100,33 @@ pub enum Error {
 
 /// `error: cause: cause ...`, for logs and status messages (the Display of [`Error`] names the
 /// failing step only; its causes are its sources).
-pub fn chain(error: &dyn std::error::Error) -> String {
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
+        let api_error = matches!(cause.downcast_ref::<kube::Error>(), Some(kube::Error::Api(_)));
+        let cause_text = match cause.downcast_ref::<kube::Error>() {
+            Some(kube_error) => describe(kube_error),
+            None => cause.to_string(),
+        };
         // kube's errors often repeat their own source in their message.
         if !text.contains(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
-        source = cause.source();
+        // An API error's source is its Status, already described.
+        source = if api_error { None } else { cause.source() };
     }
     text
+}
+
+/// A kube error as a person wants to read it: the API server's own message with its code and
+/// reason, not kube's debug dump of the Status object.
+pub fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({} {})", status.message, status.code, status.reason),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +144,20 @@ mod tests {
         let text = chain(&error);
         assert!(text.starts_with("tenant shop: writing the status: "), "{text}");
         assert!(text.len() > "tenant shop: writing the status: ".len(), "{text}");
+    }
+
+    #[test]
+    fn api_errors_read_as_the_api_server_wrote_them() {
+        let status =
+            kube::core::Status::failure("rolebindings \"x\" is forbidden: cannot bind", "Forbidden").with_code(403);
+        let error = Error::Prune {
+            tenant: "shop".into(),
+            object: "RoleBinding shop-1/x".into(),
+            source: kube::Error::Api(Box::new(status)),
+        };
+        assert_eq!(
+            chain(&error),
+            "tenant shop: pruning RoleBinding shop-1/x: rolebindings \"x\" is forbidden: cannot bind (403 Forbidden)"
+        );
     }
 }

@@ -211,6 +211,7 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
                 outcome.applied += 1;
             }
             Err(error) => {
+                let error = crate::describe(&error);
                 tracing::warn!(tenant = %name, object = %object.describe(), %error, "apply failed");
                 outcome
                     .failures
