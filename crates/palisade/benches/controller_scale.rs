@@ -4,7 +4,12 @@
 //! requests per namespace and the controller's peak RSS; then kills the controller, starts it
 //! again, and prints the same for the re-convergence and for an idle minute. Asserts nothing.
 //!
-//! `cargo bench -p palisade --bench controller_scale [-- TENANTS NAMESPACES CONCURRENCY]`
+//! `-- floor` measures the floor instead, on a control plane of its own: the same objects written
+//! by a bare client with server-side apply, CONCURRENCY tenants at a time, no controller, no
+//! status, no Events. That is what the control plane on this machine can absorb; the controller
+//! cannot beat it.
+//!
+//! `cargo bench -p palisade --bench controller_scale [-- [floor] TENANTS NAMESPACES CONCURRENCY]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench code
 
@@ -129,6 +134,46 @@ fn tenant(index: usize, namespaces: usize) -> Tenant {
     .unwrap()
 }
 
+/// Server-side applies every object the renderer makes for `tenants` tenants,
+/// `concurrency` tenants at a time (each tenant's namespaces first); returns the objects written.
+async fn write_floor(client: &Client, tenants: usize, per_tenant: usize, concurrency: usize) -> usize {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use palisade_tenancy::render::AvailableApis;
+    use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
+
+    let facts = ClusterFacts {
+        apis: AvailableApis::none(),
+        ..ClusterFacts::default()
+    };
+    let written = futures::stream::iter(0..tenants)
+        .map(|i| {
+            let facts = facts.clone();
+            async move {
+                let tenant = tenant(i, per_tenant);
+                let plan = render_tenant(&tenant, &TenantIndex::new([&tenant]), &facts);
+                let params = PatchParams::apply("floor").force();
+                let mut written = 0;
+                for object in plan.all_objects() {
+                    let kind = palisade_controller::kinds::lookup(&object.api_version, &object.kind).unwrap();
+                    let resource = kind.api_resource();
+                    let api: Api<DynamicObject> = match &object.namespace {
+                        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+                        None => Api::all_with(client.clone(), &resource),
+                    };
+                    api.patch(&object.name, &params, &Patch::Apply(&object.manifest))
+                        .await
+                        .unwrap();
+                    written += 1;
+                }
+                written
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<usize>>()
+        .await;
+    written.iter().sum()
+}
+
 fn converged(tenant: &Tenant, namespaces: usize) -> bool {
     let Some(status) = &tenant.status else { return false };
     status.observed_generation == tenant.metadata.generation
@@ -141,7 +186,9 @@ fn converged(tenant: &Tenant, namespaces: usize) -> bool {
 
 async fn count_converged(client: &Client, namespaces: usize) -> usize {
     let tenants = Api::<Tenant>::all(client.clone())
-        .list(&ListParams::default().labels(""))
+        // Served from the API server's watch cache: the bench's polling must not compete with
+        // the controller for etcd.
+        .list(&ListParams::default().match_any())
         .await
         .unwrap();
     tenants
@@ -188,6 +235,7 @@ async fn wait_quiet(controller: &Controller, quiet: Duration) -> Duration {
 }
 
 fn main() {
+    let floor = std::env::args().any(|a| a == "floor");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let tenants = args.first().copied().unwrap_or(1000);
     let per_tenant = args.get(1).copied().unwrap_or(5);
@@ -205,6 +253,18 @@ fn main() {
         println!(
             "controller_scale: {tenants} tenants x {per_tenant} namespaces = {namespaces} namespaces, controller concurrency {concurrency}"
         );
+
+        if floor {
+            let control_plane_cpu = env.pid().map_or(0.0, common::cpu_seconds);
+            let started = Instant::now();
+            let written = write_floor(&client, tenants, per_tenant, usize::from(concurrency)).await;
+            println!(
+                "  floor (no controller): {written} objects server-side applied in {:.1} s by a bare client, {concurrency} tenants at a time; control plane CPU {:.1} s",
+                started.elapsed().as_secs_f64(),
+                env.pid().map_or(0.0, common::cpu_seconds) - control_plane_cpu,
+            );
+            return;
+        }
 
         let controller = Controller::start(env, concurrency);
         let ready = controller.wait_ready().await;
