@@ -62,11 +62,8 @@ struct Slot {
 
 impl Slot {
     fn of(key: &ObjectKey) -> Option<Slot> {
-        let kind = MANAGED_KINDS
-            .iter()
-            .position(|k| k.api_version == key.api_version && k.kind == key.kind)?;
         Some(Slot {
-            kind: u8::try_from(kind).ok()?,
+            kind: kind_index(&key.api_version, &key.kind)?,
             namespace: key.namespace.as_deref().map(Box::from),
             name: Box::from(key.name.as_str()),
         })
@@ -91,6 +88,8 @@ struct Entry {
     /// `(manifest hash, fingerprint right after the apply)` of Palisade's last apply.
     applied: Option<(u64, u64)>,
     quota_used: Option<BTreeMap<String, Quantity>>,
+    /// The generation of the last list that held it.
+    listed_in: u32,
 }
 
 /// The managed objects and labelled namespaces the watches have reported.
@@ -100,8 +99,26 @@ pub struct Cache {
     by_tenant: HashMap<Arc<str>, BTreeSet<Arc<Slot>>>,
     /// Every namespace labelled `palisade.dev/tenant`, with that label.
     namespaces: BTreeMap<String, String>,
-    /// Objects listed since a watch (re)started, by `(apiVersion, kind)`, until its list is done.
-    relisting: HashMap<(String, String), Vec<Seen>>,
+    /// The lists in progress, by position in [`MANAGED_KINDS`]. Listed objects go straight into
+    /// the cache, marked with the list's generation, instead of into a buffer: a buffer of
+    /// 20,000 NetworkPolicies would be the controller's peak memory after a restart.
+    relisting: HashMap<u8, Relist>,
+    generation: u32,
+}
+
+#[derive(Debug, Default)]
+struct Relist {
+    generation: u32,
+    woken: BTreeSet<String>,
+    /// For the Namespace list: the labelled namespaces it held.
+    namespaces: BTreeSet<String>,
+}
+
+fn kind_index(api_version: &str, kind: &str) -> Option<u8> {
+    let index = MANAGED_KINDS
+        .iter()
+        .position(|k| k.api_version == api_version && k.kind == kind)?;
+    u8::try_from(index).ok()
 }
 
 impl Cache {
@@ -145,6 +162,7 @@ impl Cache {
                 claimed: seen.claimed,
                 applied,
                 quota_used,
+                listed_in: 0,
             },
         );
         woken.insert(tenant);
@@ -160,6 +178,8 @@ impl Cache {
         };
         self.by_tenant.entry(name.clone()).or_default().insert(slot.clone());
         entry.tenant = name;
+        // Written while its kind is being listed: the list may predate it, but it exists.
+        entry.listed_in = self.relisting.get(&slot.kind).map_or(0, |r| r.generation);
         self.objects.insert(slot, entry);
     }
 
@@ -174,49 +194,61 @@ impl Cache {
 
     /// A watch of `(api_version, kind)` (re)starts listing.
     pub fn relist_started(&mut self, api_version: &str, kind: &str) {
-        self.relisting
-            .insert((api_version.to_string(), kind.to_string()), Vec::new());
+        let Some(index) = kind_index(api_version, kind) else {
+            return;
+        };
+        self.generation = self.generation.wrapping_add(1).max(1);
+        let relist = Relist {
+            generation: self.generation,
+            ..Relist::default()
+        };
+        self.relisting.insert(index, relist);
     }
 
     /// One object of a list in progress.
     pub fn relisted(&mut self, seen: Seen) {
-        let id = (seen.key.api_version.clone(), seen.key.kind.clone());
-        self.relisting.entry(id).or_default().push(seen);
+        let Some(slot) = Slot::of(&seen.key) else {
+            return;
+        };
+        let namespace = (seen.key.api_version == "v1" && seen.key.kind == "Namespace" && seen.tenant.is_some())
+            .then(|| seen.key.name.clone());
+        let woken = self.saw(seen);
+        let Some(relist) = self.relisting.get_mut(&slot.kind) else {
+            return;
+        };
+        relist.woken.extend(woken);
+        relist.namespaces.extend(namespace);
+        if let Some(entry) = self.objects.get_mut(&slot) {
+            entry.listed_in = relist.generation;
+        }
     }
 
     /// The list of `(api_version, kind)` is complete: what it did not hold is gone. Returns the
     /// tenants whose objects changed.
     pub fn relist_done(&mut self, api_version: &str, kind: &str) -> BTreeSet<String> {
-        let listed = self
-            .relisting
-            .remove(&(api_version.to_string(), kind.to_string()))
-            .unwrap_or_default();
-        let keep: BTreeSet<&ObjectKey> = listed.iter().map(|s| &s.key).collect();
+        let Some(relist) = kind_index(api_version, kind).and_then(|index| self.relisting.remove(&index)) else {
+            return BTreeSet::new();
+        };
         let gone: Vec<ObjectKey> = self
             .objects
-            .keys()
-            .filter(|slot| slot.is(api_version, kind))
-            .map(|slot| slot.key())
-            .filter(|key| !keep.contains(key))
+            .iter()
+            .filter(|(slot, entry)| slot.is(api_version, kind) && entry.listed_in != relist.generation)
+            .map(|(slot, _)| slot.key())
             .collect();
-        let mut woken = BTreeSet::new();
+        let mut woken = relist.woken;
         for key in &gone {
             woken.extend(self.deleted(key));
         }
         if api_version == "v1" && kind == "Namespace" {
-            let names: BTreeSet<&str> = keep.iter().map(|k| k.name.as_str()).collect();
             let stale: Vec<String> = self
                 .namespaces
                 .keys()
-                .filter(|n| !names.contains(n.as_str()))
+                .filter(|n| !relist.namespaces.contains(*n))
                 .cloned()
                 .collect();
             for name in stale {
                 woken.extend(self.namespaces.remove(&name));
             }
-        }
-        for seen in listed {
-            woken.extend(self.saw(seen));
         }
         woken
     }
@@ -262,6 +294,7 @@ impl Cache {
             claimed: live.claimed,
             applied: Some((manifest_hash, live.fingerprint)),
             quota_used,
+            listed_in: 0,
         };
         self.insert(slot, tenant, entry);
     }
@@ -462,6 +495,27 @@ mod tests {
             !cache.needs_apply(&stays, 7, true),
             "what Palisade applied is remembered across a relist"
         );
+    }
+
+    #[test]
+    fn an_object_applied_while_its_kind_is_listed_survives_the_list() {
+        let mut cache = Cache::default();
+        let listed = rb("a-1", "listed");
+        let fresh = rb("a-1", "fresh");
+        cache.relist_started("rbac.authorization.k8s.io/v1", "RoleBinding");
+        cache.relisted(seen(listed.clone(), "a", 1));
+        // The list was taken before this apply created the object.
+        cache.applied("a", seen(fresh.clone(), "a", 2), 7);
+        cache.relist_done("rbac.authorization.k8s.io/v1", "RoleBinding");
+        assert_eq!(keys(&cache, "a"), vec![fresh.clone(), listed]);
+        assert!(!cache.needs_apply(&fresh, 7, true));
+        // The next list that lacks it removes it.
+        cache.relist_started("rbac.authorization.k8s.io/v1", "RoleBinding");
+        assert_eq!(
+            cache.relist_done("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            set(&["a"])
+        );
+        assert!(cache.is_empty());
     }
 
     #[test]
