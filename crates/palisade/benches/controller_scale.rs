@@ -9,7 +9,10 @@
 //! status, no Events. That is what the control plane on this machine can absorb; the controller
 //! cannot beat it.
 //!
-//! `cargo bench -p palisade --bench controller_scale [-- [floor] TENANTS NAMESPACES CONCURRENCY]`
+//! `-- floor watched` does the same while a controller watches (it has no Tenants to reconcile):
+//! the cost of its watches alone.
+//!
+//! `cargo bench -p palisade --bench controller_scale [-- [floor [watched]] TENANTS NAMESPACES CONCURRENCY]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench code
 
@@ -236,6 +239,7 @@ async fn wait_quiet(controller: &Controller, quiet: Duration) -> Duration {
 
 fn main() {
     let floor = std::env::args().any(|a| a == "floor");
+    let watched = std::env::args().any(|a| a == "watched");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let tenants = args.first().copied().unwrap_or(1000);
     let per_tenant = args.get(1).copied().unwrap_or(5);
@@ -255,11 +259,15 @@ fn main() {
         );
 
         if floor {
+            // `floor watched`: the same, with a controller watching (no Tenants exist, so it only
+            // receives watch events): what the watches alone cost the control plane.
+            let _watching = watched.then(|| Controller::start(env, concurrency));
             let control_plane_cpu = env.pid().map_or(0.0, common::cpu_seconds);
             let started = Instant::now();
             let written = write_floor(&client, tenants, per_tenant, usize::from(concurrency)).await;
             println!(
-                "  floor (no controller): {written} objects server-side applied in {:.1} s by a bare client, {concurrency} tenants at a time; control plane CPU {:.1} s",
+                "  floor ({}): {written} objects server-side applied in {:.1} s by a bare client, {concurrency} tenants at a time; control plane CPU {:.1} s",
+                if watched { "a controller watching" } else { "no controller" },
                 started.elapsed().as_secs_f64(),
                 env.pid().map_or(0.0, common::cpu_seconds) - control_plane_cpu,
             );
