@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{condition, contains, env, tenant_from_yaml, unique};
+use common::{condition, env, kind_of, tenant_from_yaml, unique};
 use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -30,7 +30,7 @@ use palisade_api::{Tenant, labels};
 use palisade_controller::LeaderElection;
 use palisade_controller::diff::ObjectKey;
 use palisade_controller::discovery::discover;
-use palisade_controller::kinds::{MANAGED_KINDS, ManagedKind};
+use palisade_controller::kinds::MANAGED_KINDS;
 use palisade_tenancy::render::TenantPlan;
 use palisade_tenancy::{TenantIndex, render_tenant};
 use palisade_testenv::{StandInKind, eventually, install_stand_in_crd};
@@ -404,10 +404,6 @@ async fn managed_objects(admin: &Client, tenant: &str) -> BTreeSet<ObjectKey> {
     found
 }
 
-fn kind_of(key: &ObjectKey) -> &'static ManagedKind {
-    palisade_controller::kinds::lookup(&key.api_version, &key.kind).unwrap()
-}
-
 /// Waits until the cluster holds exactly each plan's objects, each with the rendered fields.
 /// `hint` says which permission a timeout most likely means.
 async fn wait_converged(admin: &Client, plans: &BTreeMap<String, TenantPlan>, hint: &str) -> BTreeSet<ObjectKey> {
@@ -422,15 +418,7 @@ async fn wait_converged(admin: &Client, plans: &BTreeMap<String, TenantPlan>, hi
                 if have != *want {
                     return None;
                 }
-                for object in plan.all_objects() {
-                    let api = common::api(admin, kind_of(&ObjectKey::of(object)), object.namespace.as_deref());
-                    let live = serde_json::to_value(api.get(&object.name).await.ok()?).unwrap();
-                    if let Err(why) = contains(&live, &object.manifest, "") {
-                        eprintln!("{}: {why}", object.describe());
-                        return None;
-                    }
-                }
-                Some(())
+                common::holds_objects(admin, plan).await.then_some(())
             }
         })
         .await

@@ -226,21 +226,29 @@ impl Cluster {
                 if have != want {
                     return None;
                 }
-                for object in plan.all_objects() {
-                    let live = self.get(&ObjectKey::of(object)).await?;
-                    let live = serde_json::to_value(&live).unwrap();
-                    if let Err(why) = contains(&live, &object.manifest, "") {
-                        eprintln!("{}: {why}", object.describe());
-                        return None;
-                    }
-                }
-                Some(())
+                holds_objects(&self.admin, plan).await.then_some(())
             }
         })
         .await
         .unwrap();
         plan
     }
+}
+
+/// Whether every object of `plan` exists with its rendered fields (prints the first mismatch).
+pub async fn holds_objects(client: &Client, plan: &TenantPlan) -> bool {
+    for object in plan.all_objects() {
+        let api = api(client, kind_of(&ObjectKey::of(object)), object.namespace.as_deref());
+        let Ok(live) = api.get(&object.name).await else {
+            return false;
+        };
+        let live = serde_json::to_value(&live).unwrap();
+        if let Err(why) = contains(&live, &object.manifest, "") {
+            eprintln!("{}: {why}", object.describe());
+            return false;
+        }
+    }
+    true
 }
 
 pub fn condition(tenant: &Tenant, type_: &str) -> Option<TenantCondition> {
