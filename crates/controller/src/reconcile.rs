@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
@@ -90,8 +91,8 @@ impl Context {
     }
 }
 
-fn owner_reference(tenant: &Tenant, uid: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+fn owner_reference(tenant: &Tenant, uid: &str) -> OwnerReference {
+    OwnerReference {
         api_version: Tenant::api_version(&()).to_string(),
         kind: Tenant::kind(&()).to_string(),
         name: tenant.name_any(),
