@@ -30,7 +30,7 @@ use palisade_api::{Tenant, labels};
 use palisade_controller::LeaderElection;
 use palisade_controller::diff::ObjectKey;
 use palisade_controller::discovery::discover;
-use palisade_controller::kinds::MANAGED_KINDS;
+use palisade_controller::kinds::{MANAGED_KINDS, ManagedKind};
 use palisade_tenancy::render::TenantPlan;
 use palisade_tenancy::{TenantIndex, render_tenant};
 use palisade_testenv::{StandInKind, eventually, install_stand_in_crd};
@@ -381,27 +381,8 @@ async fn expected(admin: &Client, tenants: &Api<Tenant>, names: &[String]) -> BT
 
 /// Every object of every managed kind labelled as Palisade's for `tenant`.
 async fn managed_objects(admin: &Client, tenant: &str) -> BTreeSet<ObjectKey> {
-    let selector = format!(
-        "{}={tenant},{}={}",
-        labels::TENANT,
-        labels::MANAGED_BY,
-        labels::MANAGED_BY_VALUE
-    );
-    let mut found = BTreeSet::new();
-    for kind in MANAGED_KINDS {
-        let api: Api<DynamicObject> = Api::all_with(admin.clone(), &kind.api_resource());
-        for item in api.list(&ListParams::default().labels(&selector)).await.unwrap().items {
-            if item.metadata.deletion_timestamp.is_none() {
-                found.insert(ObjectKey::new(
-                    kind.api_version,
-                    kind.kind,
-                    item.namespace().as_deref(),
-                    &item.name_any(),
-                ));
-            }
-        }
-    }
-    found
+    let all: Vec<&ManagedKind> = MANAGED_KINDS.iter().collect();
+    common::managed_objects_of(admin, tenant, &all).await
 }
 
 /// Waits until the cluster holds exactly each plan's objects, each with the rendered fields.

@@ -185,23 +185,8 @@ impl Cluster {
 
     /// Every object labelled managed-by=palisade for `tenant`, of the kinds testenv serves.
     pub async fn managed_objects(&self, tenant: &str) -> BTreeSet<ObjectKey> {
-        let selector = format!("{}={tenant},{}=palisade", labels::TENANT, labels::MANAGED_BY);
-        let mut found = BTreeSet::new();
-        for kind in MANAGED_KINDS.iter().filter(|k| k.built_in) {
-            let api: Api<DynamicObject> = Api::all_with(self.admin.clone(), &kind.api_resource());
-            for item in api.list(&ListParams::default().labels(&selector)).await.unwrap().items {
-                if item.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                found.insert(ObjectKey::new(
-                    kind.api_version,
-                    kind.kind,
-                    item.namespace().as_deref(),
-                    &item.name_any(),
-                ));
-            }
-        }
-        found
+        let built_in: Vec<&ManagedKind> = MANAGED_KINDS.iter().filter(|k| k.built_in).collect();
+        managed_objects_of(&self.admin, tenant, &built_in).await
     }
 
     pub async fn get(&self, key: &ObjectKey) -> Option<DynamicObject> {
@@ -233,6 +218,31 @@ impl Cluster {
         .unwrap();
         plan
     }
+}
+
+/// Every object of `kinds` labelled as Palisade's for `tenant` (being deleted ones left out).
+pub async fn managed_objects_of(client: &Client, tenant: &str, kinds: &[&ManagedKind]) -> BTreeSet<ObjectKey> {
+    let selector = format!(
+        "{}={tenant},{}={}",
+        labels::TENANT,
+        labels::MANAGED_BY,
+        labels::MANAGED_BY_VALUE
+    );
+    let mut found = BTreeSet::new();
+    for kind in kinds {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        for item in api.list(&ListParams::default().labels(&selector)).await.unwrap().items {
+            if item.metadata.deletion_timestamp.is_none() {
+                found.insert(ObjectKey::new(
+                    kind.api_version,
+                    kind.kind,
+                    item.namespace().as_deref(),
+                    &item.name_any(),
+                ));
+            }
+        }
+    }
+    found
 }
 
 /// Whether every object of `plan` exists with its rendered fields (prints the first mismatch).
