@@ -33,6 +33,8 @@ pub struct Seen {
     /// The manifest hash in its `palisade.dev/applied` annotation, when its managedFields show
     /// that nobody but Palisade wrote it since.
     pub claimed: Option<u64>,
+    /// Whether it is being deleted (has a deletionTimestamp); kept for namespaces only.
+    pub terminating: bool,
 }
 
 /// The hash of a manifest, written into the objects (so it must not change between processes
@@ -99,6 +101,9 @@ pub struct Cache {
     by_tenant: HashMap<Arc<str>, BTreeSet<Arc<Slot>>>,
     /// Every namespace labelled `palisade.dev/tenant`, with that label.
     namespaces: BTreeMap<String, String>,
+    /// The labelled namespaces being deleted: nothing is applied in them, and they are not
+    /// created again while they exist.
+    terminating: BTreeSet<String>,
     /// The lists in progress, by position in [`MANAGED_KINDS`]. Listed objects go straight into
     /// the cache, marked with the list's generation, instead of into a buffer: a buffer of
     /// 20,000 NetworkPolicies would be the controller's peak memory after a restart.
@@ -130,6 +135,11 @@ impl Cache {
                 Some(tenant) => self.namespaces.insert(seen.key.name.clone(), tenant.clone()),
                 None => self.namespaces.remove(&seen.key.name),
             };
+            if seen.terminating && seen.tenant.is_some() {
+                self.terminating.insert(seen.key.name.clone());
+            } else {
+                self.terminating.remove(&seen.key.name);
+            }
             woken.extend(before);
             woken.extend(seen.tenant.clone());
         }
@@ -188,6 +198,7 @@ impl Cache {
         let mut woken: BTreeSet<String> = Slot::of(key).and_then(|slot| self.forget(&slot)).into_iter().collect();
         if key.api_version == "v1" && key.kind == "Namespace" {
             woken.extend(self.namespaces.remove(&key.name));
+            self.terminating.remove(&key.name);
         }
         woken
     }
@@ -247,6 +258,7 @@ impl Cache {
                 .cloned()
                 .collect();
             for name in stale {
+                self.terminating.remove(&name);
                 woken.extend(self.namespaces.remove(&name));
             }
         }
@@ -343,6 +355,20 @@ impl Cache {
         self.namespaces.get(namespace).map(String::as_str)
     }
 
+    /// The namespaces labelled with `tenant`, sorted.
+    pub fn namespaces_of(&self, tenant: &str) -> Vec<String> {
+        self.namespaces
+            .iter()
+            .filter(|(_, t)| *t == tenant)
+            .map(|(ns, _)| ns.clone())
+            .collect()
+    }
+
+    /// Whether the labelled `namespace` is being deleted.
+    pub fn namespace_terminating(&self, namespace: &str) -> bool {
+        self.terminating.contains(namespace)
+    }
+
     /// Every labelled namespace with its tenant.
     pub fn labelled_namespaces(&self) -> impl Iterator<Item = (&str, &str)> {
         self.namespaces.iter().map(|(ns, t)| (ns.as_str(), t.as_str()))
@@ -374,6 +400,7 @@ mod tests {
             fingerprint,
             quota_used: None,
             claimed: None,
+            terminating: false,
         }
     }
 
@@ -385,6 +412,7 @@ mod tests {
             fingerprint: 1,
             quota_used: None,
             claimed: None,
+            terminating: false,
         }
     }
 
@@ -536,6 +564,24 @@ mod tests {
         assert_eq!(cache.relist_done("v1", "Namespace"), set(&["a", "b"]));
         let all: Vec<(&str, &str)> = cache.labelled_namespaces().collect();
         assert_eq!(all, vec![("a-1", "a")]);
+    }
+
+    #[test]
+    fn a_terminating_namespace_is_known_until_it_is_gone() {
+        let mut cache = Cache::default();
+        cache.saw(namespace("a-1", Some("a"), true));
+        assert!(!cache.namespace_terminating("a-1"));
+        let deleting = Seen {
+            terminating: true,
+            fingerprint: 2,
+            ..namespace("a-1", Some("a"), true)
+        };
+        assert_eq!(cache.saw(deleting), set(&["a"]));
+        assert!(cache.namespace_terminating("a-1"));
+        assert_eq!(cache.namespace_tenant("a-1"), Some("a"));
+        assert_eq!(cache.deleted(&ObjectKey::new("v1", "Namespace", None, "a-1")), set(&["a"]));
+        assert!(!cache.namespace_terminating("a-1"));
+        assert_eq!(cache.namespace_tenant("a-1"), None);
     }
 
     #[test]

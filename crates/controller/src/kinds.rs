@@ -53,6 +53,14 @@ const fn kind(
 /// Every kind the renderer can emit, cluster-scoped kinds first.
 pub const MANAGED_KINDS: &[ManagedKind] = &[
     kind("v1", "Namespace", "namespaces", false, true),
+    kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false, true),
+    kind(
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+        true,
+    ),
     kind(
         "policy.networking.k8s.io/v1alpha1",
         "AdminNetworkPolicy",
@@ -121,7 +129,7 @@ mod tests {
     use k8s_openapi::Resource;
     use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
     use k8s_openapi::api::networking::v1::NetworkPolicy;
-    use k8s_openapi::api::rbac::v1::RoleBinding;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
     use palisade_api::{MeshProvider, NetworkProvider, Tenant};
     use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
 
@@ -141,6 +149,8 @@ mod tests {
     fn built_in_kinds_match_k8s_openapi() {
         for expected in [
             built_in::<Namespace>(false),
+            built_in::<ClusterRole>(false),
+            built_in::<ClusterRoleBinding>(false),
             built_in::<RoleBinding>(true),
             built_in::<ResourceQuota>(true),
             built_in::<LimitRange>(true),

@@ -2,12 +2,12 @@
 //! desired, write the status. It reads the watch-fed [`Cache`](crate::cache::Cache) and never
 //! lists the cluster, so a tenant already as desired costs no request at all.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
@@ -79,15 +79,14 @@ impl Context {
         }
     }
 
-    /// Every tenant with its namespaces: `spec.namespaces.names` plus the namespaces labelled
-    /// with the tenant. The status' list is left out, so a namespace that leaves both is gone.
-    fn index(&self) -> TenantIndex {
+    /// Every tenant with its namespaces, each namespace given to one tenant at most (its
+    /// label, else the oldest Tenant listing it: see [`TenantIndex::resolve`]), and the
+    /// namespaces each tenant lists but may not have. The status' list is left out, so a
+    /// namespace that leaves both the spec and the cluster is gone.
+    fn index(&self) -> (TenantIndex, BTreeMap<String, BTreeSet<String>>) {
         let tenants = self.tenants.state();
-        let mut index = TenantIndex::from_specs(tenants.iter().map(AsRef::as_ref));
-        for (namespace, tenant) in self.shared.cache().labelled_namespaces() {
-            index.add_namespace(tenant, namespace);
-        }
-        index
+        let cache = self.shared.cache();
+        TenantIndex::resolve(tenants.iter().map(AsRef::as_ref), cache.labelled_namespaces())
     }
 }
 
@@ -144,86 +143,75 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         // The garbage collector removes what the Tenant owns.
         return Ok(Action::await_change());
     }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    // An invalid Tenant is not applied at all (nor pruned): what it had stays as it was, and the
+    // status says what to fix. The webhook refuses most of these, but not while it is down.
+    let invalid = palisade_tenancy::validate(tenant);
+    if !invalid.is_empty() {
+        let outcome = Outcome {
+            namespaces: ctx.shared.cache().namespaces_of(&name),
+            invalid: invalid.iter().map(ToString::to_string).collect(),
+            ..Outcome::default()
+        };
+        write_status(ctx, tenant, &outcome, &params).await?;
+        tracing::warn!(tenant = %name, errors = ?outcome.invalid, "invalid Tenant: nothing applied");
+        return Ok(Action::await_change());
+    }
     let verify = ctx.due_for_verification(&name);
     let discovered = ctx.discovered();
-    let index = ctx.index();
+    let (index, refused) = ctx.index();
     let plan = render_tenant(tenant, &index, &discovered.facts);
     let owner = owner_reference(tenant, &uid);
+    let listed: BTreeSet<&str> = tenant.spec.namespaces.names.iter().map(String::as_str).collect();
 
     let mut outcome = Outcome {
-        namespaces: index.namespaces_of(&name),
         skipped: plan.all_skipped().cloned().collect(),
+        conflicts: refused.get(&name).into_iter().flatten().cloned().collect(),
         ..Outcome::default()
     };
     let mut desired = BTreeSet::new();
-    let mut refused_namespaces = BTreeSet::new();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    for object in plan.all_objects() {
-        let Some(kind) = lookup(&object.api_version, &object.kind) else {
-            outcome
-                .skipped
-                .push(skipped(object, "Palisade does not know how to apply this kind"));
+    let step = Step {
+        ctx,
+        tenant: &name,
+        owner: &owner,
+        discovered: &discovered,
+        verify,
+        params: &params,
+    };
+    for object in &plan.cluster_objects {
+        step.apply(object, None, &mut outcome, &mut desired).await;
+    }
+    for namespace in &plan.namespaces {
+        let ns = namespace.namespace.as_str();
+        let Some(ns_object) = namespace.objects.iter().find(|o| o.kind == "Namespace" && o.api_version == "v1") else {
             continue;
         };
-        if !discovered.serves(kind) {
-            outcome.skipped.push(skipped(
-                object,
-                &format!("the cluster does not serve {} {}", object.api_version, object.kind),
-            ));
-            continue;
-        }
-        let key = ObjectKey::of(object);
-        desired.insert(key.clone());
-        // A namespace bound to another tenant is never taken over.
-        let namespace = if kind.kind == "Namespace" {
-            Some(object.name.as_str())
-        } else {
-            object.namespace.as_deref()
-        };
-        if let Some(ns) = namespace {
-            if refused_namespaces.contains(ns) {
-                continue;
+        match step.prepare_namespace(ns_object, listed.contains(ns)).await {
+            Prepared::Ready(live) => {
+                outcome.namespaces.push(ns.to_string());
+                for object in &namespace.objects {
+                    step.apply(object, live.as_deref(), &mut outcome, &mut desired).await;
+                }
             }
-            let other = ctx.shared.cache().namespace_tenant(ns).map(str::to_string);
-            if let Some(other) = other.filter(|other| *other != name) {
-                outcome.failures.push(format!(
-                    "namespace {ns} belongs to tenant {other}; nothing applied in it"
-                ));
-                refused_namespaces.insert(ns.to_string());
-                continue;
+            Prepared::Terminating => {
+                // Left alone until it is gone: nothing is applied or pruned in it.
+                outcome.terminating.push(ns.to_string());
+                desired.extend(namespace.objects.iter().map(ObjectKey::of));
             }
-        }
-        let mut manifest = object.manifest.clone();
-        if !kind.namespaced {
-            manifest["metadata"]["ownerReferences"] = json!([owner]);
-        }
-        let manifest_hash = manifest_hash(&manifest);
-        if !ctx.shared.cache().needs_apply(&key, manifest_hash, !verify) {
-            outcome.unchanged += 1;
-            continue;
-        }
-        manifest["metadata"]["annotations"][labels::APPLIED_HASH] = json!(format!("{manifest_hash:016x}"));
-        let api = api_for(&ctx.client, kind, object.namespace.as_deref());
-        tracing::debug!(tenant = %name, object = %object.describe(), "step: apply");
-        match api.patch(&object.name, &params, &Patch::Apply(&manifest)).await {
-            Ok(live) => {
-                let live = seen(kind, &live.metadata, Some(&live.data));
-                ctx.shared.cache().applied(&name, live, manifest_hash);
-                outcome.applied += 1;
+            Prepared::Conflict => {
+                // Not this tenant's: nothing is applied in it, and what this tenant has there
+                // (from before another tenant held it) is pruned, since it is not desired.
+                outcome.conflicts.insert(ns.to_string());
             }
-            Err(error) => {
-                let error = crate::describe(&error);
-                tracing::warn!(tenant = %name, object = %object.describe(), %error, "apply failed");
-                outcome
-                    .failures
-                    .push(format!("applying {}: {error}", object.describe()));
+            Prepared::Gone => {}
+            Prepared::Failed(error) => {
+                outcome.failures.push(error);
+                desired.extend(namespace.objects.iter().map(ObjectKey::of));
             }
         }
     }
     ctx.metrics.objects_applied.inc_by(outcome.applied as u64);
 
-    // A namespace refused (bound to another tenant) is not this tenant's.
-    outcome.namespaces.retain(|ns| !refused_namespaces.contains(ns));
     let observed = ctx.shared.cache().observed(&name);
     let mut pruned = 0;
     for key in to_prune(&name, &desired, &observed) {
@@ -263,25 +251,7 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         .get_or_create(&TenantLabels { tenant: name.clone() })
         .set(outcome.namespaces.len() as i64);
 
-    let now = k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .map_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string(), |t| t.to_string());
-    let status = tenant_status(tenant, &outcome, &now);
-    let status_changed = tenant.status.as_ref() != Some(&status);
-    if status_changed {
-        let patch = json!({
-            "apiVersion": Tenant::api_version(&()),
-            "kind": Tenant::kind(&()),
-            "status": status,
-        });
-        Api::<Tenant>::all(ctx.client.clone())
-            .patch_status(&name, &params, &Patch::Apply(&patch))
-            .await
-            .map_err(|source| Error::Status {
-                tenant: name.clone(),
-                source,
-            })?;
-    }
+    let status_changed = write_status(ctx, tenant, &outcome, &params).await?;
     publish_event(ctx, tenant, &outcome, pruned);
     tracing::info!(
         tenant = %name,
@@ -291,18 +261,254 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         pruned,
         skipped = outcome.skipped.len(),
         failed = outcome.failures.len(),
+        conflicts = outcome.conflicts.len(),
+        terminating = outcome.terminating.len(),
         status_changed,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "reconciled"
     );
-    match outcome.failures.first() {
-        Some(first) => Err(Error::Apply {
+    if let Some(first) = outcome.failures.first() {
+        return Err(Error::Apply {
             tenant: name,
             failed: outcome.failures.len(),
             first: first.clone(),
-        }),
-        None => Ok(Action::requeue(ctx.resync)),
+        });
     }
+    Ok(Action::requeue(ctx.resync))
+}
+
+/// Writes the status `outcome` calls for, unless the Tenant already has it; returns whether it
+/// wrote.
+async fn write_status(ctx: &Context, tenant: &Tenant, outcome: &Outcome, params: &PatchParams) -> Result<bool, Error> {
+    let name = tenant.name_any();
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .map_or_else(|_| k8s_openapi::jiff::Timestamp::now().to_string(), |t| t.to_string());
+    let status = tenant_status(tenant, outcome, &now);
+    if tenant.status.as_ref() == Some(&status) {
+        return Ok(false);
+    }
+    let patch = json!({
+        "apiVersion": Tenant::api_version(&()),
+        "kind": Tenant::kind(&()),
+        "status": status,
+    });
+    Api::<Tenant>::all(ctx.client.clone())
+        .patch_status(&name, params, &Patch::Apply(&patch))
+        .await
+        .map_err(|source| Error::Status { tenant: name, source })?;
+    Ok(true)
+}
+
+/// What a reconcile found a namespace of the plan to be.
+enum Prepared {
+    /// The tenant's, and not being deleted: its objects are applied. Holds the live namespace
+    /// when this reconcile read or created it.
+    Ready(Option<Box<DynamicObject>>),
+    /// Being deleted.
+    Terminating,
+    /// Bound to another tenant, or listed first by another Tenant.
+    Conflict,
+    /// Neither listed in the spec nor in the cluster any more.
+    Gone,
+    /// Reading or creating it failed (the message says which and why).
+    Failed(String),
+}
+
+/// One reconcile's writes.
+struct Step<'a> {
+    ctx: &'a Context,
+    tenant: &'a str,
+    owner: &'a OwnerReference,
+    discovered: &'a Discovered,
+    verify: bool,
+    params: &'a PatchParams,
+}
+
+impl Step<'_> {
+    /// Makes sure namespace `object` may be written into, creating it if it is listed in the
+    /// spec and absent. Namespaces are only ever created with a create (POST), which fails when
+    /// the name exists, never by an apply, which would silently re-create a namespace the cache
+    /// still lists after someone deleted it. So Palisade creates exactly the namespaces of
+    /// `spec.namespaces.names`, each only while it does not exist (a listed namespace deleted
+    /// by an administrator is created again, empty, once it is fully gone; never while it is
+    /// terminating), and never creates a namespace an owner made.
+    async fn prepare_namespace(&self, object: &ManagedObject, listed: bool) -> Prepared {
+        let ns = object.name.as_str();
+        let (bound, terminating) = {
+            let cache = self.ctx.shared.cache();
+            (
+                cache.namespace_tenant(ns).map(str::to_string),
+                cache.namespace_terminating(ns),
+            )
+        };
+        match bound {
+            Some(other) if other != self.tenant => return Prepared::Conflict,
+            Some(_) if terminating => return Prepared::Terminating,
+            Some(_) => return Prepared::Ready(None),
+            None if !listed => return Prepared::Gone,
+            None => {}
+        }
+        let Some(kind) = lookup("v1", "Namespace") else {
+            return Prepared::Gone;
+        };
+        let api = api_for(&self.ctx.client, kind, None);
+        // Only the labels every tenant namespace always has: fields a create writes stay owned
+        // by it, so the apply that follows could never remove them.
+        let always: serde_json::Map<String, serde_json::Value> = object.manifest["metadata"]["labels"]
+            .as_object()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter(|(key, _)| {
+                        *key == labels::TENANT || *key == labels::MANAGED_BY || key.starts_with("pod-security.kubernetes.io/")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": { "name": ns, "labels": always, "ownerReferences": [self.owner] },
+        });
+        let created = match serde_json::from_value::<DynamicObject>(body) {
+            Ok(body) => {
+                let params = PostParams {
+                    field_manager: Some(FIELD_MANAGER.to_string()),
+                    ..PostParams::default()
+                };
+                api.create(&params, &body).await
+            }
+            Err(error) => return Prepared::Failed(format!("creating namespace {ns}: {error}")),
+        };
+        let live = match created {
+            Ok(live) => {
+                tracing::info!(tenant = %self.tenant, namespace = %ns, "created namespace");
+                live
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => match api.get_opt(ns).await {
+                Ok(Some(live)) => live,
+                Ok(None) => {
+                    return Prepared::Failed(format!(
+                        "namespace {ns} was deleted while Palisade was creating it; trying again"
+                    ));
+                }
+                Err(error) => {
+                    return Prepared::Failed(format!("reading namespace {ns}: {}", crate::describe(&error)));
+                }
+            },
+            Err(error) => {
+                return Prepared::Failed(format!("creating namespace {ns}: {}", crate::describe(&error)));
+            }
+        };
+        self.ctx.shared.cache().saw(seen(kind, &live.metadata, None));
+        let holder = live.labels().get(labels::TENANT).cloned();
+        if holder.as_deref().is_some_and(|holder| holder != self.tenant) {
+            return Prepared::Conflict;
+        }
+        if live.metadata.deletion_timestamp.is_some() {
+            return Prepared::Terminating;
+        }
+        // Ours, or an existing namespace without a tenant that the Tenant lists (a cluster
+        // administrator wrote the Tenant): the apply binds it.
+        Prepared::Ready(Some(Box::new(live)))
+    }
+
+    /// Applies `object` unless the live object already holds it; `live_namespace` is the
+    /// namespace as this reconcile read or created it, if it did.
+    async fn apply(
+        &self,
+        object: &ManagedObject,
+        live_namespace: Option<&DynamicObject>,
+        outcome: &mut Outcome,
+        desired: &mut BTreeSet<ObjectKey>,
+    ) {
+        let Some(kind) = lookup(&object.api_version, &object.kind) else {
+            outcome
+                .skipped
+                .push(skipped(object, "Palisade does not know how to apply this kind"));
+            return;
+        };
+        if !self.discovered.serves(kind) {
+            outcome.skipped.push(skipped(
+                object,
+                &format!("the cluster does not serve {} {}", object.api_version, object.kind),
+            ));
+            return;
+        }
+        let key = ObjectKey::of(object);
+        desired.insert(key.clone());
+        let mut manifest = object.manifest.clone();
+        if !kind.namespaced {
+            manifest["metadata"]["ownerReferences"] = json!([self.owner]);
+        }
+        let manifest_hash = manifest_hash(&manifest);
+        if !self.ctx.shared.cache().needs_apply(&key, manifest_hash, !self.verify) {
+            outcome.unchanged += 1;
+            return;
+        }
+        manifest["metadata"]["annotations"][labels::APPLIED_HASH] = json!(format!("{manifest_hash:016x}"));
+        let api = api_for(&self.ctx.client, kind, object.namespace.as_deref());
+        if kind.kind == "Namespace" && kind.api_version == "v1" {
+            // An apply creates what is absent: it goes only to a namespace read live just now,
+            // and only to that very namespace (its resourceVersion is a precondition).
+            let live = match live_namespace {
+                Some(live) => Some(live.clone()),
+                None => match api.get_opt(&object.name).await {
+                    Ok(live) => live,
+                    Err(error) => {
+                        outcome.failures.push(format!(
+                            "reading namespace {}: {}",
+                            object.name,
+                            crate::describe(&error)
+                        ));
+                        return;
+                    }
+                },
+            };
+            let Some(live) = live.filter(|live| live.metadata.deletion_timestamp.is_none()) else {
+                tracing::info!(tenant = %self.tenant, namespace = %object.name, "namespace gone or terminating; not applied");
+                return;
+            };
+            manifest["metadata"]["resourceVersion"] = json!(live.metadata.resource_version);
+        }
+        tracing::debug!(tenant = %self.tenant, object = %object.describe(), "step: apply");
+        match api.patch(&object.name, self.params, &Patch::Apply(&manifest)).await {
+            Ok(live) => {
+                let live = seen(kind, &live.metadata, Some(&live.data));
+                self.ctx.shared.cache().applied(self.tenant, live, manifest_hash);
+                outcome.applied += 1;
+            }
+            Err(error) => {
+                if let Some(role) = unbindable_role(object, &error) {
+                    outcome.unbindable_roles.insert(role);
+                }
+                let error = crate::describe(&error);
+                tracing::warn!(tenant = %self.tenant, object = %object.describe(), %error, "apply failed");
+                outcome
+                    .failures
+                    .push(format!("applying {}: {error}", object.describe()));
+            }
+        }
+    }
+}
+
+/// The ClusterRole a RoleBinding or ClusterRoleBinding names, when the API server refused it
+/// because the controller may neither `bind` that role nor holds what it grants (RBAC's
+/// escalation check). Read from the API server's own 403 rather than asked beforehand with a
+/// SubjectAccessReview: it is the verdict that counts, and costs no request when all is well.
+fn unbindable_role(object: &ManagedObject, error: &kube::Error) -> Option<String> {
+    let kube::Error::Api(status) = error else {
+        return None;
+    };
+    let binding = object.api_version == "rbac.authorization.k8s.io/v1"
+        && (object.kind == "RoleBinding" || object.kind == "ClusterRoleBinding");
+    let escalation = status.code == 403 && status.message.contains("attempting to grant RBAC permissions not currently held");
+    if !(binding && escalation) {
+        return None;
+    }
+    object.manifest["roleRef"]["name"].as_str().map(str::to_string)
 }
 
 /// An Event on the Tenant when a reconcile changed something or failed; nothing when all was

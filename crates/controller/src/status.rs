@@ -1,6 +1,6 @@
 //! The Tenant's status, computed from what a reconcile did. Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use palisade_api::{Tenant, TenantCondition, TenantStatus};
@@ -19,6 +19,15 @@ pub struct Outcome {
     pub skipped: Vec<Skipped>,
     /// Steps that failed, each naming its object.
     pub failures: Vec<String>,
+    /// What `palisade_tenancy::validate` found wrong with the Tenant (then nothing is applied).
+    pub invalid: Vec<String>,
+    /// Namespaces the Tenant lists that are another tenant's (bound to it, or listed first by
+    /// it): nothing is applied in them.
+    pub conflicts: BTreeSet<String>,
+    /// The tenant's namespaces that are being deleted.
+    pub terminating: Vec<String>,
+    /// ClusterRoles the API server would not let the controller bind.
+    pub unbindable_roles: BTreeSet<String>,
     pub quota_used: BTreeMap<String, Quantity>,
 }
 
@@ -37,7 +46,39 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
         .as_ref()
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
-    let (ready, reason, message) = if !outcome.failures.is_empty() {
+    let (ready, reason, message) = if !outcome.invalid.is_empty() {
+        (
+            false,
+            "Invalid",
+            format!(
+                "the Tenant is invalid, so nothing was applied or pruned; fix: {}",
+                listed(outcome.invalid.iter().cloned())
+            ),
+        )
+    } else if !outcome.conflicts.is_empty() {
+        // Never says which tenant holds them: a Tenant's status is no way to map others.
+        (
+            false,
+            "NamespaceConflict",
+            format!(
+                "spec.namespaces.names lists {} that another tenant already holds, so nothing was applied in {}; remove {} from spec.namespaces.names or choose other names",
+                listed(outcome.conflicts.iter().map(|ns| format!("namespace {ns}"))),
+                if outcome.conflicts.len() == 1 { "it" } else { "them" },
+                if outcome.conflicts.len() == 1 { "it" } else { "them" },
+            ),
+        )
+    } else if !outcome.unbindable_roles.is_empty() {
+        let roles = listed(outcome.unbindable_roles.iter().map(|r| format!("\"{r}\"")));
+        (
+            false,
+            "RoleNotBindable",
+            format!(
+                "the Tenant binds ClusterRole {roles}, which Palisade's controller may not bind: add {roles} to the resourceNames of the `bind` rule in ClusterRole palisade-controller (deploy/palisade/controller-rbac.yaml), or name a role it may bind (admin, edit, view by default); {} step(s) failed: {}",
+                outcome.failures.len(),
+                listed(outcome.failures.iter().cloned())
+            ),
+        )
+    } else if !outcome.failures.is_empty() {
         (
             false,
             "ApplyFailed",
@@ -45,6 +86,18 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
                 "{} step(s) failed: {}",
                 outcome.failures.len(),
                 listed(outcome.failures.iter().cloned())
+            ),
+        )
+    } else if !outcome.terminating.is_empty() {
+        (
+            false,
+            "NamespaceTerminating",
+            format!(
+                "{} {} being deleted; nothing is applied in {} until {} gone (a namespace listed in spec.namespaces.names is then created again, empty; remove it from the list to keep it deleted)",
+                listed(outcome.terminating.iter().map(|ns| format!("namespace {ns}"))),
+                if outcome.terminating.len() == 1 { "is" } else { "are" },
+                if outcome.terminating.len() == 1 { "it" } else { "them" },
+                if outcome.terminating.len() == 1 { "it is" } else { "they are" },
             ),
         )
     } else if !outcome.skipped.is_empty() {

@@ -89,6 +89,7 @@ pub fn seen(kind: &ManagedKind, metadata: &ObjectMeta, data: Option<&Value>) -> 
         fingerprint: fingerprint(kind, metadata, data),
         quota_used,
         claimed: claimed(metadata),
+        terminating: kind.kind == "Namespace" && metadata.deletion_timestamp.is_some(),
     }
 }
 

@@ -122,6 +122,62 @@ impl TenantIndex {
         index
     }
 
+    /// The controller's index, where every namespace belongs to one tenant at most, and the
+    /// claims that lost (tenant → namespaces it lists but may not have):
+    ///
+    /// - a namespace in `labelled` (`(namespace, tenant)`: its `palisade.dev/tenant` label, set
+    ///   once by Palisade) belongs to that tenant, whoever else lists it;
+    /// - an unlabelled namespace listed in several tenants' `spec.namespaces.names` belongs to
+    ///   the oldest of them (creationTimestamp, then name): the Tenant that asked first keeps it,
+    ///   and a later Tenant cannot take it by listing it too.
+    ///
+    /// The status is ignored, as in [`TenantIndex::from_specs`].
+    pub fn resolve<'a, 'n>(
+        tenants: impl IntoIterator<Item = &'a Tenant>,
+        labelled: impl IntoIterator<Item = (&'n str, &'n str)>,
+    ) -> (Self, BTreeMap<String, BTreeSet<String>>) {
+        let mut tenants: Vec<&Tenant> = tenants.into_iter().collect();
+        tenants.sort_by(|a, b| {
+            let created = |t: &Tenant| t.metadata.creation_timestamp.as_ref().map(|c| c.0);
+            // A Tenant not yet stored (no timestamp) is the newest.
+            let age = |t: &Tenant| (created(t).is_none(), created(t));
+            age(a)
+                .cmp(&age(b))
+                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        });
+        let mut index = TenantIndex::default();
+        let mut owner: BTreeMap<String, String> = BTreeMap::new();
+        for (namespace, tenant) in labelled {
+            owner.insert(namespace.to_string(), tenant.to_string());
+            index.add_namespace(tenant, namespace);
+        }
+        let mut refused: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for tenant in &tenants {
+            let name = tenant.metadata.name.clone().unwrap_or_default();
+            index.namespaces.entry(name.clone()).or_default();
+            for namespace in &tenant.spec.namespaces.names {
+                match owner.get(namespace) {
+                    Some(holder) if *holder != name => {
+                        refused.entry(name.clone()).or_default().insert(namespace.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        owner.insert(namespace.clone(), name.clone());
+                        index.add_namespace(&name, namespace);
+                    }
+                }
+            }
+            for source in &tenant.spec.network.allow_from.tenants {
+                index
+                    .network_egress
+                    .entry(source.clone())
+                    .or_default()
+                    .insert(name.clone());
+            }
+        }
+        (index, refused)
+    }
+
     /// Records that `namespace` belongs to `tenant`.
     pub fn add_namespace(&mut self, tenant: &str, namespace: &str) {
         self.namespaces

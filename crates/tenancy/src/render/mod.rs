@@ -18,6 +18,7 @@ pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, Tena
 pub use namespace::{namespace_annotations, namespace_labels};
 pub use naming::short_hash;
 pub use object::{ManagedObject, Skipped};
+pub use rbac::{owner_cluster_role_name, render_owner_cluster_rbac};
 
 use palisade_api::Tenant;
 
@@ -73,13 +74,18 @@ pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, f
     plan
 }
 
-/// Cluster-scoped objects a tenant needs (AdminNetworkPolicy, CiliumClusterwideNetworkPolicy).
+/// Cluster-scoped objects a tenant needs: its owners' ClusterRole and ClusterRoleBinding (see
+/// [`rbac::render_owner_cluster_rbac`]), and the provider's AdminNetworkPolicy or
+/// CiliumClusterwideNetworkPolicy.
 pub fn render_cluster_scoped(
     tenant: &Tenant,
     index: &TenantIndex,
     facts: &ClusterFacts,
 ) -> (Vec<ManagedObject>, Vec<Skipped>) {
-    network::render_cluster_scoped(tenant, index, facts)
+    let mut objects = rbac::render_owner_cluster_rbac(tenant, &index.namespaces_of(tenant_name(tenant)));
+    let (network, skipped) = network::render_cluster_scoped(tenant, index, facts);
+    objects.extend(network);
+    (objects, skipped)
 }
 
 /// The whole tenant: cluster-scoped objects and every namespace the index knows for it.

@@ -1,6 +1,6 @@
 //! RoleBindings: one per owner and ClusterRole, plus the tenant's extra bindings.
 
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use palisade_api::{SubjectKind, SubjectRef, Tenant, labels};
 
@@ -90,4 +90,83 @@ fn rbac_subject(subject: &SubjectRef) -> Subject {
         namespace: subject.namespace.clone(),
         api_group,
     }
+}
+
+/// The name of the ClusterRole and ClusterRoleBinding that give `tenant`'s owners what they need
+/// at cluster scope.
+pub fn owner_cluster_role_name(tenant: &str) -> String {
+    format!("palisade:tenant-owner:{tenant}")
+}
+
+/// What a tenant's owners need outside their namespaces, and on the namespace objects
+/// themselves, as one ClusterRole and its ClusterRoleBinding:
+///
+/// - `create` namespaces, cluster-wide (RBAC cannot limit a create by name; the webhook decides
+///   which tenant a new namespace joins, and refuses names outside the tenant);
+/// - `get` their own Tenant, by name (never another tenant's spec);
+/// - `get`, `update`, `patch`, `delete` their own namespaces, by name: `namespaces` holds exactly
+///   the tenant's current namespaces. With none, the rule is left out, since a rule without
+///   `resourceNames` would match every namespace of the cluster.
+///
+/// No `list`/`watch`: those cannot be limited by name and would show every namespace. A tenant
+/// without owners gets neither object.
+pub fn render_owner_cluster_rbac(tenant: &Tenant, namespaces: &[String]) -> Vec<ManagedObject> {
+    let tenant_name = tenant.metadata.name.as_deref().unwrap_or_default();
+    let subjects: Vec<Subject> = tenant
+        .spec
+        .owners
+        .iter()
+        .map(|owner| rbac_subject(&owner.subject()))
+        .collect();
+    if subjects.is_empty() {
+        return Vec::new();
+    }
+    let name = owner_cluster_role_name(tenant_name);
+    let mut rules = vec![
+        PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["namespaces".to_string()]),
+            verbs: vec!["create".to_string()],
+            ..PolicyRule::default()
+        },
+        PolicyRule {
+            api_groups: Some(vec!["palisade.dev".to_string()]),
+            resources: Some(vec!["tenants".to_string()]),
+            resource_names: Some(vec![tenant_name.to_string()]),
+            verbs: vec!["get".to_string()],
+            ..PolicyRule::default()
+        },
+    ];
+    let mut namespaces: Vec<String> = namespaces.to_vec();
+    namespaces.sort();
+    namespaces.dedup();
+    if !namespaces.is_empty() {
+        rules.push(PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["namespaces".to_string()]),
+            resource_names: Some(namespaces),
+            verbs: ["get", "update", "patch", "delete"].map(str::to_string).to_vec(),
+            ..PolicyRule::default()
+        });
+    }
+    let metadata = ObjectMeta {
+        name: Some(name.clone()),
+        labels: Some(labels::managed_labels(tenant_name)),
+        ..ObjectMeta::default()
+    };
+    let role = ClusterRole {
+        metadata: metadata.clone(),
+        rules: Some(rules),
+        aggregation_rule: None,
+    };
+    let binding = ClusterRoleBinding {
+        metadata,
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_string()),
+            kind: "ClusterRole".to_string(),
+            name,
+        },
+        subjects: Some(subjects),
+    };
+    vec![ManagedObject::from_typed(&role), ManagedObject::from_typed(&binding)]
 }

@@ -22,7 +22,10 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts) -> Man
         ingress.push(allow_ns("source", &in_set(labels::TENANT, grants.from_tenants)));
     }
     if !grants.from_namespaces.is_empty() {
-        ingress.push(allow_ns("source", &in_set(NAMESPACE_NAME, grants.from_namespaces)));
+        // Only while they are not tenant namespaces: a tenant's namespace of the same name
+        // does not get the grant.
+        let platform = format!("{} && !{any_tenant}", in_set(NAMESPACE_NAME, grants.from_namespaces));
+        ingress.push(allow_ns("source", &platform));
     }
     ingress.push(json!({ "action": "Deny", "source": { "namespaceSelector": any_tenant } }));
 

@@ -29,8 +29,11 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
         ingress.push(json!({ "fromEndpoints": [tenants_in(grants.from_tenants)] }));
     }
     if !grants.from_namespaces.is_empty() {
+        // Only while they are not tenant namespaces: a tenant's namespace of the same name
+        // does not get the grant.
         ingress.push(json!({ "fromEndpoints": [{ "matchExpressions": [
-            { "key": POD_NAMESPACE, "operator": "In", "values": grants.from_namespaces }
+            { "key": POD_NAMESPACE, "operator": "In", "values": grants.from_namespaces },
+            { "key": &tenant_key, "operator": "DoesNotExist" },
         ] }] }));
     }
 

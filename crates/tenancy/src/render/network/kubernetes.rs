@@ -74,7 +74,7 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
         ));
     }
     if !grants.from_namespaces.is_empty() {
-        let peer = namespace_peer(labels::NAMESPACE_NAME, grants.from_namespaces);
+        let peer = platform_namespace_peer(grants.from_namespaces);
         plan.objects.push(policy(
             "palisade-allow-from-namespaces",
             Some(vec![ingress_from(vec![peer])]),
@@ -147,6 +147,31 @@ fn namespace_peer(key: &str, values: &[String]) -> NetworkPolicyPeer {
     };
     NetworkPolicyPeer {
         namespace_selector: Some(selector),
+        pod_selector: None,
+        ip_block: None,
+    }
+}
+
+/// The platform namespaces `names`, and only while they are not tenant namespaces: a tenant
+/// that creates a namespace of the same name (after the platform's was deleted, or on a cluster
+/// that never had it) does not get the grant.
+fn platform_namespace_peer(names: &[String]) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![
+                LabelSelectorRequirement {
+                    key: labels::NAMESPACE_NAME.to_string(),
+                    operator: "In".to_string(),
+                    values: Some(names.to_vec()),
+                },
+                LabelSelectorRequirement {
+                    key: labels::TENANT.to_string(),
+                    operator: "DoesNotExist".to_string(),
+                    values: None,
+                },
+            ]),
+        }),
         pod_selector: None,
         ip_block: None,
     }
