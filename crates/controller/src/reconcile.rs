@@ -451,8 +451,9 @@ impl Step<'_> {
         manifest["metadata"]["annotations"][labels::APPLIED_HASH] = json!(format!("{manifest_hash:016x}"));
         let api = api_for(&self.ctx.client, kind, object.namespace.as_deref());
         if kind.kind == "Namespace" && kind.api_version == "v1" {
-            // An apply creates what is absent: it goes only to a namespace read live just now,
-            // and only to that very namespace (its resourceVersion is a precondition).
+            // An apply creates what is absent, so it goes only to a namespace read live just
+            // now, and names that namespace's uid: if it is deleted in between, the API server
+            // refuses the apply ("uid mismatch") instead of creating a new namespace.
             let live = match live_namespace {
                 Some(live) => Some(live.clone()),
                 None => match api.get_opt(&object.name).await {
@@ -471,7 +472,7 @@ impl Step<'_> {
                 tracing::info!(tenant = %self.tenant, namespace = %object.name, "namespace gone or terminating; not applied");
                 return;
             };
-            manifest["metadata"]["resourceVersion"] = json!(live.metadata.resource_version);
+            manifest["metadata"]["uid"] = json!(live.metadata.uid);
         }
         tracing::debug!(tenant = %self.tenant, object = %object.describe(), "step: apply");
         match api.patch(&object.name, self.params, &Patch::Apply(&manifest)).await {
