@@ -27,7 +27,10 @@ import (
 // admin/edit/view roles and the kube-root-ca.crt config maps.
 const defaultControllers = "namespace-controller,garbage-collector-controller,resourcequota-controller," +
 	"serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller," +
-	"root-ca-certificate-publisher-controller"
+	"root-ca-certificate-publisher-controller," +
+	// Workload controllers, so tests see pods and claims made from templates go through admission
+	// under the controllers' own identities, as in a real cluster.
+	"deployment-controller,replicaset-controller,statefulset-controller,job-controller"
 
 // The admission plugins of a production cluster (added to the defaults).
 const admissionPlugins = "NamespaceLifecycle,ServiceAccount,ResourceQuota,LimitRanger,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,PodSecurity"
@@ -228,7 +231,7 @@ func startControllerManager(ctx context.Context, dir, kubeconfig, controllers st
 		"--secure-port=0",
 		"--service-account-private-key-file=" + filepath.Join(dir, saKeyFile),
 		"--root-ca-file=" + filepath.Join(dir, caCertFile),
-		"--use-service-account-credentials=false",
+		"--use-service-account-credentials=true",
 		"--kube-api-qps=100",
 		"--kube-api-burst=200",
 	}

@@ -3,7 +3,7 @@
 use k8s_openapi::api::authentication::v1::UserInfo;
 use palisade_api::{SubjectKind, Tenant};
 
-use crate::AdmissionConfig;
+use crate::{AdmissionConfig, ClusterView};
 
 #[derive(Debug, Clone)]
 pub struct Requester {
@@ -11,6 +11,7 @@ pub struct Requester {
     pub groups: Vec<String>,
     admin: bool,
     palisade: bool,
+    system_controller: bool,
 }
 
 impl Requester {
@@ -19,11 +20,13 @@ impl Requester {
         let groups = user.groups.clone().unwrap_or_default();
         let admin = config.admin_users.contains(&username) || groups.iter().any(|g| config.admin_groups.contains(g));
         let palisade = config.palisade_users.contains(&username);
+        let system_controller = config.system_controllers.contains(&username);
         Requester {
             username,
             groups,
             admin,
             palisade,
+            system_controller,
         }
     }
 
@@ -42,6 +45,37 @@ impl Requester {
                 self.username.as_str(),
                 "system:kube-controller-manager" | "system:kube-scheduler" | "system:apiserver"
             )
+    }
+
+    /// One of the configured controllers that empty and remove namespaces (exact identities).
+    pub fn is_system_controller(&self) -> bool {
+        self.system_controller
+    }
+
+    /// The namespace of a ServiceAccount requester (`system:serviceaccount:<ns>:<name>`).
+    pub fn service_account_namespace(&self) -> Option<&str> {
+        let rest = self.username.strip_prefix("system:serviceaccount:")?;
+        rest.split_once(':').map(|(namespace, _)| namespace)
+    }
+
+    /// The tenants this requester acts for: those it owns, and the tenant of the namespace its
+    /// ServiceAccount lives in. Empty for everyone else (platform users, Kubernetes components).
+    pub fn tenants<'v>(&self, view: &'v dyn ClusterView) -> Vec<&'v str> {
+        let mut names: Vec<&str> = view
+            .tenants()
+            .into_iter()
+            .filter(|tenant| self.owns(tenant))
+            .filter_map(|tenant| tenant.metadata.name.as_deref())
+            .collect();
+        if let Some(home) = self
+            .service_account_namespace()
+            .and_then(|ns| view.tenant_of_namespace(ns))
+        {
+            names.push(home);
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Whether this requester is one of `tenant`'s owners (by user, group or ServiceAccount).

@@ -11,6 +11,7 @@
 //!   ├─ spec.services ......... Service types and externalIPs
 //!   ├─ spec.network .......... isolation, who may come in, what may go out, which provider
 //!   ├─ spec.mesh ............. Istio / Linkerd mTLS and workload-identity authorization
+//!   ├─ spec.rbac ............. outside subjects tenant users may bind in their RoleBindings
 //!   └─ status ................ namespaces, conditions, quota usage
 //! ```
 //!
@@ -33,7 +34,7 @@ pub use classes::ClassAllowList;
 pub use mesh::{MeshPolicy, MeshProvider, MtlsMode};
 pub use namespaces::NamespacePolicy;
 pub use network::{EgressCidr, EgressPolicy, IsolationMode, NetworkPolicySpec, NetworkProvider, PeerGrants, PortRule};
-pub use owners::{AdditionalRoleBinding, Owner, SubjectKind, SubjectRef};
+pub use owners::{AdditionalRoleBinding, Owner, RbacPolicy, SubjectKind, SubjectRef};
 pub use quota::QuotaPolicy;
 pub use services::ServicePolicy;
 pub use status::{TenantCondition, TenantStatus};

@@ -80,3 +80,23 @@ pub struct AdditionalRoleBinding {
     pub cluster_role: String,
     pub subjects: Vec<SubjectRef>,
 }
+
+/// What tenant users may bind in their own RoleBindings. By default a RoleBinding written in a
+/// tenant namespace may name only the tenant's own people: its owners, ServiceAccounts of its
+/// namespaces, and users or groups that own no other tenant. Broad system groups
+/// (`system:authenticated`, `system:serviceaccounts`, ...), other tenants' owners and other
+/// namespaces' ServiceAccounts are refused unless listed here.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RbacPolicy {
+    /// Subjects outside the tenant that tenant users may nevertheless bind to roles in the
+    /// tenant's namespaces (e.g. a platform monitoring ServiceAccount).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_subjects: Vec<SubjectRef>,
+}
+
+impl RbacPolicy {
+    pub fn is_default(&self) -> bool {
+        self == &RbacPolicy::default()
+    }
+}

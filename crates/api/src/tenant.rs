@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AdditionalRoleBinding, ClassAllowList, MeshPolicy, NamespacePolicy, NetworkPolicySpec, Owner, QuotaPolicy,
-    ServicePolicy, TenantStatus, WorkloadPolicy,
+    RbacPolicy, ServicePolicy, TenantStatus, WorkloadPolicy,
 };
 
 /// A tenant: a group of namespaces administered by its owners and isolated from every other tenant.
@@ -65,6 +65,9 @@ pub struct TenantSpec {
     /// Extra RoleBindings in every tenant namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub role_bindings: Vec<AdditionalRoleBinding>,
+    /// Which subjects tenant users may name in the RoleBindings they write.
+    #[serde(default, skip_serializing_if = "RbacPolicy::is_default")]
+    pub rbac: RbacPolicy,
     /// Freeze every write by tenant users in the tenant's namespaces.
     #[serde(default)]
     pub cordoned: bool,

@@ -42,6 +42,33 @@ impl Index {
         self.synced_kinds.load(Ordering::Acquire) >= WATCHED_KINDS
     }
 
+    /// Makes sure the snapshot knows `name` if the cluster has it, reading it live when the
+    /// watch has not delivered it yet. A failed read leaves the namespace unknown, which the
+    /// rules deny: they never guess.
+    pub async fn ensure_namespace(&self, client: &Client, name: &str) {
+        if self.read().namespaces.contains_key(name) {
+            return;
+        }
+        match Api::<Namespace>::all(client.clone()).get_opt(name).await {
+            Ok(Some(namespace)) => self.write(|snapshot| Namespace::apply(snapshot, &namespace)),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(namespace = name, %error, "cannot read a namespace the cache does not know"),
+        }
+    }
+
+    /// Cluster facts some rule needs and the webhook does not have; those rules deny until
+    /// they are known.
+    pub fn missing_facts(&self, config: &palisade_admission::AdmissionConfig) -> Vec<String> {
+        use palisade_admission::ClusterView;
+        let mut missing = Vec::new();
+        if config.pod_cidrs.is_empty() && self.read().node_pod_cidrs().is_empty() {
+            missing.push(
+                "pod CIDRs unknown (no node reports spec.podCIDRs, no --pod-cidr): tenant NetworkPolicies with ipBlocks are refused".to_string(),
+            );
+        }
+        missing
+    }
+
     /// Replaces the whole snapshot (tests, and `palisade check`-style callers).
     pub fn replace(&self, snapshot: Snapshot) {
         self.write(|current| *current = snapshot);

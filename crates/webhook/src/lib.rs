@@ -90,7 +90,7 @@ pub async fn run_with_index(
             None => tracing::warn!("no CA bundle known (give --tls-ca-file): webhook configurations not written"),
         }
     }
-    let result = serve(&options, tls, index, shutdown).await;
+    let result = serve(&options, tls, index, Some(client), shutdown).await;
     watchers.abort();
     background.abort();
     result
@@ -106,7 +106,7 @@ pub async fn run_offline(
     let index = Arc::new(Index::default());
     index.replace(snapshot);
     let (tls, _, background) = load_tls(&options.tls).await?;
-    let result = serve(&options, tls, index, shutdown).await;
+    let result = serve(&options, tls, index, None, shutdown).await;
     background.abort();
     result
 }
@@ -151,12 +151,14 @@ async fn serve(
     options: &Options,
     tls: RustlsConfig,
     index: Arc<Index>,
+    client: Option<kube::Client>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let state = AppState {
         index,
         config: Arc::new(options.config.clone()),
         metrics: Arc::new(Metrics::default()),
+        client,
     };
     let handle = axum_server::Handle::new();
     let https = axum_server::bind_rustls(options.listen, tls)

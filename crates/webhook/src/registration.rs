@@ -1,11 +1,16 @@
 //! The webhook configurations Palisade writes for itself, scoped so that the cluster never
 //! depends on the webhook more than it must:
 //!
-//! - `namespaces.palisade.dev` sees every Namespace write (system namespaces included: labelling
-//!   `kube-system` into a tenant must be refused), but never from cluster administrators, Palisade
-//!   or kube-system controllers (CEL `matchConditions`), so an outage cannot lock them out.
-//! - `objects.palisade.dev` sees namespaced writes only in namespaces carrying the tenant label,
-//!   again never from administrators or Palisade; system namespaces are never matched.
+//! - `namespaces.palisade.dev` sees every Namespace write and its `status` and `finalize`
+//!   subresources (system namespaces included: labelling `kube-system` into a tenant must be
+//!   refused), but never from cluster administrators, Palisade, or the controllers that empty
+//!   and remove namespaces, named exactly (CEL `matchConditions`), so an outage cannot lock them
+//!   out or leave a deleted namespace hanging in Terminating.
+//! - `objects.palisade.dev` sees namespaced writes, every subresource included (`*/scale`,
+//!   `pods/eviction`, `serviceaccounts/token`, `pods/binding`, ...), only in namespaces carrying
+//!   the tenant label, again never from administrators, Palisade or those controllers; status
+//!   writes by kubelets and kube-system controllers (the bulk of all writes) are not sent either.
+//!   System namespaces are never matched.
 //! - `tenants.palisade.dev` validates Tenants, for everyone; failurePolicy Ignore so an outage
 //!   never blocks administrators (the CRD's own CEL rules still hold).
 //!
@@ -39,6 +44,8 @@ pub struct WebhookNames {
     pub configuration: String,
     pub exempt_users: Vec<String>,
     pub exempt_groups: Vec<String>,
+    /// Controllers that delete and garbage-collect in every namespace, by exact user name.
+    pub system_controllers: Vec<String>,
 }
 
 impl Default for WebhookNames {
@@ -59,6 +66,7 @@ impl WebhookNames {
                 .cloned()
                 .collect(),
             exempt_groups: config.admin_groups.clone(),
+            system_controllers: config.system_controllers.clone(),
         }
     }
 }
@@ -100,8 +108,9 @@ fn condition(name: &str, expression: &str) -> MatchCondition {
     }
 }
 
-/// Administrators and Palisade itself never wait on the webhook.
-fn exempt_conditions(names: &WebhookNames, extra_system: bool) -> Vec<MatchCondition> {
+/// Administrators, Palisade itself and the namespace-removing controllers never wait on the
+/// webhook.
+fn exempt_conditions(names: &WebhookNames) -> Vec<MatchCondition> {
     let mut conditions = vec![
         condition(
             "not-cluster-admin",
@@ -115,13 +124,25 @@ fn exempt_conditions(names: &WebhookNames, extra_system: bool) -> Vec<MatchCondi
             &format!("!(request.userInfo.username in {})", cel_list(&names.exempt_users)),
         ),
     ];
-    if extra_system {
+    if !names.system_controllers.is_empty() {
         conditions.push(condition(
-            "not-kube-system-controller",
-            "!request.userInfo.username.startsWith('system:serviceaccount:kube-system:')",
+            "not-namespace-removal-controller",
+            &format!(
+                "!(request.userInfo.username in {})",
+                cel_list(&names.system_controllers)
+            ),
         ));
     }
     conditions
+}
+
+/// Status written by kubelets and kube-system controllers: most writes of a busy cluster, none of
+/// them a tenant's, so the API server keeps them from the webhook.
+fn not_system_status() -> MatchCondition {
+    condition(
+        "not-system-status-write",
+        "!(request.subResource == 'status' && (request.userInfo.username.startsWith('system:node:') || request.userInfo.username.startsWith('system:serviceaccount:kube-system:')))",
+    )
 }
 
 fn rule(groups: &[&str], resources: &[&str], operations: &[&str]) -> RuleWithOperations {
@@ -204,14 +225,18 @@ pub fn webhook_configurations(
         name: "namespaces.palisade.dev",
         rules: vec![rule(&[""], resources, operations)],
         namespace_selector: None,
-        match_conditions: Some(exempt_conditions(names, true)),
+        match_conditions: Some(exempt_conditions(names)),
         failure_policy: "Fail",
     };
     let objects = |groups: &[&str], resources: &[&str], operations: &[&str]| Entry {
         name: "objects.palisade.dev",
         rules: vec![rule(groups, resources, operations)],
         namespace_selector: Some(tenant_namespaces()),
-        match_conditions: Some(exempt_conditions(names, false)),
+        match_conditions: Some({
+            let mut conditions = exempt_conditions(names);
+            conditions.push(not_system_status());
+            conditions
+        }),
         failure_policy: "Fail",
     };
     let tenants = Entry {
@@ -226,7 +251,7 @@ pub fn webhook_configurations(
         webhooks: Some(vec![
             namespaces(&write, &["namespaces", "namespaces/status", "namespaces/finalize"])
                 .validating(endpoint, ca_pem),
-            objects(&["*"], &["*", "pods/ephemeralcontainers"], &write).validating(endpoint, ca_pem),
+            objects(&["*"], &["*", "*/*"], &write).validating(endpoint, ca_pem),
             tenants.validating(endpoint, ca_pem),
         ]),
     };
@@ -277,15 +302,13 @@ mod tests {
             ..palisade_admission::AdmissionConfig::default()
         };
         let names = WebhookNames::for_config(&config);
-        let expressions: Vec<String> = exempt_conditions(&names, false)
-            .into_iter()
-            .map(|c| c.expression)
-            .collect();
+        let expressions: Vec<String> = exempt_conditions(&names).into_iter().map(|c| c.expression).collect();
         assert_eq!(
             expressions,
             vec![
                 "!request.userInfo.groups.exists(g, g in ['platform'])".to_string(),
                 r"!(request.userInfo.username in ['system:serviceaccount:ops:palisade', 'o\'neil'])".to_string(),
+                "!(request.userInfo.username in ['system:serviceaccount:kube-system:namespace-controller', 'system:serviceaccount:kube-system:generic-garbage-collector', 'system:kube-controller-manager'])".to_string(),
             ],
             "no prefix match: another service account in Palisade's namespace is not exempt"
         );

@@ -26,6 +26,8 @@ pub struct AppState {
     pub index: Arc<Index>,
     pub config: Arc<AdmissionConfig>,
     pub metrics: Arc<Metrics>,
+    /// Reads a namespace live when the cache does not know it yet; `None` when serving offline.
+    pub client: Option<kube::Client>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,11 +45,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn mutate(State(state): State<AppState>, body: Bytes) -> Response {
-    handle(&state, &body, Mode::Mutate)
+    handle(&state, &body, Mode::Mutate).await
 }
 
 async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
-    handle(&state, &body, Mode::Validate)
+    handle(&state, &body, Mode::Validate).await
 }
 
 fn bad_request(state: &AppState, message: String) -> Response {
@@ -55,7 +57,7 @@ fn bad_request(state: &AppState, message: String) -> Response {
     (StatusCode::BAD_REQUEST, message).into_response()
 }
 
-fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
+async fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
     let started = Instant::now();
     let review_in: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
         Ok(review) => review,
@@ -74,6 +76,10 @@ fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
         Ok(request) => request,
         Err(_) => return bad_request(state, "the AdmissionReview has no request".to_string()),
     };
+    if let (Some(client), Some(namespace)) = (&state.client, request.namespace.as_deref()) {
+        // A namespace created a moment ago may not have reached the watch yet.
+        state.index.ensure_namespace(client, namespace).await;
+    }
     let verdict = if state.index.is_synced() {
         review(&request, &*state.index.read(), &state.config)
     } else {
@@ -116,10 +122,16 @@ pub async fn serve_health(addr: SocketAddr, state: AppState) {
         .route(
             "/readyz",
             get(|State(state): State<AppState>| async move {
-                if state.index.is_synced() {
-                    (StatusCode::OK, "ready")
+                if !state.index.is_synced() {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "caches not synced".to_string());
+                }
+                let missing = state.index.missing_facts(&state.config);
+                if missing.is_empty() {
+                    (StatusCode::OK, "ready".to_string())
                 } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                    // Ready, since every request gets an answer; but say which rules deny for
+                    // want of a cluster fact.
+                    (StatusCode::OK, format!("ready; {}", missing.join("; ")))
                 }
             }),
         )

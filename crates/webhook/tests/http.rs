@@ -36,6 +36,7 @@ fn state(synced: bool) -> AppState {
         index,
         config: Arc::new(AdmissionConfig::default()),
         metrics: Arc::new(Metrics::default()),
+        client: None,
     }
 }
 

@@ -113,12 +113,16 @@ fn collision(context: &InTenant<'_>, scope: CollisionScope, routes: &[(String, S
             .iter()
             .any(|(host, path)| *host == existing.host && *path == existing.path)
         {
+            // The holder is named only when it is this tenant's own Ingress.
+            let holder = if context.view.tenant_of_namespace(&existing.namespace) == Some(context.tenant_name) {
+                format!("Ingress {}/{}", existing.namespace, existing.name)
+            } else {
+                "another Ingress outside this tenant".to_string()
+            };
             return Some(format!(
-                "{}{} is already served by Ingress {}/{}; tenant \"{}\" requires hosts and paths to be unique in the {}",
+                "{}{} is already served by {holder}; tenant \"{}\" requires hosts and paths to be unique in the {}",
                 existing.host,
                 existing.path,
-                existing.namespace,
-                existing.name,
                 context.tenant_name,
                 match scope {
                     CollisionScope::Cluster => "cluster",

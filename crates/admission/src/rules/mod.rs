@@ -1,12 +1,15 @@
 //! One module per kind of object. [`dispatch`] routes a request to its rules.
 
+pub mod forged_labels;
 pub mod ingress;
 pub mod managed;
 pub mod namespace;
 pub mod network_policy;
 pub mod pod;
 pub mod pvc;
+pub mod role_binding;
 pub mod service;
+pub mod subresource;
 pub mod tenant;
 pub mod workload;
 
@@ -45,13 +48,22 @@ pub fn dispatch(
     let Some(namespace) = request.namespace.as_deref() else {
         return Verdict::Allow;
     };
-    let Some(tenant_name) = view.tenant_of_namespace(namespace) else {
+    let Some(labels) = view.namespace_labels(namespace) else {
+        // The API server sends us only requests in tenant namespaces, so a namespace we do not
+        // know is one our cache has not caught up with (the webhook reads it live first): a
+        // rule that cannot decide does not pass.
+        return Verdict::deny(format!(
+            "Palisade does not know namespace \"{namespace}\" yet, so it cannot check this request; retry in a moment"
+        ));
+    };
+    let Some(tenant_name) = labels.get(palisade_api::labels::TENANT).map(String::as_str) else {
         return Verdict::Allow;
     };
     let Some(tenant) = view.tenant(tenant_name) else {
         // Fail closed: a namespace bound to a tenant Palisade cannot see is not a free-for-all.
+        // Which tenant is not said: the requester may not be one of its users.
         return Verdict::deny(format!(
-            "namespace \"{namespace}\" belongs to tenant \"{tenant_name}\", which Palisade does not know (yet); retry in a moment, or ask your platform team"
+            "namespace \"{namespace}\" is bound to a tenant Palisade does not know yet; retry in a moment, or ask your platform team"
         ));
     };
     let context = InTenant {
@@ -74,6 +86,12 @@ pub fn dispatch(
     if request.operation == Operation::Delete {
         return Verdict::Allow;
     }
+    if let Some(subresource) = request.sub_resource.as_deref().filter(|s| !s.is_empty()) {
+        return subresource::review(&context, subresource);
+    }
+    if let Some(denial) = forged_labels::review(&context) {
+        return denial;
+    }
     match (group, kind) {
         ("", "Pod") => pod::review(&context),
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
@@ -83,6 +101,9 @@ pub fn dispatch(
         ("networking.k8s.io", "Ingress") => ingress::review(&context),
         ("", "PersistentVolumeClaim") => pvc::review(&context),
         ("networking.k8s.io", "NetworkPolicy") => network_policy::review(&context),
+        ("rbac.authorization.k8s.io", "RoleBinding") if !requester.is_system_component() => {
+            role_binding::review(&context)
+        }
         _ => Verdict::Allow,
     }
 }

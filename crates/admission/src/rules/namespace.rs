@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, Operation};
 use palisade_api::{Tenant, labels};
@@ -19,10 +20,11 @@ pub fn review(
     view: &dyn ClusterView,
     config: &AdmissionConfig,
 ) -> Verdict {
+    let acting = requester.tenants(view);
     match request.operation {
-        Operation::Create => create(request, requester, view, config),
-        Operation::Update => update(request, requester, view),
-        Operation::Delete => delete(request, requester, view),
+        Operation::Create => create(request, requester, view, config, &acting),
+        Operation::Update => update(request, requester, view, &acting),
+        Operation::Delete => delete(request, requester, view, &acting),
         Operation::Connect => Verdict::Allow,
     }
 }
@@ -44,8 +46,14 @@ fn create(
     requester: &Requester,
     view: &dyn ClusterView,
     config: &AdmissionConfig,
+    acting: &[&str],
 ) -> Verdict {
     let namespace = request.name.as_str();
+    if !tenant_references(request.object.as_ref()).is_empty() {
+        return Verdict::deny(format!(
+            "namespace \"{namespace}\" carries an owner reference to a Tenant; Palisade sets that reference itself when a tenant owner creates a namespace, and no one else can"
+        ));
+    }
     let claimed = labels_of(request.object.as_ref()).get(labels::TENANT).cloned();
     let owned: Vec<&Tenant> = view.tenants().into_iter().filter(|t| requester.owns(t)).collect();
 
@@ -60,9 +68,18 @@ fn create(
                 ));
             }
         },
-        // Not a tenant owner and not asking for a tenant: RBAC let them create namespaces, so
-        // they act for the platform; the namespace is simply not a tenant namespace.
-        (None, []) => return Verdict::Allow,
+        // A ServiceAccount or user of a tenant who owns none: a namespace it made would stand
+        // outside every tenant (no quota, no isolation), so it makes none.
+        (None, []) if !acting.is_empty() && !requester.is_system_component() => {
+            return Verdict::deny(format!(
+                "{} acts for a tenant but is not one of its owners; only tenant owners create namespaces, and only inside their tenant",
+                requester.username
+            ));
+        }
+        // Not a tenant user and not asking for a tenant: RBAC let them create namespaces, so they
+        // act for the platform; the namespace is simply not a tenant namespace, unless its name
+        // is one a tenant's forced prefix reserves.
+        (None, []) => return reserved_by_prefix(namespace, view).unwrap_or(Verdict::Allow),
         (None, [only]) => *only,
         (None, several) => match by_prefix(namespace, several) {
             Ok(tenant) => tenant,
@@ -75,6 +92,15 @@ fn create(
         return Verdict::deny(format!(
             "namespace \"{namespace}\" is reserved for the cluster; tenant \"{tenant_name}\" cannot hold it"
         ));
+    }
+    if is_granted_platform_namespace(namespace, view) {
+        // Grants to platform namespaces go by name; a tenant namespace of that name would get them.
+        return Verdict::deny(format!(
+            "namespace name \"{namespace}\" is reserved for a platform namespace; tenant \"{tenant_name}\" cannot hold it, choose another name"
+        ));
+    }
+    if let Some(denial) = lifetime_fields(request) {
+        return denial;
     }
     if tenant.spec.cordoned {
         return Verdict::deny(format!(
@@ -98,6 +124,43 @@ fn create(
         }
     }
     bind(request, tenant)
+}
+
+/// A name under the forced `<tenant>-` prefix of some tenant belongs to that tenant: nobody else
+/// may create it, or its owners could never have it.
+fn reserved_by_prefix(namespace: &str, view: &dyn ClusterView) -> Option<Verdict> {
+    let reserved = view
+        .tenants()
+        .into_iter()
+        .any(|tenant| tenant.spec.namespaces.force_prefix && namespace.starts_with(&format!("{}-", name_of(tenant))));
+    reserved.then(|| {
+        Verdict::deny(format!(
+            "namespace \"{namespace}\" is under a tenant's forced name prefix; only that tenant's owners can create it"
+        ))
+    })
+}
+
+/// Whether some Tenant grants access to a platform namespace of this name.
+fn is_granted_platform_namespace(namespace: &str, view: &dyn ClusterView) -> bool {
+    view.tenants()
+        .into_iter()
+        .any(|tenant| tenant.spec.network.allow_from.namespaces.iter().any(|n| n == namespace))
+}
+
+/// Owner references and finalizers decide when the API deletes a namespace or leaves it hanging;
+/// a tenant namespace gets Palisade's reference and Kubernetes' finalizer, nothing a user wrote.
+fn lifetime_fields(request: &AdmissionRequest<DynamicObject>) -> Option<Verdict> {
+    let metadata = &request.object.as_ref()?.metadata;
+    let field = if metadata.owner_references.as_ref().is_some_and(|r| !r.is_empty()) {
+        "owner references"
+    } else if metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+        "finalizers"
+    } else {
+        return None;
+    };
+    Some(Verdict::deny(format!(
+        "a tenant namespace cannot be created with {field}: they decide when Kubernetes deletes the namespace, and Palisade sets them itself"
+    )))
 }
 
 /// Among several owned tenants, the one whose `<tenant>-` prefix the name carries (the longest).
@@ -170,19 +233,39 @@ fn merge_map(slot: &mut Value, entries: BTreeMap<String, String>) {
     }
 }
 
+/// Whether an owner reference points at a Tenant, however its group is spelled: the API server
+/// compares group names case-sensitively, but a look-alike spelling must not slip past the guard.
+fn is_tenant_reference(reference: &OwnerReference) -> bool {
+    let group = reference.api_version.split('/').next().unwrap_or_default();
+    reference.kind.eq_ignore_ascii_case("Tenant") && group.eq_ignore_ascii_case("palisade.dev")
+}
+
 fn tenant_references(object: Option<&DynamicObject>) -> Vec<(String, String)> {
     object
         .and_then(|o| o.metadata.owner_references.as_ref())
         .map(|refs| {
             refs.iter()
-                .filter(|r| r.kind == "Tenant" && r.api_version.starts_with("palisade.dev/"))
+                .filter(|r| is_tenant_reference(r))
                 .map(|r| (r.name.clone(), r.uid.clone()))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-fn update(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view: &dyn ClusterView) -> Verdict {
+/// Label and annotation prefixes that steer Palisade, Pod Security or the scheduler: a tenant
+/// user changes none of them on a namespace, managed value or not.
+const RESERVED_PREFIXES: [&str; 3] = [
+    "palisade.dev/",
+    "pod-security.kubernetes.io/",
+    "scheduler.alpha.kubernetes.io/",
+];
+
+fn update(
+    request: &AdmissionRequest<DynamicObject>,
+    requester: &Requester,
+    view: &dyn ClusterView,
+    acting: &[&str],
+) -> Verdict {
     let namespace = request.name.as_str();
     let old_labels = labels_of(request.old_object.as_ref());
     let new_labels = labels_of(request.object.as_ref());
@@ -190,17 +273,18 @@ fn update(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view
     let new_tenant = new_labels.get(labels::TENANT);
     if old_tenant != new_tenant {
         let message = match (old_tenant, new_tenant) {
-            (Some(old), None) => format!(
-                "namespace \"{namespace}\" belongs to tenant \"{old}\"; only the platform team can remove the label {}",
+            (Some(_), None) => format!(
+                "namespace \"{namespace}\" belongs to a tenant; only the platform team can remove the label {}",
                 labels::TENANT
             ),
             (None, Some(new)) => format!(
                 "namespace \"{namespace}\" is not a tenant namespace; the label {}={new} is set by Palisade when a tenant creates a namespace, and cannot be added",
                 labels::TENANT
             ),
-            (Some(old), Some(new)) => {
-                format!("namespace \"{namespace}\" belongs to tenant \"{old}\" and cannot be moved to tenant \"{new}\"")
-            }
+            (Some(_), Some(new)) => format!(
+                "namespace \"{namespace}\" belongs to a tenant and cannot be moved to tenant \"{new}\" (the label {} is set once, by Palisade)",
+                labels::TENANT
+            ),
             (None, None) => String::new(),
         };
         return Verdict::deny(message);
@@ -210,12 +294,21 @@ fn update(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view
             "the owner reference binding namespace \"{namespace}\" to its Tenant is set by Palisade and cannot be added, changed or removed"
         ));
     }
+    let is_tenant_user = !acting.is_empty() && !requester.is_system_component();
+    if is_tenant_user {
+        if !old_tenant.is_some_and(|t| acting.contains(&t.as_str())) {
+            return not_yours(namespace, "change");
+        }
+        if let Some(denial) = lifetime_and_subresources(request) {
+            return denial;
+        }
+    }
     let Some(tenant_name) = old_tenant else {
         return Verdict::Allow;
     };
     let Some(tenant) = view.tenant(tenant_name) else {
         return Verdict::deny(format!(
-            "namespace \"{namespace}\" belongs to tenant \"{tenant_name}\", which Palisade does not know (yet); retry in a moment"
+            "namespace \"{namespace}\" is bound to a tenant Palisade does not know yet; retry in a moment"
         ));
     };
     if requester.is_system_component() {
@@ -260,15 +353,95 @@ fn update(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view
             }
         }
     }
+    if is_tenant_user && let Some(denial) = reserved_keys(request) {
+        return denial;
+    }
     Verdict::Allow
 }
 
-fn delete(request: &AdmissionRequest<DynamicObject>, requester: &Requester, view: &dyn ClusterView) -> Verdict {
-    let Some(tenant_name) = labels_of(request.old_object.as_ref()).get(labels::TENANT).cloned() else {
+/// What a tenant user may not do even to a namespace of their own tenant: the subresources that
+/// belong to Kubernetes, and the fields that decide when the API deletes or orphans it.
+fn lifetime_and_subresources(request: &AdmissionRequest<DynamicObject>) -> Option<Verdict> {
+    let namespace = request.name.as_str();
+    if let Some(subresource) = request.sub_resource.as_deref().filter(|s| !s.is_empty()) {
+        return Some(Verdict::deny(format!(
+            "the {subresource} of namespace \"{namespace}\" is written by Kubernetes' namespace controller; tenant users cannot write namespaces/{subresource}"
+        )));
+    }
+    let metadata_of = |object: Option<&DynamicObject>| object.map(|o| o.metadata.clone()).unwrap_or_default();
+    let (old, new) = (
+        metadata_of(request.old_object.as_ref()),
+        metadata_of(request.object.as_ref()),
+    );
+    if old.owner_references.unwrap_or_default() != new.owner_references.unwrap_or_default() {
+        return Some(Verdict::deny(format!(
+            "the owner references of namespace \"{namespace}\" decide when Kubernetes deletes it; tenant users cannot change them"
+        )));
+    }
+    if old.finalizers.unwrap_or_default() != new.finalizers.unwrap_or_default() {
+        return Some(Verdict::deny(format!(
+            "the finalizers of namespace \"{namespace}\" decide when Kubernetes may remove it; tenant users cannot change them"
+        )));
+    }
+    None
+}
+
+/// Labels and annotations that steer Palisade, Pod Security or the scheduler, managed value or
+/// not (a key the Tenant does not set today is still not the tenant user's to set).
+fn reserved_keys(request: &AdmissionRequest<DynamicObject>) -> Option<Verdict> {
+    let namespace = request.name.as_str();
+    let metadata_of = |object: Option<&DynamicObject>| object.map(|o| o.metadata.clone()).unwrap_or_default();
+    let (old, new) = (
+        metadata_of(request.old_object.as_ref()),
+        metadata_of(request.object.as_ref()),
+    );
+    let maps = [
+        ("label", old.labels.unwrap_or_default(), new.labels.unwrap_or_default()),
+        (
+            "annotation",
+            old.annotations.unwrap_or_default(),
+            new.annotations.unwrap_or_default(),
+        ),
+    ];
+    for (what, old, new) in &maps {
+        let keys = old.keys().chain(new.keys());
+        for key in keys {
+            if old.get(key) != new.get(key) && RESERVED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                return Some(Verdict::deny(format!(
+                    "the {what} {key} of namespace \"{namespace}\" is kept by Palisade from the Tenant; tenant users cannot set, change or remove it (ask your platform team to change the Tenant)"
+                )));
+            }
+        }
+    }
+    None
+}
+
+/// The denial for a tenant user touching a namespace outside their tenants. It never says whose
+/// the namespace is.
+fn not_yours(namespace: &str, verb: &str) -> Verdict {
+    Verdict::deny(format!(
+        "namespace \"{namespace}\" is not a namespace of your tenant; tenant users can {verb} only their own tenant's namespaces"
+    ))
+}
+
+fn delete(
+    request: &AdmissionRequest<DynamicObject>,
+    requester: &Requester,
+    view: &dyn ClusterView,
+    acting: &[&str],
+) -> Verdict {
+    let tenant_name = labels_of(request.old_object.as_ref()).get(labels::TENANT).cloned();
+    if requester.is_system_component() {
+        return Verdict::Allow;
+    }
+    if !acting.is_empty() && !tenant_name.as_deref().is_some_and(|t| acting.contains(&t)) {
+        return not_yours(&request.name, "delete");
+    }
+    let Some(tenant_name) = tenant_name else {
         return Verdict::Allow;
     };
     match view.tenant(&tenant_name) {
-        Some(tenant) if tenant.spec.cordoned && !requester.is_system_component() => Verdict::deny(format!(
+        Some(tenant) if tenant.spec.cordoned => Verdict::deny(format!(
             "tenant \"{tenant_name}\" is cordoned: namespace \"{}\" cannot be deleted until the platform team lifts the cordon",
             request.name
         )),

@@ -75,6 +75,13 @@ fn check_peer(context: &InTenant<'_>, peer: &NetworkPolicyPeer, allowed: &BTreeS
         } else {
             context.config.pod_cidrs.clone()
         };
+        if pod_cidrs.is_empty() {
+            // Unknown pod ranges would make every ipBlock pass unchecked.
+            return Err(format!(
+                "has ipBlock \"{}\", and Palisade does not know the cluster's pod CIDRs (no node reports spec.podCIDRs and the webhook has no --pod-cidr), so it cannot tell whether the block reaches other tenants' pods; ask your platform team to set --pod-cidr",
+                block.cidr
+            ));
+        }
         check_ip_block(&pod_cidrs, &block.cidr, block.except.as_deref().unwrap_or_default())?;
     }
     Ok(())

@@ -29,14 +29,21 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     if let Some(volume_name) = spec.volume_name.as_deref().filter(|v| !v.is_empty())
         && let Some(volume) = context.view.volume(volume_name)
     {
-        if let Some(owner) = volume.tenant.as_deref().filter(|owner| *owner != tenant) {
+        // Whose volume it is, or which namespace it is reserved for, is not said: it may be
+        // another tenant's.
+        if volume.tenant.as_deref().is_some_and(|owner| owner != tenant) {
             return Verdict::deny(format!(
-                "PersistentVolume \"{volume_name}\" belongs to tenant \"{owner}\"; tenant \"{tenant}\" cannot claim it"
+                "PersistentVolume \"{volume_name}\" is not a volume of tenant \"{tenant}\"; it cannot be claimed from namespace \"{}\"",
+                context.namespace
             ));
         }
-        if let Some(reserved) = volume.claim_namespace.as_deref().filter(|ns| *ns != context.namespace) {
+        if volume
+            .claim_namespace
+            .as_deref()
+            .is_some_and(|ns| ns != context.namespace)
+        {
             return Verdict::deny(format!(
-                "PersistentVolume \"{volume_name}\" is reserved for a claim in namespace \"{reserved}\"; it cannot be bound from \"{}\"",
+                "PersistentVolume \"{volume_name}\" is reserved for a claim in another namespace; it cannot be bound from \"{}\"",
                 context.namespace
             ));
         }
