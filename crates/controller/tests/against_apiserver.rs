@@ -448,13 +448,9 @@ async fn a_namespace_of_another_tenant_is_never_taken_over() {
     cluster.create(&tenant).await;
     let tenant = cluster.wait_reconciled(&thief, "False").await;
     let ready = condition(&tenant, "Ready").unwrap();
-    assert_eq!(ready.reason, "ApplyFailed", "{ready:?}");
-    assert!(
-        ready
-            .message
-            .contains(&format!("namespace {taken} belongs to tenant {owner}")),
-        "{ready:?}"
-    );
+    assert_eq!(ready.reason, "NamespaceConflict", "{ready:?}");
+    assert!(ready.message.contains(&format!("namespace {taken}")), "{ready:?}");
+    assert!(!ready.message.contains(&owner), "never names the other tenant: {ready:?}");
     assert_eq!(tenant.status.as_ref().unwrap().namespaces, vec![format!("{thief}-a")]);
     let namespace = Api::<Namespace>::all(cluster.admin.clone()).get(&taken).await.unwrap();
     assert_eq!(namespace.labels().get(labels::TENANT), Some(&owner));
