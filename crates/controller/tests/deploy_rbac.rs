@@ -468,12 +468,13 @@ async fn controller_needs_nothing_beyond_its_deployed_rbac() {
     set_up(&admin).await;
     assert_no_wildcards_live(&admin).await;
 
-    // Owners get `admin` and a role of the platform team's own; neither is anything the
-    // controller holds, so only `bind` lets it write their RoleBindings.
+    // Owners get `admin`, which only `bind` lets the controller grant, and a role of the
+    // platform team's own that grants nothing beyond what the controller holds, so it may
+    // bind it without `bind` (a role granting more is refused: the greedy tenant below).
     let custom_role = unique("palisade-rbac-test-reader");
     let role: ClusterRole = serde_json::from_value(json!({
         "metadata": { "name": custom_role },
-        "rules": [{ "apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"] }]
+        "rules": [{ "apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["list"] }]
     }))
     .unwrap();
     Api::<ClusterRole>::all(admin.clone())
@@ -580,13 +581,15 @@ async fn controller_needs_nothing_beyond_its_deployed_rbac() {
                     { "kind": "Group", "name": format!("{anp}-devs") }
                 ],
                 "quota": null,
-                "network": { "isolation": "None", "provider": "Kubernetes" },
-                "mesh": { "provider": "None" }
+                // Valid as a whole (the controller applies no invalid Tenant): no grants left
+                // that nothing would enforce.
+                "network": { "isolation": "None", "provider": "Kubernetes", "allowFrom": null },
+                "mesh": { "provider": "None", "allowFromTenants": null }
             }}),
         ),
         (
             cilium,
-            json!({ "spec": { "network": { "provider": "Kubernetes" }, "mesh": { "provider": "None" } } }),
+            json!({ "spec": { "network": { "provider": "Kubernetes" }, "mesh": { "provider": "None", "ports": null } } }),
         ),
         (calico, json!({ "spec": { "network": { "provider": "Kubernetes" } } })),
     ];
@@ -605,12 +608,54 @@ async fn controller_needs_nothing_beyond_its_deployed_rbac() {
         .difference(&after)
         .map(|k| (kind_of(k).api_version, kind_of(k).kind))
         .collect();
+    // Namespaces are never pruned; the owners' ClusterRole and ClusterRoleBinding live as long
+    // as the Tenant (a Tenant always has owners), and go with it through the garbage collector.
     let prunable: BTreeSet<(&str, &str)> = every_kind
         .iter()
         .copied()
-        .filter(|(_, kind)| *kind != "Namespace")
+        .filter(|(_, kind)| !["Namespace", "ClusterRole", "ClusterRoleBinding"].contains(kind))
         .collect();
-    assert_eq!(pruned, prunable, "every kind but Namespace should have been pruned");
+    assert_eq!(pruned, prunable, "every other kind should have been pruned");
+
+    // Attack: a Tenant whose owners get cluster-admin. The controller may bind only admin, edit
+    // and view: the RoleBinding is refused by the API server, the Tenant says what to grant,
+    // and no binding to cluster-admin exists. Compliant: the same Tenant with `admin`.
+    let greedy = format!("{prefix}-greedy");
+    let tenant = tenant_from_yaml(&format!(
+        r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: {{ name: {greedy} }}
+spec:
+  owners: [{{ kind: User, name: {greedy}-root, clusterRoles: [cluster-admin] }}]
+  namespaces: {{ names: [{greedy}-a] }}
+"#
+    ));
+    tenants.create(&PostParams::default(), &tenant).await.unwrap();
+    let refused = eventually("the greedy tenant refused with RoleNotBindable", WAIT, || async {
+        let tenant = tenants.get(&greedy).await.ok()?;
+        condition(&tenant, "Ready").filter(|c| c.reason == "RoleNotBindable")
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused
+            .message
+            .contains("add \"cluster-admin\" to the resourceNames of the `bind` rule in ClusterRole palisade-controller"),
+        "{refused:?}"
+    );
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), &format!("{greedy}-a"));
+    let stored = bindings.list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        stored.iter().all(|b| b.role_ref.name != "cluster-admin"),
+        "no binding of cluster-admin may exist: {stored:?}"
+    );
+    let fix = json!({ "spec": { "owners": [{ "kind": "User", "name": format!("{greedy}-root"), "clusterRoles": ["admin"] }] } });
+    tenants
+        .patch(&greedy, &PatchParams::default(), &Patch::Merge(&fix))
+        .await
+        .unwrap();
+    wait_ready(&mut controller, &tenants, &greedy).await;
 
     // A graceful stop hands the Lease back.
     controller.stop().unwrap();
@@ -808,9 +853,19 @@ async fn access_reviews_show_what_the_service_accounts_can_and_cannot_do() {
             may("create", "events.k8s.io/events").ns("default"),
             may("patch", "events.k8s.io/events").ns("default").named("any"),
             may("watch", "apiextensions.k8s.io/customresourcedefinitions"),
+            // Owners' ClusterRoles grant get/update/patch/delete on their namespaces by name and
+            // `get` on their Tenant; RBAC lets the controller write them only if it holds those.
+            may("delete", "/namespaces").named(tenant_ns),
+            may("update", "/namespaces").named(tenant_ns),
+            may("get", "palisade.dev/tenants").named("some-tenant"),
+            may("create", "rbac.authorization.k8s.io/clusterroles"),
+            may("create", "rbac.authorization.k8s.io/clusterrolebindings"),
+            may("bind", "rbac.authorization.k8s.io/clusterroles").named("admin"),
+            may("bind", "rbac.authorization.k8s.io/clusterroles").named("edit"),
+            may("bind", "rbac.authorization.k8s.io/clusterroles").named("view"),
             // Never.
-            may_not("delete", "/namespaces").named(tenant_ns),
-            may_not("delete", "/namespaces").named("kube-system"),
+            may_not("bind", "rbac.authorization.k8s.io/clusterroles").named("cluster-admin"),
+            may_not("bind", "rbac.authorization.k8s.io/clusterroles").named("system:node"),
             may_not("get", "/secrets").ns(tenant_ns).named("token"),
             may_not("list", "/secrets"),
             may_not("create", "/pods").ns(tenant_ns),
@@ -819,8 +874,6 @@ async fn access_reviews_show_what_the_service_accounts_can_and_cannot_do() {
                 .named("palisade"),
             may_not("patch", "palisade.dev/tenants").named("some-tenant"),
             may_not("delete", "palisade.dev/tenants").named("some-tenant"),
-            may_not("create", "rbac.authorization.k8s.io/clusterrolebindings"),
-            may_not("create", "rbac.authorization.k8s.io/clusterroles"),
             may_not("escalate", "rbac.authorization.k8s.io/clusterroles").named("admin"),
             may_not("create", "rbac.authorization.k8s.io/roles").ns(tenant_ns),
             may_not("impersonate", "/users").named("alice"),
@@ -889,4 +942,75 @@ async fn deployed_pods_meet_the_restricted_pod_security_standard() {
         checked += 1;
     }
     assert_eq!(checked, 2, "the controller and the webhook");
+}
+
+/// Attack, with no webhook running (none runs in this binary): deleting a Tenant marked
+/// preventDeletion, and creating one that lists a system namespace. The ValidatingAdmissionPolicy
+/// of deploy/palisade/tenant-policy.yaml refuses both, in the API server itself; the stored
+/// state shows it. Compliant: the same Tenant without preventDeletion is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_policy_holds_with_the_webhook_down() {
+    let admin = env().admin_client().await.unwrap();
+    set_up(&admin).await;
+    let tenants: Api<Tenant> = Api::all(admin.clone());
+    let name = unique("vap");
+    let bad = unique("vapbad");
+    let invalid = tenant_from_yaml(&format!(
+        r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: {{ name: {bad} }}
+spec:
+  owners: [{{ kind: User, name: mallory }}]
+  namespaces: {{ names: [kube-system] }}
+"#
+    ));
+    // A new policy takes effect once the API server's informers have it.
+    let refusal = eventually("the policy to refuse a Tenant listing kube-system", WAIT, || async {
+        match tenants.create(&PostParams::default(), &invalid).await {
+            Err(kube::Error::Api(status)) => Some(status),
+            Err(_) => None,
+            Ok(_) => {
+                // Not in effect yet: take it back and try again.
+                let _ = tenants.delete(&bad, &Default::default()).await;
+                None
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        refusal.message.contains("kube-system is a system namespace"),
+        "{refusal:?}"
+    );
+    assert!(tenants.get_opt(&bad).await.unwrap().is_none(), "the invalid Tenant must not be stored");
+
+    let protected = tenant_from_yaml(&format!(
+        r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: {{ name: {name} }}
+spec:
+  owners: [{{ kind: User, name: {name}-owner }}]
+  namespaces: {{ names: [{name}-a] }}
+  preventDeletion: true
+"#
+    ));
+    tenants.create(&PostParams::default(), &protected).await.unwrap();
+    match tenants.delete(&name, &Default::default()).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 403, "{status:?}");
+            assert!(status.message.contains("spec.preventDeletion"), "{status:?}");
+        }
+        other => panic!("deleting a preventDeletion Tenant should be refused: {other:?}"),
+    }
+    let stored = tenants.get(&name).await.unwrap();
+    assert!(stored.metadata.deletion_timestamp.is_none());
+
+    let release = json!({ "spec": { "preventDeletion": false } });
+    tenants
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .unwrap();
+    tenants.delete(&name, &Default::default()).await.unwrap();
 }
