@@ -118,3 +118,41 @@ fn permissive_network_policies_in_tenant_namespaces_are_reported() {
     let one_side = permissive.split("---").next().unwrap_or_default().to_string();
     assert_eq!(ungranted(Some(&one_side)), Vec::<String>::new());
 }
+
+/// Issue 10, grant squatting: tenant `shop` lets the platform's `monitoring` namespace in. Another
+/// tenant that creates its own namespace named `monitoring` (and opens its egress) must not get
+/// that grant: the rendered peer requires the namespace to carry no tenant label.
+#[test]
+fn a_tenant_namespace_named_like_a_granted_platform_namespace_gets_no_grant() {
+    let tenants: Vec<Tenant> = serde_saphyr::from_multiple(
+        r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: shop }
+spec:
+  owners: [{ kind: User, name: alice }]
+  namespaces: { names: [shop-api] }
+  network: { allowFrom: { namespaces: [monitoring] } }
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: squatter }
+spec:
+  owners: [{ kind: User, name: mallory }]
+  namespaces: { names: [monitoring] }
+"#,
+    )
+    .unwrap();
+    let open_egress = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-everything-out, namespace: monitoring}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n";
+    let mut b = ClusterBuilder::new();
+    b.add_text("extra.yaml", open_egress).unwrap();
+    let grants = render_into(&mut b, &tenants);
+    let cluster = b.build();
+    let analysis = Analysis::new(&cluster, Options::default());
+    let m = matrix::tenant_matrix(&analysis);
+    let found: Vec<String> = matrix::ungranted(&m, &grants)
+        .into_iter()
+        .map(|(s, d, f)| format!("{s} => {d}: {} => {} : {}", f.src, f.dst, f.conn))
+        .collect();
+    assert_eq!(found, Vec::<String>::new(), "the squatter must not reach shop");
+}
