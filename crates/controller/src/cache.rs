@@ -579,7 +579,10 @@ mod tests {
         assert_eq!(cache.saw(deleting), set(&["a"]));
         assert!(cache.namespace_terminating("a-1"));
         assert_eq!(cache.namespace_tenant("a-1"), Some("a"));
-        assert_eq!(cache.deleted(&ObjectKey::new("v1", "Namespace", None, "a-1")), set(&["a"]));
+        assert_eq!(
+            cache.deleted(&ObjectKey::new("v1", "Namespace", None, "a-1")),
+            set(&["a"])
+        );
         assert!(!cache.namespace_terminating("a-1"));
         assert_eq!(cache.namespace_tenant("a-1"), None);
     }

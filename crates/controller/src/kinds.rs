@@ -53,7 +53,13 @@ const fn kind(
 /// Every kind the renderer can emit, cluster-scoped kinds first.
 pub const MANAGED_KINDS: &[ManagedKind] = &[
     kind("v1", "Namespace", "namespaces", false, true),
-    kind("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false, true),
+    kind(
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+        true,
+    ),
     kind(
         "rbac.authorization.k8s.io/v1",
         "ClusterRoleBinding",

@@ -183,7 +183,11 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
     }
     for namespace in &plan.namespaces {
         let ns = namespace.namespace.as_str();
-        let Some(ns_object) = namespace.objects.iter().find(|o| o.kind == "Namespace" && o.api_version == "v1") else {
+        let Some(ns_object) = namespace
+            .objects
+            .iter()
+            .find(|o| o.kind == "Namespace" && o.api_version == "v1")
+        else {
             continue;
         };
         match step.prepare_namespace(ns_object, listed.contains(ns)).await {
@@ -361,7 +365,9 @@ impl Step<'_> {
                 labels
                     .iter()
                     .filter(|(key, _)| {
-                        *key == labels::TENANT || *key == labels::MANAGED_BY || key.starts_with("pod-security.kubernetes.io/")
+                        *key == labels::TENANT
+                            || *key == labels::MANAGED_BY
+                            || key.starts_with("pod-security.kubernetes.io/")
                     })
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
@@ -505,7 +511,10 @@ fn unbindable_role(object: &ManagedObject, error: &kube::Error) -> Option<String
     };
     let binding = object.api_version == "rbac.authorization.k8s.io/v1"
         && (object.kind == "RoleBinding" || object.kind == "ClusterRoleBinding");
-    let escalation = status.code == 403 && status.message.contains("attempting to grant RBAC permissions not currently held");
+    let escalation = status.code == 403
+        && status
+            .message
+            .contains("attempting to grant RBAC permissions not currently held");
     if !(binding && escalation) {
         return None;
     }

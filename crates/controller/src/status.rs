@@ -97,7 +97,11 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
                 listed(outcome.terminating.iter().map(|ns| format!("namespace {ns}"))),
                 if outcome.terminating.len() == 1 { "is" } else { "are" },
                 if outcome.terminating.len() == 1 { "it" } else { "them" },
-                if outcome.terminating.len() == 1 { "it is" } else { "they are" },
+                if outcome.terminating.len() == 1 {
+                    "it is"
+                } else {
+                    "they are"
+                },
             ),
         )
     } else if !outcome.skipped.is_empty() {

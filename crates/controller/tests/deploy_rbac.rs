@@ -639,9 +639,9 @@ spec:
     .await
     .unwrap();
     assert!(
-        refused
-            .message
-            .contains("add \"cluster-admin\" to the resourceNames of the `bind` rule in ClusterRole palisade-controller"),
+        refused.message.contains(
+            "add \"cluster-admin\" to the resourceNames of the `bind` rule in ClusterRole palisade-controller"
+        ),
         "{refused:?}"
     );
     let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(admin.clone(), &format!("{greedy}-a"));
@@ -983,7 +983,10 @@ spec:
         refusal.message.contains("kube-system is a system namespace"),
         "{refusal:?}"
     );
-    assert!(tenants.get_opt(&bad).await.unwrap().is_none(), "the invalid Tenant must not be stored");
+    assert!(
+        tenants.get_opt(&bad).await.unwrap().is_none(),
+        "the invalid Tenant must not be stored"
+    );
 
     let protected = tenant_from_yaml(&format!(
         r#"

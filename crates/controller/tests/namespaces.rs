@@ -79,7 +79,10 @@ async fn a_deleted_namespace_is_left_alone_while_terminating_and_recreated_only_
     let before = namespaces(&cluster).get(&ns).await.unwrap();
     let held = hold_open(&cluster, &ns).await;
 
-    namespaces(&cluster).delete(&ns, &DeleteParams::default()).await.unwrap();
+    namespaces(&cluster)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
     let tenant = cluster.wait_reconciled(&name, "False").await;
     let ready = condition(&tenant, "Ready").unwrap();
     assert_eq!(ready.reason, "NamespaceTerminating", "{ready:?}");
@@ -88,7 +91,13 @@ async fn a_deleted_namespace_is_left_alone_while_terminating_and_recreated_only_
     // re-create the namespace.
     let bindings = Api::<RoleBinding>::namespaced(cluster.admin.clone(), &ns);
     eventually("the terminating namespace emptied of RoleBindings", WAIT, || async {
-        bindings.list(&Default::default()).await.ok()?.items.is_empty().then_some(())
+        bindings
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
     })
     .await
     .unwrap();
@@ -136,7 +145,10 @@ async fn an_owner_created_namespace_is_never_recreated() {
     })
     .await
     .unwrap();
-    namespaces(&cluster).delete(&extra, &DeleteParams::default()).await.unwrap();
+    namespaces(&cluster)
+        .delete(&extra, &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("the owner's namespace gone from the status", WAIT, || async {
         let tenant = cluster.tenants().get(&name).await.ok()?;
         let listed = tenant.status?.namespaces.contains(&extra);
@@ -171,7 +183,10 @@ async fn a_later_tenant_cannot_claim_a_namespace_an_earlier_one_lists() {
     let ready = condition(&refused, "Ready").unwrap();
     assert_eq!(ready.reason, "NamespaceConflict", "{ready:?}");
     assert!(ready.message.contains(&shared), "{ready:?}");
-    assert!(!ready.message.contains(&first), "the message must not name the other tenant: {ready:?}");
+    assert!(
+        !ready.message.contains(&first),
+        "the message must not name the other tenant: {ready:?}"
+    );
     assert_eq!(
         refused.status.as_ref().unwrap().namespaces,
         vec![format!("{later}-own")]
@@ -197,7 +212,13 @@ async fn a_later_tenant_cannot_claim_a_namespace_an_earlier_one_lists() {
         .unwrap();
     assert!(!serde_json::to_string(&role.data).unwrap().contains(&shared));
     // The compliant part of the later Tenant, its own namespace, is served.
-    assert!(namespaces(&cluster).get_opt(&format!("{later}-own")).await.unwrap().is_some());
+    assert!(
+        namespaces(&cluster)
+            .get_opt(&format!("{later}-own"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Attack: objects of tenant B already sit in a namespace bound to tenant A (left from before
@@ -228,14 +249,18 @@ async fn objects_of_a_tenant_in_another_tenants_namespace_are_pruned() {
         .await;
     let refused = cluster.wait_reconciled(&intruder, "False").await;
     assert_eq!(condition(&refused, "Ready").unwrap().reason, "NamespaceConflict");
-    eventually("the intruder's RoleBinding pruned from the held namespace", WAIT, || async {
-        bindings
-            .get_opt("palisade-owner-admin-user-intruder")
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
+    eventually(
+        "the intruder's RoleBinding pruned from the held namespace",
+        WAIT,
+        || async {
+            bindings
+                .get_opt("palisade-owner-admin-user-intruder")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
     .await
     .unwrap();
     let live = namespaces(&cluster).get(&held).await.unwrap();
@@ -262,7 +287,13 @@ async fn an_invalid_tenant_is_not_applied() {
     assert!(ready.message.contains("system namespace"), "{ready:?}");
     let system = namespaces(&cluster).get("kube-system").await.unwrap();
     assert_eq!(system.labels().get(labels::TENANT), None);
-    assert!(namespaces(&cluster).get_opt(&format!("{name}-a")).await.unwrap().is_none());
+    assert!(
+        namespaces(&cluster)
+            .get_opt(&format!("{name}-a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(cluster.managed_objects(&name).await.is_empty());
 
     let fix = json!({ "spec": { "namespaces": { "names": [format!("{name}-a")] } } });
@@ -282,7 +313,9 @@ async fn owners_manage_their_own_namespaces_and_nothing_else() {
     let cluster = Cluster::start().await;
     let mine = unique("orm");
     let theirs = unique("ort");
-    cluster.create(&tenant(&mine, &[format!("{mine}-a"), format!("{mine}-b")])).await;
+    cluster
+        .create(&tenant(&mine, &[format!("{mine}-a"), format!("{mine}-b")]))
+        .await;
     cluster.create(&tenant(&theirs, &[format!("{theirs}-a")])).await;
     let converged = cluster.wait_reconciled(&mine, "True").await;
     cluster.wait_converged(&converged).await;
@@ -304,7 +337,10 @@ async fn owners_manage_their_own_namespaces_and_nothing_else() {
     forbidden(tenants.get(&theirs).await.map(drop), "get another Tenant");
     forbidden(tenants.list(&Default::default()).await.map(drop), "list Tenants");
     forbidden(
-        as_owner.delete(&format!("{theirs}-a"), &DeleteParams::default()).await.map(drop),
+        as_owner
+            .delete(&format!("{theirs}-a"), &DeleteParams::default())
+            .await
+            .map(drop),
         "delete another tenant's namespace",
     );
     forbidden(
@@ -321,7 +357,13 @@ async fn owners_manage_their_own_namespaces_and_nothing_else() {
     );
     forbidden(as_owner.list(&Default::default()).await.map(drop), "list namespaces");
     // Stored state: all of those are untouched.
-    assert!(namespaces(&cluster).get_opt(&format!("{theirs}-a")).await.unwrap().is_some());
+    assert!(
+        namespaces(&cluster)
+            .get_opt(&format!("{theirs}-a"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(cluster.tenants().get(&theirs).await.is_ok());
     assert!(
         !namespaces(&cluster)

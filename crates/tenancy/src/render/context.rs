@@ -141,9 +141,7 @@ impl TenantIndex {
             let created = |t: &Tenant| t.metadata.creation_timestamp.as_ref().map(|c| c.0);
             // A Tenant not yet stored (no timestamp) is the newest.
             let age = |t: &Tenant| (created(t).is_none(), created(t));
-            age(a)
-                .cmp(&age(b))
-                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+            age(a).cmp(&age(b)).then_with(|| a.metadata.name.cmp(&b.metadata.name))
         });
         let mut index = TenantIndex::default();
         let mut owner: BTreeMap<String, String> = BTreeMap::new();
