@@ -41,9 +41,10 @@ else
   webhook_args=(--listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:8081 --no-register)
 fi
 
-echo "== installing the CRDs"
+echo "== installing the CRDs and the Tenant policy (preventDeletion and validation without the webhook)"
 kubectl apply --server-side --field-manager palisade -f deploy/crds/ > /dev/null
 kubectl wait --for condition=established --timeout=60s crd/tenants.palisade.dev > /dev/null
+kubectl apply --server-side --field-manager palisade -f deploy/palisade/tenant-policy.yaml > /dev/null
 
 echo "== starting the webhook and the controller (logs in $state/)"
 "$palisade" webhook "${webhook_args[@]}" 2> "$state/webhook.log" &
@@ -55,8 +56,11 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-echo "== applying examples/ and the example owners' RBAC"
-kubectl apply --server-side --field-manager palisade-examples -f deploy/local/example-owners.yaml -f examples/ > /dev/null
+# No RBAC for the owners here: the controller renders each tenant's owner ClusterRole
+# (palisade:tenant-owner:<tenant>: create namespaces, get their own Tenant, manage their own
+# namespaces by name) next to the RoleBindings in every tenant namespace.
+echo "== applying examples/"
+kubectl apply --server-side --field-manager palisade-examples -f examples/ > /dev/null
 # Reconciled = the status describes the current spec (Ready or not: a tenant asking for a mesh
 # the cluster lacks is reconciled but not Ready, and says why).
 for _ in $(seq 1 60); do
@@ -85,7 +89,9 @@ if [ -n "$testenv_bin" ]; then
   mint data-engineer --group data-eng
   echo
   echo "Try, as alice:   KUBECONFIG=$state/alice@example.com.kubeconfig kubectl create namespace payments-web"
+  echo "                 KUBECONFIG=$state/alice@example.com.kubeconfig kubectl get tenant payments"
   echo "and be refused:  KUBECONFIG=$state/alice@example.com.kubeconfig kubectl label namespace kube-system palisade.dev/tenant=payments"
+  echo "                 KUBECONFIG=$state/alice@example.com.kubeconfig kubectl get tenants"
 fi
 echo
 echo "Admin: export KUBECONFIG=$KUBECONFIG   (Ctrl-C stops everything)"

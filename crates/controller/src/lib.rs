@@ -18,6 +18,34 @@
 //! Reconciles never list the cluster: a tenant already as desired costs no request. Namespaces
 //! (and cluster-scoped objects) carry an owner reference to their Tenant, so deleting the Tenant
 //! lets the garbage collector delete them. Namespaces are never pruned.
+//!
+//! Whose namespaces, and which ones exist:
+//!
+//! - **Validation first.** Every Tenant goes through `palisade_tenancy::validate`; an invalid one
+//!   is neither applied nor pruned, and is Ready=False (`Invalid`) with every problem listed
+//!   (the webhook's Tenant check fails open, so this is what holds while it is down).
+//! - **One tenant per namespace.** A namespace labelled `palisade.dev/tenant` is that tenant's;
+//!   an unlabelled one listed in several Tenants' `spec.namespaces.names` is the oldest Tenant's
+//!   (creationTimestamp, then name; `TenantIndex::resolve`). A later claim is Ready=False
+//!   (`NamespaceConflict`) with a message that never names the other tenant; nothing is applied
+//!   into the namespace for it, and what it has there from before is pruned.
+//! - **Creation.** Only `spec.namespaces.names` are ever created, and only by a create (POST),
+//!   which fails when the name exists; an owner-created namespace is never created. Applies to an
+//!   existing namespace carry its live uid, so a namespace deleted meanwhile is refused by the API
+//!   server ("uid mismatch") instead of being re-created from a stale cache. Nothing is applied
+//!   into a terminating namespace (Ready=False, `NamespaceTerminating`).
+//! - **Re-creation after an administrator deletes a listed namespace** (the documented choice):
+//!   it is created again, empty, once it is fully gone, because the Tenant still lists it; never
+//!   while it terminates. To keep it deleted, remove it from `spec.namespaces.names`.
+//! - **Roles.** The controller may `bind` only the ClusterRoles its RBAC names (`admin`, `edit`,
+//!   `view` by default); a RoleBinding the API server refuses for that reason makes the Tenant
+//!   Ready=False (`RoleNotBindable`) with the exact resourceNames entry to add. The 403 of the
+//!   apply is used rather than a SubjectAccessReview beforehand: it is the API server's own
+//!   verdict (escalation check included), and costs no request when all is well.
+//! - **Owners' cluster RBAC.** Each Tenant gets a ClusterRole and ClusterRoleBinding
+//!   `palisade:tenant-owner:<tenant>`: create namespaces, get its own Tenant, and
+//!   get/update/patch/delete its current namespaces by name. The controller holds those
+//!   permissions itself, which RBAC requires of whoever writes them.
 
 pub mod cache;
 pub mod compare;
