@@ -20,7 +20,7 @@ mod rules;
 mod verdict;
 mod view;
 
-pub use config::AdmissionConfig;
+pub use config::{AdmissionConfig, default_system_controllers};
 pub use image::normalize_image;
 pub use requester::Requester;
 pub use verdict::Verdict;

@@ -141,7 +141,7 @@ fn exempt_conditions(names: &WebhookNames) -> Vec<MatchCondition> {
 fn not_system_status() -> MatchCondition {
     condition(
         "not-system-status-write",
-        "!(request.subResource == 'status' && (request.userInfo.username.startsWith('system:node:') || request.userInfo.username.startsWith('system:serviceaccount:kube-system:')))",
+        "!(has(request.subResource) && request.subResource == 'status' && (request.userInfo.username.startsWith('system:node:') || request.userInfo.username.startsWith('system:serviceaccount:kube-system:')))",
     )
 }
 
@@ -251,7 +251,7 @@ pub fn webhook_configurations(
         webhooks: Some(vec![
             namespaces(&write, &["namespaces", "namespaces/status", "namespaces/finalize"])
                 .validating(endpoint, ca_pem),
-            objects(&["*"], &["*", "*/*"], &write).validating(endpoint, ca_pem),
+            objects(&["*"], &["*/*"], &write).validating(endpoint, ca_pem),
             tenants.validating(endpoint, ca_pem),
         ]),
     };

@@ -49,11 +49,6 @@ fn create(
     acting: &[&str],
 ) -> Verdict {
     let namespace = request.name.as_str();
-    if !tenant_references(request.object.as_ref()).is_empty() {
-        return Verdict::deny(format!(
-            "namespace \"{namespace}\" carries an owner reference to a Tenant; Palisade sets that reference itself when a tenant owner creates a namespace, and no one else can"
-        ));
-    }
     let claimed = labels_of(request.object.as_ref()).get(labels::TENANT).cloned();
     let owned: Vec<&Tenant> = view.tenants().into_iter().filter(|t| requester.owns(t)).collect();
 
@@ -79,7 +74,12 @@ fn create(
         // Not a tenant user and not asking for a tenant: RBAC let them create namespaces, so they
         // act for the platform; the namespace is simply not a tenant namespace, unless its name
         // is one a tenant's forced prefix reserves.
-        (None, []) => return reserved_by_prefix(namespace, view).unwrap_or(Verdict::Allow),
+        (None, []) => {
+            if !tenant_references(request.object.as_ref()).is_empty() {
+                return foreign_tenant_reference(namespace);
+            }
+            return reserved_by_prefix(namespace, view).unwrap_or(Verdict::Allow);
+        }
         (None, [only]) => *only,
         (None, several) => match by_prefix(namespace, several) {
             Ok(tenant) => tenant,
@@ -87,6 +87,11 @@ fn create(
         },
     };
     let tenant_name = name_of(tenant);
+    // The validating pass sees the reference our mutating pass wrote; any other is forged.
+    let ours = (tenant_name.to_string(), tenant.metadata.uid.clone().unwrap_or_default());
+    if tenant_references(request.object.as_ref()).iter().any(|r| *r != ours) {
+        return foreign_tenant_reference(namespace);
+    }
 
     if config.is_protected_namespace(namespace) {
         return Verdict::deny(format!(
@@ -99,7 +104,7 @@ fn create(
             "namespace name \"{namespace}\" is reserved for a platform namespace; tenant \"{tenant_name}\" cannot hold it, choose another name"
         ));
     }
-    if let Some(denial) = lifetime_fields(request) {
+    if let Some(denial) = lifetime_fields(request, &ours) {
         return denial;
     }
     if tenant.spec.cordoned {
@@ -126,6 +131,12 @@ fn create(
     bind(request, tenant)
 }
 
+fn foreign_tenant_reference(namespace: &str) -> Verdict {
+    Verdict::deny(format!(
+        "namespace \"{namespace}\" carries an owner reference to a Tenant; Palisade sets that reference itself when a tenant owner creates a namespace, and no one else can"
+    ))
+}
+
 /// A name under the forced `<tenant>-` prefix of some tenant belongs to that tenant: nobody else
 /// may create it, or its owners could never have it.
 fn reserved_by_prefix(namespace: &str, view: &dyn ClusterView) -> Option<Verdict> {
@@ -149,9 +160,14 @@ fn is_granted_platform_namespace(namespace: &str, view: &dyn ClusterView) -> boo
 
 /// Owner references and finalizers decide when the API deletes a namespace or leaves it hanging;
 /// a tenant namespace gets Palisade's reference and Kubernetes' finalizer, nothing a user wrote.
-fn lifetime_fields(request: &AdmissionRequest<DynamicObject>) -> Option<Verdict> {
+fn lifetime_fields(request: &AdmissionRequest<DynamicObject>, ours: &(String, String)) -> Option<Verdict> {
     let metadata = &request.object.as_ref()?.metadata;
-    let field = if metadata.owner_references.as_ref().is_some_and(|r| !r.is_empty()) {
+    let foreign_reference = metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| !(is_tenant_reference(r) && (r.name.clone(), r.uid.clone()) == *ours));
+    let field = if foreign_reference {
         "owner references"
     } else if metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
         "finalizers"

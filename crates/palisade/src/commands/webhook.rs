@@ -38,6 +38,10 @@ pub struct WebhookArgs {
     /// The identity of Palisade's controller.
     #[arg(long = "palisade-user", default_values_t = vec!["system:serviceaccount:palisade-system:palisade".to_string()])]
     pub palisade_users: Vec<String>,
+    /// Controllers that empty and remove namespaces (exact user names); they never wait on the
+    /// webhook, so a deleted tenant namespace never hangs in Terminating while it is down.
+    #[arg(long = "system-controller", default_values_t = palisade_admission::default_system_controllers())]
+    pub system_controllers: Vec<String>,
     /// More namespace names no tenant may hold (exact, or a prefix ending in `*`).
     #[arg(long = "protected-namespace")]
     pub protected_namespaces: Vec<String>,
@@ -126,6 +130,7 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
             admin_groups: args.admin_groups.clone(),
             admin_users: Vec::new(),
             palisade_users: args.palisade_users.clone(),
+            system_controllers: args.system_controllers.clone(),
             protected_namespaces: args.protected_namespaces.clone(),
             pod_cidrs: args.pod_cidrs.clone(),
         },
