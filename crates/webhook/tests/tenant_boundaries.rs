@@ -600,3 +600,85 @@ async fn palisade_labels_cannot_be_forged_and_role_bindings_stay_inside_the_tena
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn pods_that_controllers_make_from_templates_pass_the_same_rules() {
+    let cluster = Cluster::start().await;
+    let (_, namespace, _, _) = tenant_with_namespace(
+        &cluster,
+        "templated",
+        "workloads: { registries: [registry.example.com/], priorityClasses: { allowed: [tenant-normal], default: tenant-normal } }",
+    )
+    .await;
+    cluster.wait_for_service_account(&namespace).await;
+    // The administrator skips the webhook; the replicaset controller, under its own identity,
+    // does not.
+    let deployment = |name: &str, image: &str| -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": { "name": name },
+            "spec": { "replicas": 2, "selector": { "matchLabels": { "app": name } }, "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": image }] } } }
+        }))
+        .unwrap()
+    };
+    let deployments = Api::<Deployment>::namespaced(cluster.admin.clone(), &namespace);
+    deployments
+        .create(
+            &PostParams::default(),
+            &deployment("outside", "docker.io/library/nginx:1.27"),
+        )
+        .await
+        .unwrap();
+    deployments
+        .create(
+            &PostParams::default(),
+            &deployment("inside", "registry.example.com/app:1"),
+        )
+        .await
+        .unwrap();
+    let pods = Api::<Pod>::namespaced(cluster.admin.clone(), &namespace);
+    let made = eventually("the replicaset controller to make the compliant pods", WAIT, || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&Default::default()).await.ok()?;
+            (list.items.len() >= 2).then_some(list.items)
+        }
+    })
+    .await
+    .unwrap();
+    for pod in &made {
+        let spec = pod.spec.clone().unwrap();
+        assert_eq!(spec.containers[0].image.as_deref(), Some("registry.example.com/app:1"));
+        assert_eq!(
+            spec.priority_class_name.as_deref(),
+            Some("tenant-normal"),
+            "defaults mutated in"
+        );
+    }
+    // The forbidden template never becomes a ReplicaSet: the deployment controller's create,
+    // under its own identity, is refused like anyone's. (The compliant Deployment, created after
+    // it, already has its pods, so the controllers have had their turn.)
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let replica_sets = Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(cluster.admin.clone(), &namespace);
+    let names: Vec<String> = replica_sets
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|rs| rs.metadata.name)
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("inside-")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("outside-")),
+        "a ReplicaSet of the forbidden template was stored: {names:?}"
+    );
+    let stored = pods.list(&Default::default()).await.unwrap().items;
+    assert!(
+        stored
+            .iter()
+            .all(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with("inside-"))),
+        "a pod of the forbidden template was stored"
+    );
+}

@@ -21,6 +21,7 @@ async fn administrators_keep_working_and_tenant_writes_fail_closed_when_the_webh
         .await
         .unwrap();
     cluster.wait_for_namespace_count(&tenant, 1).await;
+    cluster.wait_for_service_account(&namespace).await;
 
     cluster.webhook.stop();
     let port = cluster.webhook.port;
@@ -68,4 +69,25 @@ async fn administrators_keep_working_and_tenant_writes_fail_closed_when_the_webh
         .create(&PostParams::default(), &namespace_object(&format!("{tenant}-more")))
         .await;
     expect_denied(denied, &["namespaces.palisade.dev"]);
+
+    // A tenant namespace deleted while the webhook is down empties and goes: the namespace
+    // controller and the garbage collector never wait on it (Capsule's #1875 hung here).
+    let pod = pod_object("leftover", "registry.example.com/app:1");
+    Api::<k8s_openapi::api::core::v1::Pod>::namespaced(admin.clone(), &namespace)
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .delete(&namespace, &Default::default())
+        .await
+        .unwrap();
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    let gone = namespace.clone();
+    palisade_testenv::eventually("the deleted tenant namespace to be gone", WAIT, || {
+        let namespaces = namespaces.clone();
+        let gone = gone.clone();
+        async move { namespaces.get_opt(&gone).await.ok().flatten().is_none().then_some(()) }
+    })
+    .await
+    .unwrap();
 }
