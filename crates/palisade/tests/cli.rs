@@ -237,8 +237,8 @@ fn check_gives_the_webhook_answer_offline() {
         "{lines}"
     );
 
-    // The same objects from someone who owns nothing: the namespace is not Palisade's business,
-    // the objects in tenant namespaces are still checked.
+    // The same objects from someone who owns nothing: a name under the tenant's forced prefix is
+    // the tenant's, and the objects in tenant namespaces are still checked.
     let out = palisade(&[
         "check",
         "--tenants",
@@ -249,6 +249,11 @@ fn check_gives_the_webhook_answer_offline() {
         "mallory",
     ]);
     let lines = stdout(&out);
-    assert!(lines.contains("allowed  Namespace payments-web"), "{lines}");
+    assert!(
+        lines.contains(
+            "DENIED   Namespace payments-web: namespace \"payments-web\" is under a tenant's forced name prefix"
+        ),
+        "{lines}"
+    );
     assert!(lines.contains("DENIED   Service payments-api/api"), "{lines}");
 }

@@ -80,6 +80,7 @@ pub async fn run_with_index(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let watchers = tokio::spawn(watch_all(client.clone(), index.clone()));
+    let warn_missing = tokio::spawn(warn_missing_facts(index.clone(), options.config.clone()));
     let (tls, ca_pem, background) = load_tls(&options.tls).await?;
     if options.register {
         match &ca_pem {
@@ -92,6 +93,7 @@ pub async fn run_with_index(
     }
     let result = serve(&options, tls, index, Some(client), shutdown).await;
     watchers.abort();
+    warn_missing.abort();
     background.abort();
     result
 }
@@ -109,6 +111,17 @@ pub async fn run_offline(
     let result = serve(&options, tls, index, None, shutdown).await;
     background.abort();
     result
+}
+
+/// Once the caches are filled, says in the log which cluster facts are missing and which rules
+/// therefore deny (`/readyz` says the same).
+async fn warn_missing_facts(index: Arc<Index>, config: AdmissionConfig) {
+    while !index.is_synced() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for missing in index.missing_facts(&config) {
+        tracing::warn!("{missing}");
+    }
 }
 
 async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::task::JoinHandle<()>), Error> {

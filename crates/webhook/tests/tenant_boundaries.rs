@@ -682,3 +682,41 @@ async fn pods_that_controllers_make_from_templates_pass_the_same_rules() {
         "a pod of the forbidden template was stored"
     );
 }
+
+#[tokio::test]
+async fn a_granted_platform_namespace_name_cannot_be_squatted_by_another_tenant() {
+    let cluster = Cluster::start().await;
+    // The platform's namespace is gone (deleted, or not made yet); a Tenant still grants it.
+    let platform = unique("metrics");
+    let (granting, _, _, _) = tenant_with_namespace(
+        &cluster,
+        "granting",
+        &format!("network: {{ allowFrom: {{ namespaces: [{platform}] }} }}"),
+    )
+    .await;
+    let (_, _, squatter, _) = tenant_with_namespace(&cluster, "squatter", "").await;
+    let labelled: Namespace = serde_json::from_value(json!({ "metadata": { "name": platform } })).unwrap();
+    let result = Api::<Namespace>::all(squatter.clone())
+        .create(&PostParams::default(), &labelled)
+        .await;
+    match result {
+        Ok(_) => panic!("a tenant took the name of a granted platform namespace"),
+        Err(error) => {
+            let message = error.to_string();
+            assert!(message.contains("reserved for a platform namespace"), "{message}");
+            assert!(!message.contains(&granting), "{message} names the granting tenant");
+        }
+    }
+    assert!(
+        Api::<Namespace>::all(cluster.admin.clone())
+            .get_opt(&platform)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The platform re-creates it.
+    Api::<Namespace>::all(cluster.admin.clone())
+        .create(&PostParams::default(), &labelled)
+        .await
+        .unwrap();
+}
