@@ -17,6 +17,7 @@ mod image;
 pub mod offline;
 mod requester;
 mod rules;
+pub mod usage;
 mod verdict;
 mod view;
 

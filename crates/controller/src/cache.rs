@@ -16,7 +16,7 @@ use palisade_api::labels;
 
 use crate::diff::{ObjectKey, Observed};
 use crate::kinds::MANAGED_KINDS;
-use crate::quantity::{self, Amount};
+use palisade_tenancy::quantity::{self, Amount};
 
 /// One object as a watch reports it.
 #[derive(Debug, Clone, PartialEq)]

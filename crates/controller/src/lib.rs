@@ -54,7 +54,6 @@ pub mod discovery;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;
-pub mod quantity;
 mod reconcile;
 pub mod related;
 mod run;

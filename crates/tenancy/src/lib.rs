@@ -10,6 +10,7 @@
 //! ```
 
 pub mod import;
+pub mod quantity;
 pub mod render;
 pub mod validate;
 

@@ -121,8 +121,8 @@ fn json_merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// A tenant with one namespace, its owner (cluster-admin RBAC), and a ServiceAccount identity of
-/// that namespace with the same RBAC.
+/// A tenant with one namespace (its `default` ServiceAccount made, so pods can be created), its
+/// owner (cluster-admin RBAC), and a ServiceAccount identity of that namespace with the same RBAC.
 async fn tenant_with_namespace(cluster: &Cluster, prefix: &str, extra_spec: &str) -> (String, String, Client, Client) {
     let (tenant, owner) = cluster.tenant_with(prefix, "{ forcePrefix: true }", extra_spec).await;
     let namespace = format!("{tenant}-app");
@@ -131,6 +131,7 @@ async fn tenant_with_namespace(cluster: &Cluster, prefix: &str, extra_spec: &str
         .await
         .unwrap();
     cluster.wait_for_namespace_count(&tenant, 1).await;
+    cluster.wait_for_service_account(&namespace).await;
     let service_account = format!("system:serviceaccount:{namespace}:deployer");
     let binding: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
         "metadata": { "name": format!("{namespace}-deployer") },
@@ -373,6 +374,16 @@ async fn nobody_but_palisade_binds_a_namespace_to_a_tenant() {
         .unwrap();
 }
 
+fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": { "replicas": replicas, "selector": { "matchLabels": { "app": name } }, "template": {
+            "metadata": { "labels": { "app": name } },
+            "spec": { "containers": [{ "name": "app", "image": image }] } } }
+    }))
+    .unwrap()
+}
+
 async fn cordon(cluster: &Cluster, tenant: &str) {
     cluster
         .tenants_api()
@@ -403,16 +414,14 @@ async fn a_cordon_freezes_every_subresource() {
         "workloads: { priorityClasses: { allowed: [tenant-normal], default: tenant-normal } }",
     )
     .await;
-    cluster.wait_for_service_account(&namespace).await;
-    let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": { "name": "api" },
-        "spec": { "replicas": 1, "selector": { "matchLabels": { "app": "api" } }, "template": {
-            "metadata": { "labels": { "app": "api" } },
-            "spec": { "containers": [{ "name": "api", "image": "registry.example.com/api:1" }] } } }
-    }))
-    .unwrap();
     let deployments = Api::<Deployment>::namespaced(owner.clone(), &namespace);
-    deployments.create(&PostParams::default(), &deployment).await.unwrap();
+    deployments
+        .create(
+            &PostParams::default(),
+            &deployment("api", "registry.example.com/api:1", 1),
+        )
+        .await
+        .unwrap();
     let pods = Api::<Pod>::namespaced(owner.clone(), &namespace);
     pods.create(
         &PostParams::default(),
@@ -487,7 +496,6 @@ async fn a_cordon_freezes_every_subresource() {
 async fn a_pods_binding_and_status_are_not_a_tenants_to_write() {
     let cluster = Cluster::start().await;
     let (_, namespace, owner, _) = tenant_with_namespace(&cluster, "bind", "").await;
-    cluster.wait_for_service_account(&namespace).await;
     let pods = Api::<Pod>::namespaced(owner.clone(), &namespace);
     pods.create(&PostParams::default(), &pod_object("p", "registry.example.com/api:1"))
         .await
@@ -610,30 +618,20 @@ async fn pods_that_controllers_make_from_templates_pass_the_same_rules() {
         "workloads: { registries: [registry.example.com/], priorityClasses: { allowed: [tenant-normal], default: tenant-normal } }",
     )
     .await;
-    cluster.wait_for_service_account(&namespace).await;
     // The administrator skips the webhook; the replicaset controller, under its own identity,
     // does not.
-    let deployment = |name: &str, image: &str| -> Deployment {
-        serde_json::from_value(json!({
-            "metadata": { "name": name },
-            "spec": { "replicas": 2, "selector": { "matchLabels": { "app": name } }, "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": image }] } } }
-        }))
-        .unwrap()
-    };
     let deployments = Api::<Deployment>::namespaced(cluster.admin.clone(), &namespace);
     deployments
         .create(
             &PostParams::default(),
-            &deployment("outside", "docker.io/library/nginx:1.27"),
+            &deployment("outside", "docker.io/library/nginx:1.27", 2),
         )
         .await
         .unwrap();
     deployments
         .create(
             &PostParams::default(),
-            &deployment("inside", "registry.example.com/app:1"),
+            &deployment("inside", "registry.example.com/app:1", 2),
         )
         .await
         .unwrap();

@@ -13,6 +13,13 @@ const NANO: i128 = 1_000_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Amount(pub i128);
 
+impl Amount {
+    /// `n` whole units (`n` pods, `n` CPUs).
+    pub fn units(n: i64) -> Amount {
+        Amount(i128::from(n) * NANO)
+    }
+}
+
 /// Parses `text` (`"4"`, `"500m"`, `"1.5Gi"`, `"2k"`, `"1e3"`); `None` if it is not a quantity.
 pub fn parse(text: &str) -> Option<Amount> {
     let text = text.trim();
