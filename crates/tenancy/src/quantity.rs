@@ -18,6 +18,66 @@ impl Amount {
     pub fn units(n: i64) -> Amount {
         Amount(i128::from(n) * NANO)
     }
+
+    /// `n` thousandths of a unit (`500` is `500m`).
+    pub fn millis(n: i64) -> Amount {
+        Amount(i128::from(n) * 1_000_000)
+    }
+
+    /// Zero.
+    pub const ZERO: Amount = Amount(0);
+
+    /// The sum, saturating at the ends of `i128` (far beyond any real quantity).
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
+
+    /// The difference, saturating.
+    pub fn saturating_sub(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_sub(other.0))
+    }
+
+    /// Rounded up to a whole unit (Kubernetes counts storage in whole bytes).
+    pub fn ceil_units(self) -> Amount {
+        let rest = self.0.rem_euclid(NANO);
+        if rest == 0 { self } else { Amount(self.0 - rest + NANO) }
+    }
+
+    /// True when this is a whole number of units.
+    pub fn is_whole(self) -> bool {
+        self.0 % NANO == 0
+    }
+
+    /// The value in whole units, rounded towards zero.
+    pub fn whole_units(self) -> i128 {
+        self.0 / NANO
+    }
+}
+
+impl std::ops::Add for Amount {
+    type Output = Amount;
+    fn add(self, other: Amount) -> Amount {
+        self.saturating_add(other)
+    }
+}
+
+impl std::ops::AddAssign for Amount {
+    fn add_assign(&mut self, other: Amount) {
+        *self = self.saturating_add(other);
+    }
+}
+
+impl std::ops::Sub for Amount {
+    type Output = Amount;
+    fn sub(self, other: Amount) -> Amount {
+        self.saturating_sub(other)
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format(*self))
+    }
 }
 
 /// Parses `text` (`"4"`, `"500m"`, `"1.5Gi"`, `"2k"`, `"1e3"`); `None` if it is not a quantity.
@@ -38,7 +98,9 @@ pub fn parse(text: &str) -> Option<Amount> {
     let multiplier = scale(suffix)?;
     let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
     let fraction_scale = 10_i128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
-    let value = digits.checked_mul(multiplier)? / fraction_scale;
+    // Kubernetes keeps nano precision and rounds anything finer up (away from zero).
+    let scaled = digits.checked_mul(multiplier)?;
+    let value = scaled / fraction_scale + i128::from(scaled % fraction_scale != 0);
     Some(Amount(if negative { -value } else { value }))
 }
 
@@ -139,6 +201,9 @@ mod tests {
             ("7n", 7),
             ("-1", -NANO),
             ("+2", 2 * NANO),
+            ("1.5n", 2),
+            ("0.1n", 1),
+            ("-0.5n", -1),
         ];
         for (text, nano) in cases {
             assert_eq!(parse(text), Some(Amount(*nano)), "{text}");
@@ -150,6 +215,14 @@ mod tests {
         for text in ["", "m", "Gi", "abc", "1Xi", "1.2.3", "1 Gi", "1e99"] {
             assert_eq!(parse(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn rounds_up_to_whole_units() {
+        assert_eq!(Amount(NANO / 2).ceil_units(), Amount(NANO));
+        assert_eq!(Amount(3 * NANO).ceil_units(), Amount(3 * NANO));
+        assert_eq!(Amount(1).ceil_units(), Amount(NANO));
+        assert_eq!(Amount(0).ceil_units(), Amount(0));
     }
 
     #[test]

@@ -482,7 +482,8 @@ fn hostname_pattern_problem(pattern: &str) -> Option<&'static str> {
 }
 
 /// Why `key` is not a qualified label/annotation key (`[prefix/]name`), if it is not.
-fn qualified_name_problem(key: &str) -> Option<&'static str> {
+/// Why `key` is not a Kubernetes qualified name (`[prefix/]name`), if it is not.
+pub fn qualified_name_problem(key: &str) -> Option<&'static str> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
