@@ -15,9 +15,13 @@
 mod config;
 mod image;
 pub mod offline;
+pub mod quota;
 mod requester;
 mod rules;
 pub mod usage;
+
+/// Exact Kubernetes quantities, shared with the controller.
+pub use palisade_tenancy::quantity;
 mod verdict;
 mod view;
 

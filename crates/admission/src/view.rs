@@ -1,9 +1,12 @@
 //! The read-only view of the cluster a decision may consult. The webhook implements it over
 //! watch-driven caches; tests and `palisade check` use [`Snapshot`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use palisade_api::{Tenant, labels};
+
+use crate::quota::namespace_key;
+use crate::usage::Usage;
 
 /// One host and path served by an Ingress, for the hostname collision check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,23 @@ pub trait ClusterView {
     fn node_pod_cidrs(&self) -> Vec<ipnet::IpNet> {
         Vec::new()
     }
+    /// The cluster's Service CIDRs (its ServiceCIDR objects), when the cluster says.
+    fn service_cidrs(&self) -> Vec<ipnet::IpNet> {
+        Vec::new()
+    }
+
+    /// What the watch has seen of a tenant's quota usage: per object uid (and per namespace, as
+    /// `namespace/<name>` counting one `namespaces`).
+    fn observed_usage(&self, tenant: &str) -> BTreeMap<String, Usage> {
+        let _ = tenant;
+        BTreeMap::new()
+    }
+    /// Whether the namespace holds Palisade's object of `kind` (`ResourceQuota`, `LimitRange`);
+    /// `None` when the view does not track them.
+    fn holds_managed(&self, namespace: &str, kind: &str) -> Option<bool> {
+        let _ = (namespace, kind);
+        None
+    }
 
     /// The tenant an existing namespace belongs to, by its label.
     fn tenant_of_namespace(&self, namespace: &str) -> Option<&str> {
@@ -54,6 +74,12 @@ pub struct Snapshot {
     pub ingress_routes: Vec<IngressRoute>,
     /// Pod CIDRs of each node, by node name.
     pub node_pod_cidrs: BTreeMap<String, Vec<ipnet::IpNet>>,
+    /// CIDRs of each ServiceCIDR object, by its name.
+    pub service_cidrs: BTreeMap<String, Vec<ipnet::IpNet>>,
+    /// Quota usage of the objects seen, by namespace, then uid.
+    pub object_usage: BTreeMap<String, BTreeMap<String, Usage>>,
+    /// Palisade's ResourceQuotas and LimitRanges seen: (namespace, kind). `None`: not tracked.
+    pub managed_quota_objects: Option<BTreeSet<(String, String)>>,
 }
 
 impl Snapshot {
@@ -103,10 +129,35 @@ impl ClusterView for Snapshot {
         self.ingress_routes.iter().collect()
     }
 
+    fn observed_usage(&self, tenant: &str) -> BTreeMap<String, Usage> {
+        let mut observed = BTreeMap::new();
+        for namespace in self.namespaces_of(tenant) {
+            if let Some(objects) = self.object_usage.get(&namespace) {
+                observed.extend(objects.iter().map(|(uid, usage)| (uid.clone(), usage.clone())));
+            }
+            let counted = Usage::from([(
+                crate::quota::NAMESPACES.to_string(),
+                palisade_tenancy::quantity::Amount::units(1),
+            )]);
+            observed.insert(namespace_key(&namespace), counted);
+        }
+        observed
+    }
+
+    fn holds_managed(&self, namespace: &str, kind: &str) -> Option<bool> {
+        let held = self.managed_quota_objects.as_ref()?;
+        Some(held.contains(&(namespace.to_string(), kind.to_string())))
+    }
+
     fn node_pod_cidrs(&self) -> Vec<ipnet::IpNet> {
         let mut cidrs: Vec<ipnet::IpNet> = self.node_pod_cidrs.values().flatten().copied().collect();
         cidrs.sort();
         cidrs.dedup();
+        ipnet::IpNet::aggregate(&cidrs)
+    }
+
+    fn service_cidrs(&self) -> Vec<ipnet::IpNet> {
+        let cidrs: Vec<ipnet::IpNet> = self.service_cidrs.values().flatten().copied().collect();
         ipnet::IpNet::aggregate(&cidrs)
     }
 }

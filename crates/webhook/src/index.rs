@@ -7,16 +7,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume};
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
+use palisade_admission::usage::{self, Counted};
 use palisade_admission::{IngressRoute, Snapshot, VolumeOwner};
 use palisade_api::{Tenant, labels};
 use serde::de::DeserializeOwned;
 
 /// The kinds the webhook watches.
-const WATCHED_KINDS: usize = 5;
+const WATCHED_KINDS: usize = 10;
 
 #[derive(Default)]
 pub struct Index {
@@ -53,6 +56,51 @@ impl Index {
             Ok(Some(namespace)) => self.write(|snapshot| Namespace::apply(snapshot, &namespace)),
             Ok(None) => {}
             Err(error) => tracing::warn!(namespace = name, %error, "cannot read a namespace the cache does not know"),
+        }
+    }
+
+    /// Makes sure the snapshot knows Palisade's ResourceQuota and LimitRange of `namespace` if
+    /// the cluster has them, reading them live when the watch says they are missing: a freshly
+    /// set-up namespace must not wait for the watch to catch up.
+    pub async fn ensure_managed_quota(&self, client: &Client, namespace: &str) {
+        let (wants_quota, wants_limits) = {
+            use palisade_admission::ClusterView;
+            let view = self.read();
+            let policy = view
+                .tenant_of_namespace(namespace)
+                .and_then(|tenant| view.tenant(tenant))
+                .and_then(|tenant| tenant.spec.quota.clone())
+                .unwrap_or_default();
+            (!policy.namespace.is_empty(), !policy.limits.is_empty())
+        };
+        let missing = |kind: &str| {
+            let wanted = if kind == "ResourceQuota" {
+                wants_quota
+            } else {
+                wants_limits
+            };
+            wanted
+                && self
+                    .read()
+                    .managed_quota_objects
+                    .as_ref()
+                    .is_some_and(|held| !held.contains(&(namespace.to_string(), kind.to_string())))
+        };
+        let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+        let params = kube::api::ListParams::default().labels(&selector);
+        if missing("ResourceQuota")
+            && let Ok(found) = Api::<ResourceQuota>::namespaced(client.clone(), namespace)
+                .list(&params)
+                .await
+        {
+            self.write(|snapshot| found.items.iter().for_each(|o| ResourceQuota::apply(snapshot, o)));
+        }
+        if missing("LimitRange")
+            && let Ok(found) = Api::<LimitRange>::namespaced(client.clone(), namespace)
+                .list(&params)
+                .await
+        {
+            self.write(|snapshot| found.items.iter().for_each(|o| LimitRange::apply(snapshot, o)));
         }
     }
 
@@ -182,19 +230,101 @@ impl Indexed for Ingress {
     }
 }
 
+/// Quota usage of the objects Kubernetes' quota counts by more than their number: computed once
+/// per event, so a review only sums.
+macro_rules! counted_by_usage {
+    ($kind:ty, $group:expr, $name:expr, $resource:expr) => {
+        impl Indexed for $kind {
+            fn apply(snapshot: &mut Snapshot, object: &Self) {
+                let Some(uid) = object.metadata.uid.clone() else {
+                    return;
+                };
+                let counted = Counted {
+                    group: $group,
+                    kind: $name,
+                    resource: $resource,
+                };
+                let usage = serde_json::to_value(object)
+                    .ok()
+                    .and_then(|value| usage::usage(&counted, &value).ok())
+                    .unwrap_or_default();
+                let namespace = object.namespace().unwrap_or_default();
+                let key = palisade_admission::quota::object_key($resource, &uid);
+                snapshot
+                    .object_usage
+                    .entry(namespace)
+                    .or_default()
+                    .insert(key, usage);
+            }
+            fn delete(snapshot: &mut Snapshot, object: &Self) {
+                let namespace = object.namespace().unwrap_or_default();
+                if let (Some(objects), Some(uid)) = (snapshot.object_usage.get_mut(&namespace), &object.metadata.uid) {
+                    objects.remove(&palisade_admission::quota::object_key($resource, uid));
+                }
+            }
+            fn reset(snapshot: &mut Snapshot) {
+                for objects in snapshot.object_usage.values_mut() {
+                    let prefix = palisade_admission::quota::object_key($resource, "");
+                    objects.retain(|key, _| !key.starts_with(&prefix));
+                }
+            }
+        }
+    };
+}
+
+counted_by_usage!(Pod, "", "Pod", "pods");
+counted_by_usage!(
+    PersistentVolumeClaim,
+    "",
+    "PersistentVolumeClaim",
+    "persistentvolumeclaims"
+);
+counted_by_usage!(Service, "", "Service", "services");
+
+/// Palisade's own ResourceQuota and LimitRange in each namespace: until they are there, a fresh
+/// namespace would take objects unmetered.
+macro_rules! managed_presence {
+    ($kind:ty, $name:expr) => {
+        impl Indexed for $kind {
+            fn apply(snapshot: &mut Snapshot, object: &Self) {
+                let held = snapshot.managed_quota_objects.get_or_insert_default();
+                held.insert((object.namespace().unwrap_or_default(), $name.to_string()));
+            }
+            fn delete(snapshot: &mut Snapshot, object: &Self) {
+                let held = snapshot.managed_quota_objects.get_or_insert_default();
+                held.remove(&(object.namespace().unwrap_or_default(), $name.to_string()));
+            }
+            fn reset(snapshot: &mut Snapshot) {
+                let held = snapshot.managed_quota_objects.get_or_insert_default();
+                held.retain(|(_, kind)| kind != $name);
+            }
+        }
+    };
+}
+
+managed_presence!(ResourceQuota, "ResourceQuota");
+managed_presence!(LimitRange, "LimitRange");
+
 /// Watches every kind the decisions need and keeps `index` current; runs until aborted.
 pub async fn watch_all(client: Client, index: std::sync::Arc<Index>) {
+    let everything = watcher::Config::default;
+    let managed = || watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
     tokio::join!(
-        watch::<Tenant>(Api::all(client.clone()), index.clone()),
-        watch::<Namespace>(Api::all(client.clone()), index.clone()),
-        watch::<PersistentVolume>(Api::all(client.clone()), index.clone()),
-        watch::<Ingress>(Api::all(client.clone()), index.clone()),
-        watch::<Node>(Api::all(client), index),
+        watch::<Tenant>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<Namespace>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<PersistentVolume>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<Ingress>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<Node>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<Pod>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<PersistentVolumeClaim>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<Service>(Api::all(client.clone()), everything(), index.clone()),
+        watch::<ResourceQuota>(Api::all(client.clone()), managed(), index.clone()),
+        watch::<LimitRange>(Api::all(client), managed(), index),
     );
 }
 
-async fn watch<K: Indexed>(api: Api<K>, index: std::sync::Arc<Index>) {
-    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+async fn watch<K: Indexed>(api: Api<K>, config: watcher::Config, index: std::sync::Arc<Index>) {
+    let mut stream = watcher::watcher(api, config).boxed();
     let mut buffer: Vec<K> = Vec::new();
     let mut synced = false;
     while let Some(event) = stream.next().await {

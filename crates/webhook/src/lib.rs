@@ -16,6 +16,7 @@
 mod certs;
 mod error;
 mod index;
+mod ledger;
 mod metrics;
 mod registration;
 mod server;
@@ -23,6 +24,7 @@ mod server;
 pub use certs::{ServingCertificate, generate_serving_certificate};
 pub use error::Error;
 pub use index::{Index, watch_all};
+pub use ledger::Ledgers;
 pub use metrics::Metrics;
 pub use registration::{Endpoint, WebhookNames, register_named, webhook_configurations};
 pub use server::{AppState, router};
@@ -65,6 +67,10 @@ pub struct Options {
     pub register: bool,
     pub tls: Tls,
     pub config: AdmissionConfig,
+    /// Where the tenant-wide quota ledgers live (Palisade's namespace).
+    pub ledger_namespace: String,
+    /// How long a quota reservation is trusted before it is checked against the API server.
+    pub reservation_grace: Duration,
 }
 
 /// Runs the webhook against a cluster until `shutdown` resolves.
@@ -91,7 +97,12 @@ pub async fn run_with_index(
             None => tracing::warn!("no CA bundle known (give --tls-ca-file): webhook configurations not written"),
         }
     }
-    let result = serve(&options, tls, index, Some(client), shutdown).await;
+    let ledgers = Arc::new(Ledgers::new(
+        client.clone(),
+        options.ledger_namespace.clone(),
+        options.reservation_grace,
+    ));
+    let result = serve(&options, tls, index, Some(client), Some(ledgers), shutdown).await;
     watchers.abort();
     warn_missing.abort();
     background.abort();
@@ -108,7 +119,7 @@ pub async fn run_offline(
     let index = Arc::new(Index::default());
     index.replace(snapshot);
     let (tls, _, background) = load_tls(&options.tls).await?;
-    let result = serve(&options, tls, index, None, shutdown).await;
+    let result = serve(&options, tls, index, None, None, shutdown).await;
     background.abort();
     result
 }
@@ -165,6 +176,7 @@ async fn serve(
     tls: RustlsConfig,
     index: Arc<Index>,
     client: Option<kube::Client>,
+    ledgers: Option<Arc<Ledgers>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let state = AppState {
@@ -172,6 +184,7 @@ async fn serve(
         config: Arc::new(options.config.clone()),
         metrics: Arc::new(Metrics::default()),
         client,
+        ledgers,
     };
     let handle = axum_server::Handle::new();
     let https = axum_server::bind_rustls(options.listen, tls)

@@ -28,6 +28,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Reads a namespace live when the cache does not know it yet; `None` when serving offline.
     pub client: Option<kube::Client>,
+    /// The tenant-wide quota's ledgers; `None` when serving offline (no reservations).
+    pub ledgers: Option<Arc<crate::Ledgers>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,9 @@ async fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
     if let (Some(client), Some(namespace)) = (&state.client, request.namespace.as_deref()) {
         // A namespace created a moment ago may not have reached the watch yet.
         state.index.ensure_namespace(client, namespace).await;
+        if request.operation == kube::core::admission::Operation::Create {
+            state.index.ensure_managed_quota(client, namespace).await;
+        }
     }
     let verdict = if state.index.is_synced() {
         review(&request, &*state.index.read(), &state.config)
@@ -89,6 +94,14 @@ async fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
     let verdict = match (mode, verdict) {
         (Mode::Validate, Verdict::Patch(_)) => Verdict::Allow,
         (_, verdict) => verdict,
+    };
+    // The quota reservation comes last, in the validating pass: it sees the final object (with
+    // its uid), and nothing of ours can refuse the request after it has reserved.
+    let verdict = match (mode, verdict, &state.ledgers) {
+        (Mode::Validate, Verdict::Allow, Some(ledgers)) if state.index.is_synced() => {
+            ledgers.admit(&state.index, &request).await
+        }
+        (_, verdict, _) => verdict,
     };
     let label = match &verdict {
         Verdict::Allow => "allowed",

@@ -37,6 +37,7 @@ fn state(synced: bool) -> AppState {
         config: Arc::new(AdmissionConfig::default()),
         metrics: Arc::new(Metrics::default()),
         client: None,
+        ledgers: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per kind of object. [`dispatch`] routes a request to its rules.
 
 pub mod forged_labels;
+pub mod fresh_namespace;
 pub mod ingress;
 pub mod managed;
 pub mod namespace;
@@ -90,6 +91,9 @@ pub fn dispatch(
         return subresource::review(&context, subresource);
     }
     if let Some(denial) = forged_labels::review(&context) {
+        return denial;
+    }
+    if let Some(denial) = fresh_namespace::review(&context) {
         return denial;
     }
     match (group, kind) {

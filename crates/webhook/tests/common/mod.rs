@@ -20,6 +20,10 @@ use serde_json::json;
 
 pub const WAIT: Duration = Duration::from_secs(60);
 pub const TENANT_NORMAL_PRIORITY: i32 = 1000;
+/// Where the test webhook keeps its quota ledgers.
+pub const LEDGER_NAMESPACE: &str = "palisade-system";
+/// Short, so that the tests see a refused request's reservation released.
+pub const RESERVATION_GRACE: Duration = Duration::from_secs(3);
 
 pub fn unique(prefix: &str) -> String {
     unique_name(prefix)
@@ -82,6 +86,8 @@ pub fn webhook() -> &'static RunningWebhook {
                         renew_before: Duration::from_secs(3600),
                     },
                     config: AdmissionConfig::default(),
+                    ledger_namespace: LEDGER_NAMESPACE.to_string(),
+                    reservation_grace: RESERVATION_GRACE,
                 };
                 let shutdown = async move {
                     let _ = stop_rx.await;
@@ -99,9 +105,16 @@ pub fn webhook() -> &'static RunningWebhook {
     })
 }
 
-/// CRDs from deploy/crds, and the PriorityClass tenants default to.
+/// CRDs from deploy/crds, the PriorityClass tenants default to, and Palisade's namespace.
 async fn prepare_cluster(client: &Client) {
     palisade_testenv::install_palisade_crds(client).await.unwrap();
+    let namespaces = Api::<Namespace>::all(client.clone());
+    if namespaces.get_opt(LEDGER_NAMESPACE).await.unwrap().is_none() {
+        namespaces
+            .create(&Default::default(), &namespace_object(LEDGER_NAMESPACE))
+            .await
+            .unwrap();
+    }
     let priority: PriorityClass =
         serde_json::from_value(json!({ "metadata": { "name": "tenant-normal" }, "value": TENANT_NORMAL_PRIORITY }))
             .unwrap();
