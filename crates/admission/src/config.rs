@@ -21,6 +21,9 @@ pub struct AdmissionConfig {
     /// The cluster's pod CIDRs. Tenant NetworkPolicies may not use ipBlocks that reach pod
     /// addresses (other tenants' pods) without excepting them. Empty: the nodes' `spec.podCIDRs`.
     pub pod_cidrs: Vec<IpNet>,
+    /// The cluster's Service CIDRs. Tenant NetworkPolicies may not use ipBlocks that reach
+    /// ClusterIPs without excepting them. Empty: the cluster's ServiceCIDR objects.
+    pub service_cidrs: Vec<IpNet>,
 }
 
 impl Default for AdmissionConfig {
@@ -32,6 +35,7 @@ impl Default for AdmissionConfig {
             system_controllers: default_system_controllers(),
             protected_namespaces: Vec::new(),
             pod_cidrs: Vec::new(),
+            service_cidrs: Vec::new(),
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct CheckArgs {
     /// The cluster's pod CIDRs, for the NetworkPolicy ipBlock rule.
     #[arg(long = "pod-cidr", value_name = "CIDR")]
     pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// The cluster's Service CIDRs, for the NetworkPolicy ipBlock rule.
+    #[arg(long = "service-cidr", value_name = "CIDR")]
+    pub service_cidrs: Vec<ipnet::IpNet>,
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -44,6 +47,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let snapshot = tenant_snapshot(tenants);
     let config = AdmissionConfig {
         pod_cidrs: args.pod_cidrs.clone(),
+        service_cidrs: args.service_cidrs.clone(),
         ..AdmissionConfig::default()
     };
 

@@ -42,12 +42,23 @@ pub struct WebhookArgs {
     /// webhook, so a deleted tenant namespace never hangs in Terminating while it is down.
     #[arg(long = "system-controller", default_values_t = palisade_admission::default_system_controllers())]
     pub system_controllers: Vec<String>,
+    /// The namespace holding the tenant-wide quota ledgers (one ConfigMap per tenant).
+    #[arg(long = "ledger-namespace", default_value = "palisade-system")]
+    pub ledger_namespace: String,
+    /// Seconds a quota reservation is trusted before it is checked against the API server;
+    /// longer than every admission step after Palisade's can take.
+    #[arg(long = "reservation-grace-seconds", default_value_t = 15)]
+    pub reservation_grace_seconds: u64,
     /// More namespace names no tenant may hold (exact, or a prefix ending in `*`).
     #[arg(long = "protected-namespace")]
     pub protected_namespaces: Vec<String>,
     /// The cluster's pod CIDRs, for the NetworkPolicy ipBlock rule.
     #[arg(long = "pod-cidr")]
     pub pod_cidrs: Vec<ipnet::IpNet>,
+    /// The cluster's Service CIDRs, for the NetworkPolicy ipBlock rule (default: the cluster's
+    /// ServiceCIDR objects).
+    #[arg(long = "service-cidr")]
+    pub service_cidrs: Vec<ipnet::IpNet>,
     /// Serving certificate (PEM) instead of a self-managed one; re-read every minute.
     #[arg(long, requires = "tls_key_file")]
     pub tls_cert_file: Option<std::path::PathBuf>,
@@ -133,7 +144,10 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
             system_controllers: args.system_controllers.clone(),
             protected_namespaces: args.protected_namespaces.clone(),
             pod_cidrs: args.pod_cidrs.clone(),
+            service_cidrs: args.service_cidrs.clone(),
         },
+        ledger_namespace: args.ledger_namespace.clone(),
+        reservation_grace: Duration::from_secs(args.reservation_grace_seconds),
     };
     let offline = if args.offline_tenants.is_empty() {
         None
