@@ -35,7 +35,7 @@ impl Index {
         self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write(&self, change: impl FnOnce(&mut Snapshot)) {
+    pub(crate) fn write(&self, change: impl FnOnce(&mut Snapshot)) {
         let mut guard = self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         change(&mut guard);
     }
@@ -112,6 +112,11 @@ impl Index {
         if config.pod_cidrs.is_empty() && self.read().node_pod_cidrs().is_empty() {
             missing.push(
                 "pod CIDRs unknown (no node reports spec.podCIDRs, no --pod-cidr): tenant NetworkPolicies with ipBlocks are refused".to_string(),
+            );
+        }
+        if config.service_cidrs.is_empty() && self.read().service_cidrs().is_empty() {
+            missing.push(
+                "Service CIDRs unknown (no ServiceCIDR object seen, no --service-cidr): tenant NetworkPolicies with ipBlocks are refused".to_string(),
             );
         }
         missing
@@ -307,6 +312,7 @@ managed_presence!(LimitRange, "LimitRange");
 
 /// Watches every kind the decisions need and keeps `index` current; runs until aborted.
 pub async fn watch_all(client: Client, index: std::sync::Arc<Index>) {
+    let _service_cidrs = crate::service_cidr::spawn(client.clone(), index.clone());
     let everything = watcher::Config::default;
     let managed = || watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
     tokio::join!(

@@ -20,6 +20,7 @@ mod ledger;
 mod metrics;
 mod registration;
 mod server;
+mod service_cidr;
 
 pub use certs::{ServingCertificate, generate_serving_certificate};
 pub use error::Error;

@@ -292,7 +292,7 @@ async fn ingresses_claims_network_policies_and_workloads() {
     };
     expect_denied(
         policies.create(&PostParams::default(), &policy(json!({}))).await,
-        &["could match other tenants' namespaces"],
+        &["could match namespaces outside this tenant"],
     );
     expect_denied(
         policies
@@ -302,7 +302,7 @@ async fn ingresses_claims_network_policies_and_workloads() {
             )
             .await,
         &[&format!(
-            "selects namespaces of tenant \"{zeta}\", which this tenant was not granted"
+            "selects namespaces labelled palisade.dev/tenant={zeta}; a tenant's own NetworkPolicies select only its own namespaces"
         )],
     );
     policies

@@ -1,24 +1,73 @@
-//! NetworkPolicies written by tenant users can never open a path to or from another tenant that the
-//! Tenant specs did not grant.
+//! NetworkPolicies written by tenant users can never open a path to or from another tenant, or
+//! to a platform namespace, that the Tenant spec did not grant — and revoking a grant closes
+//! every path it opened, whatever tenants wrote.
 //!
-//! A `namespaceSelector` passes when what it can ever match is provably confined:
-//! - it pins `palisade.dev/tenant` to the tenant itself or granted tenants, or
-//! - it pins `kubernetes.io/metadata.name` to existing namespaces that are not other tenants', or
-//! - it requires `palisade.dev/tenant` to be absent (non-tenant namespaces only).
+//! # Why tenants may name only themselves and the outside world
 //!
-//! Anything else (`{}`, `team: x`) could match another tenant's namespace today or tomorrow, and
-//! is refused with the fix spelled out. An `ipBlock` overlapping the cluster's pod CIDRs must
-//! except them, since CNIs differ on whether ipBlocks match pod addresses.
+//! NetworkPolicies are allow-lists and a connection needs both ends to allow it: the source's
+//! egress and the destination's ingress. Palisade renders, in every namespace of a `Strict`
+//! tenant, default deny in and out, allow within the tenant, DNS, and every grant of the Tenant
+//! specs — on both sides (ingress in the granting tenant, egress in the granted one) — and prunes
+//! those policies when a grant goes. A tenant's own policies can only add to that. So:
+//!
+//! - **A peerless rule** (`ingress: [{}]`, `egress: [{}]`, `from: []`, or a rule with only
+//!   `ports`) allows every pod of every namespace and every address. One tenant's `ingress: [{}]`
+//!   is harmless only as long as nobody else's egress reaches it — but another tenant writing
+//!   `egress: [{}]` (or a tenant with isolation `None`, whose pods are not egress-isolated at
+//!   all) completes the path, and `palisade reach` shows two tenants open to each other with no
+//!   grant. Whether a path opens must not depend on what the other side writes, nor on the other
+//!   Tenant's settings, so peerless rules are refused in both directions, for every provider
+//!   and isolation mode (a policy stored under `None` keeps working when the tenant moves to
+//!   `Strict`).
+//! - **Selectors.** A `namespaceSelector` passes only when it pins `palisade.dev/tenant` to the
+//!   tenant itself (`matchLabels`, or `In` with only that value). A selector that names other
+//!   tenants — even granted ones — is refused: grants are rendered by Palisade and pruned on
+//!   revocation, and a tenant-written copy would outlive the grant. `palisade.dev/tenant
+//!   DoesNotExist` matches kube-system, default, palisade-system and every platform namespace, and
+//!   `kubernetes.io/metadata.name` alone follows a name that someone else may hold tomorrow, so
+//!   both are refused; the one exception is ingress from the platform namespaces the Tenant grants
+//!   (`spec.network.allowFrom.namespaces`), named by `kubernetes.io/metadata.name` — whose names no
+//!   tenant can take — so that tenants with isolation `None` can still narrow their own policies.
+//!   A `podSelector` alone selects the policy's own namespace and always passes.
+//! - **ipBlocks** name addresses outside the cluster only: a block overlapping the pod CIDRs or
+//!   the Service CIDRs must except them whole (CNIs differ on whether ipBlocks match pod and
+//!   ClusterIP addresses, so a block over them could reach other tenants). While either range is
+//!   unknown every ipBlock is refused — the rule never guesses — and `/readyz` says so.
+//!
+//! Denials echo what the policy wrote and say what is allowed; they never say whose a namespace
+//! is.
 
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use palisade_api::labels;
 
 use super::{InTenant, typed};
 use crate::Verdict;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn name(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    fn peers_field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        }
+    }
+}
 
 pub fn review(context: &InTenant<'_>) -> Verdict {
     let policy: NetworkPolicy = match typed(context.request.object.as_ref(), "NetworkPolicy") {
@@ -28,61 +77,75 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     let Some(spec) = policy.spec else {
         return Verdict::Allow;
     };
-    let tenant = context.tenant_name;
-    let mut ingress_allowed: BTreeSet<String> =
-        context.tenant.spec.network.allow_from.tenants.iter().cloned().collect();
-    ingress_allowed.insert(tenant.to_string());
-    let mut egress_allowed: BTreeSet<String> = context
-        .view
-        .tenants()
-        .into_iter()
-        .filter(|t| t.spec.network.allow_from.tenants.iter().any(|s| s == tenant))
-        .filter_map(|t| t.metadata.name.clone())
-        .collect();
-    egress_allowed.insert(tenant.to_string());
-
-    let ingress_peers = spec
+    let ingress = spec
         .ingress
         .iter()
         .flatten()
-        .flat_map(|r| r.from.iter().flatten())
-        .map(|p| ("ingress from", p, &ingress_allowed));
-    let egress_peers = spec
+        .map(|r| (Direction::Ingress, r.from.as_deref(), r.ports.as_deref()));
+    let egress = spec
         .egress
         .iter()
         .flatten()
-        .flat_map(|r| r.to.iter().flatten())
-        .map(|p| ("egress to", p, &egress_allowed));
-    for (direction, peer, allowed) in ingress_peers.chain(egress_peers) {
-        if let Err(problem) = check_peer(context, peer, allowed) {
-            return Verdict::deny(format!(
-                "tenant \"{tenant}\": NetworkPolicy \"{}\" {direction} {problem}",
-                context.request.name
-            ));
+        .map(|r| (Direction::Egress, r.to.as_deref(), r.ports.as_deref()));
+    let mut numbers = [0usize; 2];
+    for (direction, peers, ports) in ingress.chain(egress) {
+        let number = &mut numbers[usize::from(direction == Direction::Egress)];
+        *number += 1;
+        let prefix = format!(
+            "tenant \"{}\": NetworkPolicy \"{}\" {} rule {}",
+            context.tenant_name,
+            context.request.name,
+            direction.name(),
+            number
+        );
+        let peers = peers.unwrap_or_default();
+        if peers.is_empty() {
+            return Verdict::deny(format!("{prefix} {}", peerless(context, direction, ports)));
+        }
+        for peer in peers {
+            if let Err(problem) = check_peer(context, direction, peer) {
+                return Verdict::deny(format!("{prefix} {problem}"));
+            }
         }
     }
     Verdict::Allow
 }
 
-fn check_peer(context: &InTenant<'_>, peer: &NetworkPolicyPeer, allowed: &BTreeSet<String>) -> Result<(), String> {
+/// Why a rule without peers is refused, and what to write instead.
+fn peerless(context: &InTenant<'_>, direction: Direction, ports: Option<&[NetworkPolicyPort]>) -> String {
+    let tenant = context.tenant_name;
+    let field = direction.peers_field();
+    let shape = if ports.is_some_and(|p| !p.is_empty()) {
+        format!("has only `ports` and no `{field}`")
+    } else {
+        format!("has no `{field}`")
+    };
+    let mut cluster: Vec<String> = known_pod_cidrs(context)
+        .iter()
+        .chain(known_service_cidrs(context).iter())
+        .map(ToString::to_string)
+        .collect();
+    if cluster.is_empty() {
+        cluster.push("<pod and Service CIDRs>".to_string());
+    }
+    let dns = if direction == Direction::Egress && context.tenant.spec.network.egress.dns {
+        "; DNS to the cluster's DNS pods is already allowed by Palisade (palisade-allow-dns)"
+    } else {
+        ""
+    };
+    format!(
+        "{shape}, which allows every pod of every namespace (other tenants' included) and every address; list its peers instead: `namespaceSelector: {{matchLabels: {{{}: {tenant}}}}}` for this tenant's own pods, an `ipBlock` such as `{{cidr: 0.0.0.0/0, except: [{}]}}` for addresses outside the cluster{dns}",
+        labels::TENANT,
+        cluster.join(", ")
+    )
+}
+
+fn check_peer(context: &InTenant<'_>, direction: Direction, peer: &NetworkPolicyPeer) -> Result<(), String> {
     if let Some(selector) = &peer.namespace_selector {
-        check_namespace_selector(context, selector, allowed)?;
+        check_namespace_selector(context, direction, selector)?;
     }
     if let Some(block) = &peer.ip_block {
-        // Configured CIDRs win; otherwise what the nodes were given.
-        let pod_cidrs = if context.config.pod_cidrs.is_empty() {
-            context.view.node_pod_cidrs()
-        } else {
-            context.config.pod_cidrs.clone()
-        };
-        if pod_cidrs.is_empty() {
-            // Unknown pod ranges would make every ipBlock pass unchecked.
-            return Err(format!(
-                "has ipBlock \"{}\", and Palisade does not know the cluster's pod CIDRs (no node reports spec.podCIDRs and the webhook has no --pod-cidr), so it cannot tell whether the block reaches other tenants' pods; ask your platform team to set --pod-cidr",
-                block.cidr
-            ));
-        }
-        check_ip_block(&pod_cidrs, &block.cidr, block.except.as_deref().unwrap_or_default())?;
+        check_ip_block(context, &block.cidr, block.except.as_deref().unwrap_or_default())?;
     }
     Ok(())
 }
@@ -109,40 +172,44 @@ fn pinned_values(selector: &LabelSelector, key: &str) -> Option<BTreeSet<String>
 
 fn check_namespace_selector(
     context: &InTenant<'_>,
+    direction: Direction,
     selector: &LabelSelector,
-    allowed: &BTreeSet<String>,
 ) -> Result<(), String> {
-    let granted = allowed
-        .iter()
-        .map(|t| format!("\"{t}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let own = context.tenant_name;
+    let pin_own = format!("{}: {own}", labels::TENANT);
     if let Some(tenants) = pinned_values(selector, labels::TENANT) {
-        let foreign: Vec<&String> = tenants.iter().filter(|t| !allowed.contains(*t)).collect();
-        if let Some(first) = foreign.first() {
-            return Err(format!(
-                "selects namespaces of tenant \"{first}\", which this tenant was not granted (allowed: {granted})"
-            ));
-        }
-        return Ok(());
+        // An empty intersection matches nothing, which is confined too.
+        return match tenants.iter().find(|t| t.as_str() != own) {
+            None => Ok(()),
+            Some(other) => Err(format!(
+                "selects namespaces labelled {}={other}; a tenant's own NetworkPolicies select only its own namespaces ({pin_own}). Traffic with tenants granted in the Tenant spec (spec.network.allowFrom.tenants) is allowed by Palisade's own policies, which close when the grant is revoked",
+                labels::TENANT
+            )),
+        };
     }
+    let granted = &context.tenant.spec.network.allow_from.namespaces;
     if let Some(names) = pinned_values(selector, labels::NAMESPACE_NAME) {
+        let is_granted =
+            |name: &str| granted.iter().any(|g| g == name) && context.view.tenant_of_namespace(name).is_none();
         for name in &names {
-            match context.view.namespace_labels(name) {
-                None => {
-                    return Err(format!(
-                        "selects namespace \"{name}\", which does not exist; another tenant could create it later, so only existing namespaces may be named"
-                    ));
-                }
-                Some(_) => match context.view.tenant_of_namespace(name) {
-                    Some(owner) if !allowed.contains(owner) => {
-                        return Err(format!(
-                            "selects namespace \"{name}\" of tenant \"{owner}\", which this tenant was not granted (allowed: {granted})"
-                        ));
-                    }
-                    _ => {}
-                },
+            if direction == Direction::Ingress && is_granted(name) {
+                continue;
             }
+            if context.view.tenant_of_namespace(name) == Some(own) {
+                return Err(format!(
+                    "selects namespace \"{name}\" by {} alone; add {pin_own} to the same selector, so that it can never match a namespace of that name someone else creates later",
+                    labels::NAMESPACE_NAME
+                ));
+            }
+            if granted.iter().any(|g| g == name) && direction == Direction::Egress {
+                return Err(format!(
+                    "selects namespace \"{name}\", which the Tenant grants for ingress only (spec.network.allowFrom.namespaces); egress may go only to this tenant's own namespaces ({pin_own}) and to addresses outside the cluster"
+                ));
+            }
+            return Err(format!(
+                "selects namespace \"{name}\", which is neither one of this tenant's namespaces nor granted to it; allowed: this tenant's own namespaces ({pin_own}){}",
+                granted_text(direction, granted)
+            ));
         }
         return Ok(());
     }
@@ -150,30 +217,87 @@ fn check_namespace_selector(
         .match_expressions
         .iter()
         .flatten()
-        .any(|e| e.key == labels::TENANT && e.operator == "DoesNotExist");
+        .any(|e| e.key == labels::TENANT && matches!(e.operator.as_str(), "DoesNotExist" | "NotIn"));
     if excludes_tenants {
-        return Ok(());
+        return Err(format!(
+            "has a namespaceSelector on {} DoesNotExist/NotIn, which matches kube-system, default, palisade-system and every other namespace outside this tenant; allowed: this tenant's own namespaces ({pin_own}){}",
+            labels::TENANT,
+            granted_text(direction, granted)
+        ));
     }
     Err(format!(
-        "has a namespaceSelector that could match other tenants' namespaces; add {}: {} to it (or name namespaces with {}), or use `{} DoesNotExist` for non-tenant namespaces",
-        labels::TENANT,
-        context.tenant_name,
-        labels::NAMESPACE_NAME,
-        labels::TENANT
+        "has a namespaceSelector that does not pin {pin_own}, so it could match namespaces outside this tenant (other tenants', kube-system, platform namespaces); add {pin_own} to it{}",
+        granted_text(direction, granted)
     ))
 }
 
-fn check_ip_block(pod_cidrs: &[IpNet], cidr: &str, except: &[String]) -> Result<(), String> {
+/// ", or the granted platform namespaces (...)" for ingress rules of a tenant that has some.
+fn granted_text(direction: Direction, granted: &[String]) -> String {
+    if direction == Direction::Egress || granted.is_empty() {
+        return String::new();
+    }
+    format!(
+        ", or for ingress the platform namespaces the Tenant grants, by {} In [{}]",
+        labels::NAMESPACE_NAME,
+        granted.join(", ")
+    )
+}
+
+/// Pod CIDRs: configured ones win; otherwise what the nodes were given.
+fn known_pod_cidrs(context: &InTenant<'_>) -> Vec<IpNet> {
+    if context.config.pod_cidrs.is_empty() {
+        context.view.node_pod_cidrs()
+    } else {
+        context.config.pod_cidrs.clone()
+    }
+}
+
+/// Service CIDRs: configured ones win; otherwise the cluster's ServiceCIDR objects.
+fn known_service_cidrs(context: &InTenant<'_>) -> Vec<IpNet> {
+    if context.config.service_cidrs.is_empty() {
+        context.view.service_cidrs()
+    } else {
+        context.config.service_cidrs.clone()
+    }
+}
+
+fn check_ip_block(context: &InTenant<'_>, cidr: &str, except: &[String]) -> Result<(), String> {
+    let pod_cidrs = known_pod_cidrs(context);
+    if pod_cidrs.is_empty() {
+        // Unknown pod ranges would make every ipBlock pass unchecked.
+        return Err(format!(
+            "has ipBlock \"{cidr}\", and Palisade does not know the cluster's pod CIDRs (no node reports spec.podCIDRs and the webhook has no --pod-cidr), so it cannot tell whether the block reaches other tenants' pods; ask your platform team to set --pod-cidr"
+        ));
+    }
+    let service_cidrs = known_service_cidrs(context);
+    if service_cidrs.is_empty() {
+        return Err(format!(
+            "has ipBlock \"{cidr}\", and Palisade does not know the cluster's Service CIDRs (no ServiceCIDR object seen and the webhook has no --service-cidr), so it cannot tell whether the block reaches other tenants' Services; ask your platform team to set --service-cidr"
+        ));
+    }
     let Ok(block) = cidr.parse::<IpNet>() else {
         return Err(format!("has ipBlock \"{cidr}\", which is not a CIDR"));
     };
     let excepted: Vec<IpNet> = except.iter().filter_map(|e| e.parse().ok()).collect();
-    for pods in pod_cidrs {
-        let overlaps = block.contains(pods) || pods.contains(&block);
-        let carved_out = excepted.iter().any(|e| e.contains(pods));
+    let ranges = pod_cidrs
+        .iter()
+        .map(|r| ("pod addresses", "other tenants' pods", r))
+        .chain(
+            service_cidrs
+                .iter()
+                .map(|r| ("Service addresses", "other tenants' Services", r)),
+        );
+    for (what, whose, range) in ranges {
+        let overlaps = block.contains(range) || range.contains(&block);
+        let carved_out = excepted.iter().any(|e| e.contains(range));
         if overlaps && !carved_out {
+            let fix = if range.contains(&block) && block != *range {
+                "select pods with podSelector/namespaceSelector instead".to_string()
+            } else {
+                format!("add except: [{range}], or select pods with podSelector/namespaceSelector instead")
+            };
             return Err(format!(
-                "has ipBlock {cidr}, which covers pod addresses ({pods}) and so other tenants' pods; select pods with podSelector/namespaceSelector instead, or add except: [{pods}]"
+                "has ipBlock {cidr}, which covers {what} ({range}) and so {whose}; ipBlocks may name only addresses outside the cluster: {fix}"
             ));
         }
     }

@@ -218,6 +218,7 @@ impl Review {
         let request: AdmissionRequest<DynamicObject> = sent.try_into().expect("has a request");
         let config = AdmissionConfig {
             pod_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
+            service_cidrs: vec!["10.96.0.0/12".parse().unwrap()],
             ..AdmissionConfig::default()
         };
         review(&request, snapshot, &config)
@@ -234,6 +235,7 @@ impl Review {
 pub fn review_request(request: &AdmissionRequest<DynamicObject>) -> Verdict {
     let config = AdmissionConfig {
         pod_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
+        service_cidrs: vec!["10.96.0.0/12".parse().unwrap()],
         ..AdmissionConfig::default()
     };
     review(request, &cluster(), &config)

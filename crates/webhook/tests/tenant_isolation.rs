@@ -1,0 +1,275 @@
+//! Isolation that does not depend on what tenants write (issue 11), against the real API server
+//! calling the webhook: a tenant owner with cluster-admin RBAC tries the NetworkPolicies that
+//! would open paths to other tenants or platform namespaces, on create, update, merge patch,
+//! server-side apply and dry-run. Each attack asserts what is stored afterwards, and each has its
+//! compliant twin.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
+mod common;
+
+use common::*;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, ServiceCIDR};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use palisade_admission::ClusterView;
+use palisade_testenv::eventually;
+use serde_json::{Value, json};
+
+const POD_CIDR: &str = "10.244.0.0/16";
+
+/// A node object (no kubelet behind it) reporting `POD_CIDR`, so that the webhook knows the pod
+/// range; and the Service CIDRs the API server reports in its ServiceCIDR objects.
+async fn cluster_ranges(cluster: &Cluster) -> Vec<String> {
+    let node: Node = serde_json::from_value(json!({
+        "metadata": { "name": "isolation-node" }, "spec": { "podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR] }
+    }))
+    .unwrap();
+    let nodes = Api::<Node>::all(cluster.admin.clone());
+    if nodes.get_opt("isolation-node").await.unwrap().is_none() {
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+    }
+    let service_cidrs: Vec<String> = Api::<ServiceCIDR>::all(cluster.admin.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .flat_map(|s| s.spec.iter().flat_map(|spec| spec.cidrs.clone().unwrap_or_default()))
+        .collect();
+    assert!(!service_cidrs.is_empty(), "the API server reports no ServiceCIDR");
+    let index = cluster.webhook.index.clone();
+    eventually("the webhook to learn the pod and Service ranges", WAIT, || {
+        let index = index.clone();
+        async move {
+            let view = index.read();
+            (!view.node_pod_cidrs().is_empty() && !view.service_cidrs().is_empty()).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    // Nothing is missing any more, so /readyz has nothing to report about them.
+    let missing = cluster.webhook.index.missing_facts(&Default::default());
+    assert!(
+        missing.iter().all(|m| !m.contains("CIDRs unknown")),
+        "still missing: {missing:?}"
+    );
+    let learned: Vec<String> = cluster
+        .webhook
+        .index
+        .read()
+        .service_cidrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for cidr in &service_cidrs {
+        let parsed: ipnet::IpNet = cidr.parse().unwrap();
+        assert!(
+            learned
+                .iter()
+                .any(|l| l.parse::<ipnet::IpNet>().unwrap().contains(&parsed)),
+            "ServiceCIDR {cidr} not learned: {learned:?}"
+        );
+    }
+    service_cidrs
+}
+
+/// A tenant with one namespace, and its owner (cluster-admin RBAC: the webhook is the only gate).
+async fn tenant_with_namespace(cluster: &Cluster, prefix: &str, extra_spec: &str) -> (String, String, Client) {
+    let (tenant, owner) = cluster.tenant_with(prefix, "{ forcePrefix: true }", extra_spec).await;
+    let namespace = format!("{tenant}-app");
+    Api::<Namespace>::all(owner.clone())
+        .create(&PostParams::default(), &namespace_object(&namespace))
+        .await
+        .unwrap();
+    cluster.wait_for_namespace_count(&tenant, 1).await;
+    (tenant, namespace, owner)
+}
+
+fn policy_object(name: &str, spec: &Value) -> Value {
+    json!({ "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": { "name": name }, "spec": spec })
+}
+
+/// Tries to store `spec` as a new NetworkPolicy on every create path; each must be denied with
+/// all `fragments` and without naming `secret`, and nothing may be stored.
+async fn every_create_denied(
+    client: &Client,
+    admin: &Client,
+    namespace: &str,
+    spec: &Value,
+    fragments: &[&str],
+    secret: &str,
+) {
+    let api = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
+    let name = unique("attack");
+    let object: NetworkPolicy = serde_json::from_value(policy_object(&name, spec)).unwrap();
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let attempts = vec![
+        ("create", api.create(&PostParams::default(), &object).await),
+        ("create, dry-run", api.create(&dry_run, &object).await),
+        (
+            "server-side apply",
+            api.patch(
+                &name,
+                &PatchParams::apply("attacker").force(),
+                &Patch::Apply(policy_object(&name, spec)),
+            )
+            .await,
+        ),
+    ];
+    for (path, result) in attempts {
+        match result {
+            Ok(_) => panic!("{path} of {spec} was admitted"),
+            Err(error) => {
+                let message = error.to_string();
+                for fragment in fragments {
+                    assert!(message.contains(fragment), "{path}: {message:?} lacks {fragment:?}");
+                }
+                assert!(!message.contains(secret), "{path}: {message:?} names {secret:?}");
+            }
+        }
+    }
+    let stored = Api::<NetworkPolicy>::namespaced(admin.clone(), namespace)
+        .get_opt(&name)
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "{spec} was stored");
+}
+
+#[tokio::test]
+async fn tenant_network_policies_cannot_open_paths_outside_the_tenant() {
+    let cluster = Cluster::start().await;
+    let service_cidrs = cluster_ranges(&cluster).await;
+    let (beta, beta_namespace, _) = tenant_with_namespace(&cluster, "nbeta", "").await;
+    // alpha grants beta ingress, and monitoring: Palisade renders both; alpha's own policies
+    // may not copy them.
+    let grant = format!("network: {{ allowFrom: {{ tenants: [{beta}], namespaces: [monitoring] }} }}");
+    let (alpha, namespace, owner) = tenant_with_namespace(&cluster, "nalpha", &grant).await;
+    let admin = cluster.admin.clone();
+    let own = json!({ "namespaceSelector": { "matchLabels": { "palisade.dev/tenant": alpha } } });
+    let from = |peer: Value| json!({ "podSelector": {}, "ingress": [{ "from": [peer] }] });
+    let to = |peer: Value| json!({ "podSelector": {}, "policyTypes": ["Egress"], "egress": [{ "to": [peer] }] });
+    let mut outside_except = vec![POD_CIDR.to_string()];
+    outside_except.extend(service_cidrs.iter().cloned());
+
+    let attacks: Vec<(Value, &str)> = vec![
+        (
+            json!({ "podSelector": {}, "ingress": [{}] }),
+            "ingress rule 1 has no `from`",
+        ),
+        (
+            json!({ "podSelector": {}, "policyTypes": ["Egress"], "egress": [{}] }),
+            "egress rule 1 has no `to`",
+        ),
+        (
+            json!({ "podSelector": {}, "ingress": [{ "ports": [{ "port": 8080 }] }] }),
+            "has only `ports` and no `from`",
+        ),
+        (
+            json!({ "podSelector": {}, "policyTypes": ["Egress"], "egress": [{ "ports": [{ "protocol": "UDP", "port": 53 }] }] }),
+            "has only `ports` and no `to`",
+        ),
+        (
+            from(
+                json!({ "namespaceSelector": { "matchExpressions": [{ "key": "palisade.dev/tenant", "operator": "DoesNotExist" }] } }),
+            ),
+            "matches kube-system, default, palisade-system",
+        ),
+        (
+            to(json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "kube-system" } } })),
+            "selects namespace \"kube-system\", which is neither",
+        ),
+        (
+            from(json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": beta_namespace } } })),
+            "which is neither one of this tenant's namespaces nor granted to it",
+        ),
+        (
+            from(json!({ "namespaceSelector": { "matchLabels": { "palisade.dev/tenant": beta } } })),
+            "close when the grant is revoked",
+        ),
+        (
+            to(json!({ "namespaceSelector": {} })),
+            "does not pin palisade.dev/tenant",
+        ),
+        (
+            to(json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "monitoring" } } })),
+            "grants for ingress only",
+        ),
+        (
+            to(json!({ "ipBlock": { "cidr": "0.0.0.0/0", "except": [POD_CIDR] } })),
+            "covers Service addresses",
+        ),
+        (
+            to(json!({ "ipBlock": { "cidr": "0.0.0.0/0" } })),
+            "covers pod addresses (10.244.0.0/16)",
+        ),
+    ];
+    // Whose namespace beta's is must not be said, except where the policy itself wrote it.
+    for (spec, fragment) in &attacks {
+        let secret = if spec.to_string().contains(&beta) {
+            "of tenant"
+        } else {
+            beta.as_str()
+        };
+        every_create_denied(&owner, &admin, &namespace, spec, &[fragment, &alpha], secret).await;
+    }
+
+    // The compliant twins are stored.
+    let policies = Api::<NetworkPolicy>::namespaced(owner.clone(), &namespace);
+    let compliant = json!({ "podSelector": {}, "ingress": [{
+        "from": [own.clone(), { "ipBlock": { "cidr": "0.0.0.0/0", "except": outside_except } },
+                 { "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "monitoring" } } }],
+        "ports": [{ "port": 8080 }]
+    }], "egress": [{ "to": [own.clone()] }], "policyTypes": ["Ingress", "Egress"] });
+    let name = unique("web");
+    let object: NetworkPolicy = serde_json::from_value(policy_object(&name, &compliant)).unwrap();
+    policies.create(&PostParams::default(), &object).await.unwrap();
+
+    // Updates: a merge patch and a server-side apply turning it peerless are refused, and the
+    // stored policy keeps its peers.
+    let stored_spec = || async {
+        serde_json::to_value(
+            Api::<NetworkPolicy>::namespaced(admin.clone(), &namespace)
+                .get(&name)
+                .await
+                .unwrap()
+                .spec,
+        )
+        .unwrap()
+    };
+    let before = stored_spec().await;
+    expect_denied(
+        policies
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": { "ingress": [{}] } })),
+            )
+            .await,
+        &["ingress rule 1 has no `from`"],
+    );
+    expect_denied(
+        policies
+            .patch(
+                &name,
+                &PatchParams::apply("attacker").force(),
+                &Patch::Apply(policy_object(
+                    &name,
+                    &json!({ "podSelector": {}, "egress": [{ "ports": [{ "port": 443 }] }] }),
+                )),
+            )
+            .await,
+        &["egress rule 1 has only `ports`"],
+    );
+    let mut replaced = policies.get(&name).await.unwrap();
+    replaced.spec.as_mut().unwrap().egress = Some(vec![serde_json::from_value(json!({ "to": [] })).unwrap()]);
+    expect_denied(
+        policies.replace(&name, &PostParams::default(), &replaced).await,
+        &["egress rule 1 has no `to`"],
+    );
+    assert_eq!(before, stored_spec().await, "the stored policy changed");
+}
