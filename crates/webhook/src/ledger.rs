@@ -19,6 +19,10 @@ use palisade_api::{Tenant, labels};
 
 use crate::Index;
 
+/// The kinds whose usage the webhook's watches keep (crate::index); every other kind is counted
+/// by listing it live when a request adds one.
+const WATCHED: [(&str, &str); 3] = [("", "pods"), ("", "persistentvolumeclaims"), ("", "services")];
+
 /// The key in the ConfigMap's data holding the ledger as JSON.
 const DATA_KEY: &str = "ledger.json";
 /// Attempts at the compare-and-swap before giving up; each conflict means another admission of
@@ -49,6 +53,9 @@ struct Asked {
     namespace: String,
     /// `<apiVersion>|<kind>|<plural>|<name>`, to find the object again.
     object: String,
+    /// A kind the watches do not follow (counted only by number, `count/<resource>.<group>`):
+    /// its objects in the tenant's namespaces are listed live at each admission.
+    listed_live: Option<ApiResource>,
 }
 
 impl Ledgers {
@@ -121,11 +128,14 @@ impl Ledgers {
         let now = unix_now();
         self.settle_old_reservations(index, &asked.tenant, &mut ledger, now)
             .await;
-        let used = {
-            let view = index.read();
-            let observed = view.observed_usage(&asked.tenant);
-            quota::tenant_usage(&observed, &ledger, &asked.key)
-        };
+        let mut observed = index.read().observed_usage(&asked.tenant);
+        if let Some(resource) = &asked.listed_live {
+            match self.list_live(index, &asked.tenant, resource).await {
+                Ok(listed) => observed.extend(listed),
+                Err(error) => return Attempt::Done(cannot("count the objects of", &asked.tenant, &error)),
+            }
+        }
+        let used = quota::tenant_usage(&observed, &ledger, &asked.key);
         let namespaces = index.read().namespaces_of(&asked.tenant).len();
         let request = Request {
             tenant: &asked.tenant,
@@ -179,6 +189,36 @@ impl Ledgers {
             Err(kube::Error::Api(status)) if status.code == 409 => Attempt::Conflict,
             Err(error) => Attempt::Done(cannot("write", &asked.tenant, &error)),
         }
+    }
+
+    /// The objects of a kind the watches do not follow, in every namespace of the tenant, as
+    /// observed usage (each counts one of its kind).
+    async fn list_live(
+        &self,
+        index: &Index,
+        tenant: &str,
+        resource: &ApiResource,
+    ) -> Result<BTreeMap<String, Usage>, kube::Error> {
+        let namespaces = index.read().namespaces_of(tenant);
+        let counted = Counted {
+            group: &resource.group,
+            kind: &resource.kind,
+            resource: &resource.plural,
+        };
+        let mut observed = BTreeMap::new();
+        for namespace in namespaces {
+            let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), &namespace, resource);
+            for object in api.list_metadata(&Default::default()).await?.items {
+                let Some(uid) = object.metadata.uid.clone() else {
+                    continue;
+                };
+                let value = serde_json::json!({ "metadata": object.metadata });
+                if let Ok(used) = usage::usage(&counted, &value) {
+                    observed.insert(quota::object_key(&resource.plural, &uid), used);
+                }
+            }
+        }
+        Ok(observed)
     }
 
     /// Reservations past the grace period are settled against the API server: the object exists
@@ -270,11 +310,6 @@ fn parse_limits(tenant: &Tenant, tenant_name: &str) -> Result<BTreeMap<String, A
 
 /// The request in quota terms, or `None` when it cannot add to a limited resource.
 fn asked(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView) -> Result<Option<Asked>, Verdict> {
-    let counts_usage = matches!(request.operation, Operation::Create | Operation::Update)
-        && matches!(request.sub_resource.as_deref(), None | Some("") | Some("resize"));
-    if !counts_usage {
-        return Ok(None);
-    }
     let Some(object) = request.object.as_ref() else {
         return Ok(None);
     };
@@ -304,6 +339,7 @@ fn asked(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView) -> R
             old: Usage::new(),
             namespace: request.name.clone(),
             object: format!("{api_version}|Namespace|namespaces|{}", request.name),
+            listed_live: None,
         }));
     }
     let Some(namespace) = request.namespace.as_deref() else {
@@ -324,6 +360,18 @@ fn asked(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView) -> R
         kind: &request.kind.kind,
         resource: plural,
     };
+    let operation = match request.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete | Operation::Connect => return Ok(None),
+    };
+    if !usage::charged_on(
+        &counted,
+        operation,
+        request.sub_resource.as_deref().filter(|s| !s.is_empty()),
+    ) {
+        return Ok(None);
+    }
     let measure = |object: Option<&DynamicObject>| -> Result<Usage, Verdict> {
         let Some(object) = object else {
             return Ok(Usage::new());
@@ -366,5 +414,11 @@ fn asked(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView) -> R
         old,
         namespace: namespace.to_string(),
         object: format!("{api_version}|{}|{plural}|{}", request.kind.kind, request.name),
+        listed_live: (!WATCHED.contains(&(request.kind.group.as_str(), plural))).then(|| {
+            ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(&request.kind.group, &request.kind.version, &request.kind.kind),
+                plural,
+            )
+        }),
     }))
 }

@@ -310,3 +310,31 @@ async fn an_in_place_resize_is_counted() {
         .unwrap();
     assert_eq!(requests["cpu"].0, "500m");
 }
+
+#[tokio::test]
+async fn kinds_counted_only_by_number_are_exact_too() {
+    let cluster = Cluster::start().await;
+    let (_, namespaces, owner) =
+        tenant_with_namespaces(&cluster, "counted", "quota: { tenant: { count/configmaps: \"4\" } }", 2).await;
+    // Each namespace already holds kube-root-ca.crt (made by a controller): 2 of the 4.
+    for namespace in &namespaces {
+        let configs = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(cluster.admin.clone(), namespace);
+        palisade_testenv::eventually("the root CA ConfigMap", WAIT, || {
+            let configs = configs.clone();
+            async move { configs.get_opt("kube-root-ca.crt").await.ok().flatten().map(|_| ()) }
+        })
+        .await
+        .unwrap();
+    }
+    let creates = (0..12).map(|n| {
+        let configs = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(owner.clone(), &namespaces[n % 2]);
+        let config: k8s_openapi::api::core::v1::ConfigMap =
+            serde_json::from_value(json!({ "metadata": { "name": format!("c{n}") } })).unwrap();
+        async move { configs.create(&PostParams::default(), &config).await }
+    });
+    let results = futures::future::join_all(creates).await;
+    let admitted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(admitted, 2, "{:?}", results.iter().find_map(|r| r.as_ref().err()));
+    let denial = results.iter().find_map(|r| r.as_ref().err()).unwrap().to_string();
+    assert!(denial.contains("would use 5 of its 4 count/configmaps"), "{denial}");
+}
