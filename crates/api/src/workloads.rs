@@ -42,4 +42,12 @@ pub struct WorkloadPolicy {
     /// Node selector every pod gets; pods cannot remove or contradict it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// Whether pods may mount network storage inline (`nfs`, `iscsi`, `cephfs`, `rbd`,
+    /// `glusterfs`, `fc`, cloud disks, `flexVolume`, ...) by address and credentials, outside any
+    /// PersistentVolume Palisade can tie to the tenant. Default false: such pods and templates
+    /// are refused, and storage comes through PersistentVolumeClaims of allowed classes.
+    /// (Pod Security `restricted` refuses these volumes too; this rule covers `baseline` and
+    /// `privileged` tenants.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_inline_network_volumes: bool,
 }

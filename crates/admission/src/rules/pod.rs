@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::InTenant;
+use crate::Verdict;
+use crate::image::{RegistryEntry, parse_image, parse_registry_entry};
 use crate::verdict::{add, remove};
-use crate::{Verdict, normalize_image};
 
 /// The parts of a pod spec the rules read. Deserializing only these (serde skips the rest: env,
 /// volumes, probes, resources...) is most of what makes a pod review take microseconds.
@@ -33,7 +34,78 @@ pub struct PodSpecView {
     pub runtime_class_name: Option<String>,
     #[serde(default)]
     pub node_selector: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub node_name: Option<String>,
+    #[serde(default)]
+    pub volumes: Option<Vec<VolumeView>>,
 }
+
+/// A pod volume, as far as the rules read it: its name, which source types it uses, and the
+/// storage class of an ephemeral volume's claim template.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeView {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub ephemeral: Option<EphemeralView>,
+    #[serde(flatten)]
+    pub sources: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct EphemeralView {
+    #[serde(default)]
+    pub volume_claim_template: Option<ClaimTemplateView>,
+}
+
+/// A PersistentVolumeClaim template (StatefulSet `volumeClaimTemplates`, ephemeral volumes).
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimTemplateView {
+    #[serde(default)]
+    pub metadata: Option<ClaimTemplateMeta>,
+    #[serde(default)]
+    pub spec: Option<ClaimTemplateSpec>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+pub struct ClaimTemplateMeta {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimTemplateSpec {
+    #[serde(default)]
+    pub storage_class_name: Option<String>,
+}
+
+/// Inline volume sources that reach storage over the network by address and credentials,
+/// outside any PersistentVolume Palisade can tie to a tenant.
+pub const NETWORK_VOLUME_SOURCES: &[&str] = &[
+    "nfs",
+    "iscsi",
+    "cephfs",
+    "rbd",
+    "glusterfs",
+    "fc",
+    "flocker",
+    "quobyte",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "azureFile",
+    "azureDisk",
+    "awsElasticBlockStore",
+    "gcePersistentDisk",
+    "cinder",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "flexVolume",
+];
 
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
@@ -70,6 +142,18 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     };
     if let Err(message) = check_pod_spec(tenant, name, &spec, "") {
         return Verdict::deny(message);
+    }
+    // Volumes and the node are fixed at creation; checking them on updates would only stop a
+    // pod admitted before these rules from being relabelled or garbage-collected.
+    if request.operation == Operation::Create {
+        if let Err(message) = check_volumes(tenant, name, &spec, "") {
+            return Verdict::deny(message);
+        }
+        if !context.requester.username.starts_with("system:node:")
+            && let Err(message) = check_node_name(name, spec.node_name.as_deref(), "")
+        {
+            return Verdict::deny(message);
+        }
     }
     Verdict::patch(operations)
 }
@@ -157,18 +241,29 @@ pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpecView, context: 
                 c.image_pull_policy.as_deref(),
             )
         }));
+    let entries: Vec<Option<RegistryEntry>> = workloads
+        .registries
+        .iter()
+        .map(|entry| parse_registry_entry(entry))
+        .collect();
     for (what, container, image, pull_policy) in containers {
         let image = image.unwrap_or_default();
+        let parsed = parse_image(image.trim());
         if !workloads.registries.is_empty() {
-            let qualified = normalize_image(image);
-            if !workloads
-                .registries
-                .iter()
-                .any(|prefix| qualified.starts_with(prefix.as_str()))
-            {
+            let parsed = match &parsed {
+                Ok(parsed) => parsed,
+                Err(problem) => {
+                    return Err(format!(
+                        "tenant \"{name}\" allows images only from {}; {what} \"{container}\"{context} uses \"{image}\", which is not a valid image reference ({problem})",
+                        workloads.registries.join(", ")
+                    ));
+                }
+            };
+            if !entries.iter().flatten().any(|entry| entry.allows(parsed)) {
                 return Err(format!(
-                    "tenant \"{name}\" allows images only from {}; {what} \"{container}\"{context} uses {qualified}",
-                    workloads.registries.join(", ")
+                    "tenant \"{name}\" allows images only from {}; {what} \"{container}\"{context} uses {}",
+                    workloads.registries.join(", "),
+                    parsed.qualified()
                 ));
             }
         }
@@ -177,8 +272,27 @@ pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpecView, context: 
             && !workloads.pull_policies.iter().any(|p| p.as_str() == policy)
         {
             let allowed: Vec<&str> = workloads.pull_policies.iter().map(|p| p.as_str()).collect();
+            // The API server fills imagePullPolicy in before admission, so a policy equal to its
+            // default may not have been written by anyone: say so, and how to choose.
+            let defaulted = parsed
+                .as_ref()
+                .is_ok_and(|parsed| parsed.defaulted_pull_policy() == policy);
+            let origin = if defaulted {
+                format!(
+                    " (the API server's default for {} when none is set: set imagePullPolicy to {} explicitly{})",
+                    if policy == "Always" {
+                        "an image tagged :latest or not tagged"
+                    } else {
+                        "a tagged image"
+                    },
+                    allowed.join(" or "),
+                    if policy == "Always" { ", or tag the image" } else { "" }
+                )
+            } else {
+                String::new()
+            };
             return Err(format!(
-                "tenant \"{name}\" allows imagePullPolicy {}; {what} \"{container}\"{context} uses {policy}",
+                "tenant \"{name}\" allows imagePullPolicy {}; {what} \"{container}\"{context} uses {policy}{origin}",
                 allowed.join(", ")
             ));
         }
@@ -207,6 +321,59 @@ pub fn check_pod_spec(tenant: &Tenant, name: &str, spec: &PodSpecView, context: 
         }
     }
     Ok(())
+}
+
+/// Inline network volumes (unless the Tenant allows them) and the storage class of ephemeral
+/// volumes' claim templates.
+pub fn check_volumes(tenant: &Tenant, name: &str, spec: &PodSpecView, context: &str) -> Result<(), String> {
+    for volume in spec.volumes.iter().flatten() {
+        if !tenant.spec.workloads.allow_inline_network_volumes
+            && let Some(source) = NETWORK_VOLUME_SOURCES
+                .iter()
+                .find(|source| volume.sources.contains_key(**source))
+        {
+            return Err(format!(
+                "tenant \"{name}\" does not allow inline network volumes (spec.workloads.allowInlineNetworkVolumes is false); volume \"{}\"{context} is a {source} volume: use a PersistentVolumeClaim of an allowed storage class instead",
+                volume.name
+            ));
+        }
+        if let Some(template) = volume.ephemeral.as_ref().and_then(|e| e.volume_claim_template.as_ref()) {
+            let what = format!(" (ephemeral volume \"{}\"{context})", volume.name);
+            check_claim_template(tenant, name, template, &what)?;
+        }
+    }
+    Ok(())
+}
+
+/// A claim template's storage class against the tenant's allow-list (an unset class gets the
+/// default when the claim is made).
+pub fn check_claim_template(
+    tenant: &Tenant,
+    name: &str,
+    template: &ClaimTemplateView,
+    context: &str,
+) -> Result<(), String> {
+    let class = template.spec.as_ref().and_then(|s| s.storage_class_name.as_deref());
+    check_class(
+        name,
+        "storage class",
+        tenant.spec.storage.classes.as_ref(),
+        class,
+        context,
+    )
+}
+
+/// `spec.nodeName` set by its author binds the pod to a node without the scheduler: no taints,
+/// no pool, no capacity. Tenants never get to choose a node by name (their node selector picks
+/// the pool); the scheduler sets nodeName through `pods/binding`, which is not this path, and the
+/// kubelet's mirror pods are the node's own.
+pub fn check_node_name(name: &str, node_name: Option<&str>, context: &str) -> Result<(), String> {
+    match node_name.filter(|n| !n.is_empty()) {
+        None => Ok(()),
+        Some(node) => Err(format!(
+            "tenant \"{name}\" pods are placed by the scheduler: spec.nodeName{context} names node \"{node}\", which would bypass the scheduler, taints and the tenant's node pool; remove spec.nodeName (use the tenant's node selector, or nodeAffinity within it)"
+        )),
+    }
 }
 
 /// A class name against an allow-list; an unset class passes (a default is mutated in on pods).
