@@ -273,3 +273,167 @@ async fn tenant_network_policies_cannot_open_paths_outside_the_tenant() {
     );
     assert_eq!(before, stored_spec().await, "the stored policy changed");
 }
+
+/// Creates `object` as `client`; it must be denied with every fragment, and nothing stored.
+async fn create_denied<K>(client: &Client, admin: &Client, namespace: &str, object: Value, fragments: &[&str])
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    let typed: K = serde_json::from_value(object.clone()).unwrap();
+    let api = Api::<K>::namespaced(client.clone(), namespace);
+    expect_denied(api.create(&PostParams::default(), &typed).await, fragments);
+    expect_denied(
+        api.patch(&name, &PatchParams::apply("attacker").force(), &Patch::Apply(&object))
+            .await,
+        fragments,
+    );
+    let stored = Api::<K>::namespaced(admin.clone(), namespace)
+        .get_opt(&name)
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "{name} was stored");
+}
+
+#[tokio::test]
+async fn workloads_cannot_leave_their_registry_node_pool_or_storage_classes() {
+    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    use k8s_openapi::api::core::v1::Pod;
+
+    let cluster = Cluster::start().await;
+    let spec = "workloads: { registries: [registry.example.com/team/], pullPolicies: [IfNotPresent] }\n  storage: { classes: { allowed: [fast], default: fast } }";
+    let (_, namespace, owner) = tenant_with_namespace(&cluster, "wl", spec).await;
+    cluster.wait_for_service_account(&namespace).await;
+    let admin = cluster.admin.clone();
+    let pod = |name: &str, spec: Value| json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": name }, "spec": spec });
+    let container = |image: &str| json!({ "name": "app", "image": image, "imagePullPolicy": "IfNotPresent" });
+
+    for (image, fragment) in [
+        (
+            "registry.example.com/team/../other/app:1",
+            "not a valid image reference",
+        ),
+        ("registry.example.com/team//app:1", "not a valid image reference"),
+        (
+            "registry.example.com/team%2f..%2fother/app:1",
+            "not a valid image reference",
+        ),
+        (
+            "registry.example.com.evil.io/team/app:1",
+            "uses registry.example.com.evil.io/team/app:1",
+        ),
+    ] {
+        create_denied::<Pod>(
+            &owner,
+            &admin,
+            &namespace,
+            pod(&unique("img"), json!({ "containers": [container(image)] })),
+            &["allows images only from registry.example.com/team/", fragment],
+        )
+        .await;
+    }
+    // No pull policy on an untagged image: the API server writes Always, and the denial says so.
+    create_denied::<Pod>(
+        &owner,
+        &admin,
+        &namespace,
+        pod(
+            &unique("pull"),
+            json!({ "containers": [{ "name": "app", "image": "registry.example.com/team/app" }] }),
+        ),
+        &[
+            "uses Always (the API server's default",
+            "set imagePullPolicy to IfNotPresent explicitly",
+        ],
+    )
+    .await;
+    create_denied::<Pod>(
+        &owner,
+        &admin,
+        &namespace,
+        pod(
+            &unique("pinned"),
+            json!({ "nodeName": "someone-elses-node", "containers": [container("registry.example.com/team/app:1")] }),
+        ),
+        &["spec.nodeName names node \"someone-elses-node\""],
+    )
+    .await;
+    create_denied::<Pod>(
+        &owner,
+        &admin,
+        &namespace,
+        pod(
+            &unique("nfs"),
+            json!({ "containers": [container("registry.example.com/team/app:1")],
+                    "volumes": [{ "name": "share", "nfs": { "server": "10.1.2.3", "path": "/exports/other" } }] }),
+        ),
+        &[
+            "does not allow inline network volumes",
+            "volume \"share\" is a nfs volume",
+        ],
+    )
+    .await;
+    create_denied::<Pod>(
+        &owner,
+        &admin,
+        &namespace,
+        pod(
+            &unique("eph"),
+            json!({ "containers": [container("registry.example.com/team/app:1")],
+                    "volumes": [{ "name": "scratch", "ephemeral": { "volumeClaimTemplate": { "spec": {
+                        "storageClassName": "slow", "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "1Gi" } } } } } }] }),
+        ),
+        &["\"slow\" (ephemeral volume \"scratch\") is not one of them"],
+    )
+    .await;
+    let template = |pod_spec: Value| json!({ "metadata": { "labels": { "app": "db" } }, "spec": pod_spec });
+    let statefulset = |name: &str, pod_spec: Value, class: &str| {
+        json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name }, "spec": {
+            "serviceName": "db", "selector": { "matchLabels": { "app": "db" } }, "template": template(pod_spec),
+            "volumeClaimTemplates": [{ "metadata": { "name": "data" }, "spec": {
+                "storageClassName": class, "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "1Gi" } } } }]
+        } })
+    };
+    let good_spec = json!({ "containers": [container("registry.example.com/team/db:1")] });
+    create_denied::<StatefulSet>(
+        &owner,
+        &admin,
+        &namespace,
+        statefulset(&unique("db"), good_spec.clone(), "slow"),
+        &["\"slow\" (volumeClaimTemplate \"data\" of StatefulSet"],
+    )
+    .await;
+    create_denied::<Deployment>(
+        &owner,
+        &admin,
+        &namespace,
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": unique("web") }, "spec": {
+            "selector": { "matchLabels": { "app": "db" } },
+            "template": template(json!({ "nodeName": "someone-elses-node", "containers": [container("registry.example.com/team/web:1")] }))
+        } }),
+        &["spec.nodeName (in the pod template of Deployment"],
+    )
+    .await;
+
+    // The compliant twins are stored.
+    let name = unique("db");
+    let stored: StatefulSet = serde_json::from_value(statefulset(&name, good_spec, "fast")).unwrap();
+    Api::<StatefulSet>::namespaced(owner.clone(), &namespace)
+        .create(&PostParams::default(), &stored)
+        .await
+        .unwrap();
+    let ok: Pod = serde_json::from_value(pod(
+        &unique("ok"),
+        json!({ "containers": [container("registry.example.com/team/app:1")],
+                "volumes": [{ "name": "tmp", "emptyDir": {} }] }),
+    ))
+    .unwrap();
+    Api::<Pod>::namespaced(owner.clone(), &namespace)
+        .create(&PostParams::default(), &ok)
+        .await
+        .unwrap();
+}
