@@ -353,12 +353,12 @@ fn ingress_classes_hosts_and_collisions() {
         |spec: Value| Review::new("Ingress", "CREATE", Some("payments-api"), "web").object(json!({ "spec": spec }));
     let rule = |host: &str, path: &str| json!({ "host": host, "http": { "paths": [{ "path": path, "pathType": "Prefix", "backend": { "service": { "name": "web", "port": { "number": 80 } } } }] } });
 
-    let defaulted = ingress(json!({ "rules": [rule("pay.example.com", "/")] }));
+    let defaulted = ingress(json!({ "rules": [rule("eu.pay.example.com", "/")] }));
     let object = patched(defaulted.decide(), defaulted.object.clone().unwrap());
     assert_eq!(object["spec"]["ingressClassName"], "internal");
 
     denied(
-        ingress(json!({ "ingressClassName": "public", "rules": [rule("pay.example.com", "/")] })).decide(),
+        ingress(json!({ "ingressClassName": "public", "rules": [rule("eu.pay.example.com", "/")] })).decide(),
         &["ingress class internal", "\"public\""],
     );
     denied(
@@ -376,7 +376,7 @@ fn ingress_classes_hosts_and_collisions() {
     denied(
         ingress(json!({ "ingressClassName": "internal", "rules": [rule("pay.example.com", "/taken")] })).decide(),
         &[
-            "pay.example.com/taken is already served by another Ingress outside this tenant",
+            "host pay.example.com (spec.rules[].host of Ingress \"web\") is already served outside this tenant",
             "unique in the cluster",
         ],
     );
