@@ -437,3 +437,97 @@ async fn workloads_cannot_leave_their_registry_node_pool_or_storage_classes() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn ingresses_cannot_catch_all_or_take_another_tenants_host() {
+    use k8s_openapi::api::networking::v1::Ingress;
+
+    let cluster = Cluster::start().await;
+    let spec = "ingress: { classes: { allowed: [internal], default: internal } }";
+    let (_, holder_namespace, holder) = tenant_with_namespace(&cluster, "ihold", spec).await;
+    let (_, namespace, owner) = tenant_with_namespace(&cluster, "itake", spec).await;
+    let admin = cluster.admin.clone();
+    let host = format!("{}.example.com", unique("shop"));
+    let backend = json!({ "service": { "name": "web", "port": { "number": 80 } } });
+    let ingress = |name: &str, spec: Value| json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": { "name": name }, "spec": spec });
+    let rule = |host: &str, path: &str| json!({ "host": host, "http": { "paths": [{ "path": path, "pathType": "Prefix", "backend": backend.clone() }] } });
+    let held: Ingress = serde_json::from_value(ingress("shop", json!({ "rules": [rule(&host, "/")] }))).unwrap();
+    Api::<Ingress>::namespaced(holder.clone(), &holder_namespace)
+        .create(&PostParams::default(), &held)
+        .await
+        .unwrap();
+    let index = cluster.webhook.index.clone();
+    let seen = host.clone();
+    eventually("the webhook to see the held host", WAIT, || {
+        let index = index.clone();
+        let seen = seen.clone();
+        async move { index.read().ingress_routes.iter().any(|r| r.host == seen).then_some(()) }
+    })
+    .await
+    .unwrap();
+
+    for (spec, fragment) in [
+        (
+            json!({ "defaultBackend": backend.clone() }),
+            "may not set spec.defaultBackend".to_string(),
+        ),
+        (
+            json!({ "rules": [{ "http": { "paths": [{ "path": "/", "pathType": "Prefix", "backend": backend.clone() }] } }] }),
+            "has a rule without a host".to_string(),
+        ),
+        (
+            json!({ "rules": [rule(&host, "/admin")] }),
+            format!("host {host} (spec.rules[].host of Ingress"),
+        ),
+        (
+            json!({ "rules": [rule(&format!("mine.{host}"), "/")], "tls": [{ "hosts": [host.clone()], "secretName": "cert" }] }),
+            format!("host {host} (spec.tls[].hosts of Ingress"),
+        ),
+    ] {
+        let name = unique("take");
+        create_denied::<Ingress>(&owner, &admin, &namespace, ingress(&name, spec), &[&fragment]).await;
+    }
+    let denial = Api::<Ingress>::namespaced(owner.clone(), &namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(ingress("peek", json!({ "rules": [rule(&host, "/admin")] }))).unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        !denial.contains(&holder_namespace) && !denial.contains("\"shop\""),
+        "{denial}"
+    );
+
+    // The compliant twin is stored; adding the legacy class annotation by update is refused.
+    let api = Api::<Ingress>::namespaced(owner.clone(), &namespace);
+    let mine = format!("mine.{host}");
+    let created = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(ingress("mine", json!({ "rules": [rule(&mine, "/")] }))).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.spec.unwrap().ingress_class_name.as_deref(), Some("internal"));
+    let annotate = json!({ "metadata": { "annotations": { "kubernetes.io/ingress.class": "public" } } });
+    expect_denied(
+        api.patch("mine", &PatchParams::default(), &Patch::Merge(&annotate))
+            .await,
+        &["\"public\" (annotation kubernetes.io/ingress.class of Ingress \"mine\")"],
+    );
+    let stored = Api::<Ingress>::namespaced(admin.clone(), &namespace)
+        .get("mine")
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("kubernetes.io/ingress.class")
+            .is_none(),
+        "the annotation was stored"
+    );
+}
