@@ -522,12 +522,11 @@ async fn ingresses_cannot_catch_all_or_take_another_tenants_host() {
         .await
         .unwrap();
     assert!(
-        stored
+        !stored
             .metadata
             .annotations
             .unwrap_or_default()
-            .get("kubernetes.io/ingress.class")
-            .is_none(),
+            .contains_key("kubernetes.io/ingress.class"),
         "the annotation was stored"
     );
 }
