@@ -155,7 +155,7 @@ fn owned_elsewhere(context: &InTenant<'_>, scope: CollisionScope, hosts: &[(Stri
 }
 
 /// `pattern` is an exact host, or `*.suffix` matching exactly one more label.
-fn host_matches(pattern: &str, host: &str) -> bool {
+pub(crate) fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
         Some(suffix) => {
             if host == pattern {

@@ -2,6 +2,7 @@
 
 pub mod forged_labels;
 pub mod fresh_namespace;
+pub mod gateway;
 pub mod ingress;
 pub mod managed;
 pub mod namespace;
@@ -103,6 +104,7 @@ pub fn dispatch(
         | ("", "ReplicationController") => workload::review(&context),
         ("", "Service") => service::review(&context),
         ("networking.k8s.io", "Ingress") => ingress::review(&context),
+        ("gateway.networking.k8s.io", "Gateway" | "HTTPRoute" | "GRPCRoute" | "TLSRoute") => gateway::review(&context),
         ("", "PersistentVolumeClaim") => pvc::review(&context),
         ("networking.k8s.io", "NetworkPolicy") => network_policy::review(&context),
         ("rbac.authorization.k8s.io", "RoleBinding") if !requester.is_system_component() => {
