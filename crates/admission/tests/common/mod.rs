@@ -126,6 +126,8 @@ impl Review {
             "NetworkPolicy" => ("networking.k8s.io", "v1", "networkpolicies"),
             "Tenant" => ("palisade.dev", "v1alpha1", "tenants"),
             "StatefulSet" => ("apps", "v1", "statefulsets"),
+            "Gateway" => ("gateway.networking.k8s.io", "v1", "gateways"),
+            "HTTPRoute" => ("gateway.networking.k8s.io", "v1", "httproutes"),
             // Subresources: the kind of what is sent, and the resource it is a subresource of.
             "Eviction" => ("policy", "v1", "pods"),
             "Binding" => ("", "v1", "pods"),
