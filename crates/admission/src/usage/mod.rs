@@ -46,8 +46,11 @@ mod service;
 
 use std::collections::BTreeMap;
 
-use palisade_tenancy::quantity::{self, Amount};
+use palisade_tenancy::quantity::Amount;
 use serde_json::Value;
+
+/// Quantities (parse, format, exact amounts), for callers that sum or compare usage.
+pub use palisade_tenancy::quantity;
 
 pub use pod::{is_counted as pod_is_counted, missing_constraints};
 
