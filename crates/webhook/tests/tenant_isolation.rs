@@ -530,3 +530,113 @@ async fn ingresses_cannot_catch_all_or_take_another_tenants_host() {
         "the annotation was stored"
     );
 }
+
+#[tokio::test]
+async fn gateways_use_allowed_classes_and_routes_allowed_hostnames() {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    use palisade_testenv::{StandInKind, install_stand_in_crd};
+
+    let cluster = Cluster::start().await;
+    // Schemaless stand-ins: enough for what the webhook reads (the real CRDs would add their
+    // own validation and defaults on top).
+    for (kind, plural) in [("Gateway", "gateways"), ("HTTPRoute", "httproutes")] {
+        install_stand_in_crd(
+            &cluster.admin,
+            StandInKind {
+                api_version: "gateway.networking.k8s.io/v1",
+                kind,
+                plural,
+                namespaced: true,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let spec = "gateway: { classes: { allowed: [internal-gw] } }\n  ingress: { hostnames: [\"*.gw.example.com\"] }";
+    let (_, namespace, owner) = tenant_with_namespace(&cluster, "gw", spec).await;
+    let api = |kind: &str, plural: &str, client: &Client| {
+        let resource =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind), plural);
+        Api::<DynamicObject>::namespaced_with(client.clone(), &namespace, &resource)
+    };
+    let object = |kind: &str, name: &str, spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
+            "metadata": { "name": name }, "spec": spec }))
+        .unwrap()
+    };
+    let gateways = api("Gateway", "gateways", &owner);
+    let routes = api("HTTPRoute", "httproutes", &owner);
+    let listener = json!([{ "name": "http", "port": 80, "protocol": "HTTP", "hostname": "a.gw.example.com" }]);
+    expect_denied(
+        gateways
+            .create(
+                &PostParams::default(),
+                &object(
+                    "Gateway",
+                    "public",
+                    json!({ "gatewayClassName": "public-gw", "listeners": listener }),
+                ),
+            )
+            .await,
+        &[
+            "allows the gateway class internal-gw",
+            "\"public-gw\" (Gateway \"public\")",
+        ],
+    );
+    let shared = json!([{ "name": "shared", "namespace": "gateways" }]);
+    expect_denied(
+        routes
+            .create(
+                &PostParams::default(),
+                &object(
+                    "HTTPRoute",
+                    "steal",
+                    json!({ "parentRefs": shared, "hostnames": ["shop.example.com"] }),
+                ),
+            )
+            .await,
+        &["may serve only *.gw.example.com", "shop.example.com in spec.hostnames"],
+    );
+    expect_denied(
+        routes
+            .create(
+                &PostParams::default(),
+                &object("HTTPRoute", "all", json!({ "parentRefs": shared })),
+            )
+            .await,
+        &["would take every hostname the shared listener accepts"],
+    );
+    let stored = api("HTTPRoute", "httproutes", &cluster.admin);
+    assert!(stored.get_opt("steal").await.unwrap().is_none());
+    assert!(stored.get_opt("all").await.unwrap().is_none());
+    assert!(
+        api("Gateway", "gateways", &cluster.admin)
+            .get_opt("public")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The compliant twins are stored.
+    gateways
+        .create(
+            &PostParams::default(),
+            &object(
+                "Gateway",
+                "mine",
+                json!({ "gatewayClassName": "internal-gw", "listeners": listener }),
+            ),
+        )
+        .await
+        .unwrap();
+    routes
+        .create(
+            &PostParams::default(),
+            &object(
+                "HTTPRoute",
+                "mine",
+                json!({ "parentRefs": shared, "hostnames": ["a.gw.example.com"] }),
+            ),
+        )
+        .await
+        .unwrap();
+}
