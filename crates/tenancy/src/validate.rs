@@ -101,6 +101,7 @@ fn validate_spec(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     }
     validate_network(tenant, spec, errors);
     validate_mesh(tenant, spec, errors);
+    validate_quota(spec, errors);
     for (i, binding) in spec.role_bindings.iter().enumerate() {
         let path = format!("spec.roleBindings[{i}]");
         validate_role_name(&format!("{path}.clusterRole"), &binding.cluster_role, errors);
@@ -540,4 +541,244 @@ pub fn validate_set(tenants: &[&Tenant]) -> Vec<SetError> {
         }
     }
     errors
+}
+
+// ---- quota resource names and quantities ----
+
+/// Names without a `/` a ResourceQuota accepts (besides `hugepages-<size>` and
+/// `requests.hugepages-<size>`).
+const STANDARD_QUOTA_NAMES: &[&str] = &[
+    "pods",
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "requests.storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "services",
+    "services.loadbalancers",
+    "services.nodeports",
+    "persistentvolumeclaims",
+    "configmaps",
+    "secrets",
+    "replicationcontrollers",
+    "resourcequotas",
+];
+
+/// Names counted in whole objects (or whole devices): their limits must be whole numbers.
+const COUNTED_NAMES: &[&str] = &[
+    "pods",
+    "services",
+    "services.loadbalancers",
+    "services.nodeports",
+    "persistentvolumeclaims",
+    "configmaps",
+    "secrets",
+    "replicationcontrollers",
+    "resourcequotas",
+];
+
+/// The largest count that is still a limit rather than a typo.
+const MAX_COUNT: i128 = 1_000_000_000;
+
+const ACCEPTED_FORMS: &str = "a ResourceQuota resource name: one of pods, services, services.loadbalancers, \
+services.nodeports, persistentvolumeclaims, configmaps, secrets, replicationcontrollers, resourcequotas, \
+cpu, memory, ephemeral-storage, requests.{cpu,memory,ephemeral-storage,storage}, \
+limits.{cpu,memory,ephemeral-storage}, hugepages-<size>, requests.hugepages-<size>; or \
+count/<resource>[.<group>] (e.g. count/deployments.apps), \
+<class>.storageclass.storage.k8s.io/requests.storage, \
+<class>.storageclass.storage.k8s.io/persistentvolumeclaims, \
+requests.<domain>/<name> for an extended resource (e.g. requests.nvidia.com/gpu)";
+
+/// What kind of amount a quota resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaResourceKind {
+    /// Objects or devices: whole numbers.
+    Count,
+    /// CPU: at most millicore precision.
+    Cpu,
+    /// Bytes or another continuous amount.
+    Amount,
+}
+
+/// Checks `name` as a key of a ResourceQuota's `hard`: the kind of amount it limits, or why a
+/// ResourceQuota would refuse it or never count it.
+pub fn quota_resource_name(name: &str) -> Result<QuotaResourceKind, String> {
+    let unknown = |hint: Option<String>| {
+        let hint = hint.map(|h| format!("; did you mean \"{h}\"?")).unwrap_or_default();
+        Err(format!(
+            "\"{name}\" is not a resource a quota counts{hint} (expected {ACCEPTED_FORMS})"
+        ))
+    };
+    if name.is_empty() {
+        return Err(format!("an empty resource name (expected {ACCEPTED_FORMS})"));
+    }
+    let Some((prefix, rest)) = name.split_once('/') else {
+        if COUNTED_NAMES.contains(&name) {
+            return Ok(QuotaResourceKind::Count);
+        }
+        if matches!(name, "cpu" | "requests.cpu" | "limits.cpu") {
+            return Ok(QuotaResourceKind::Cpu);
+        }
+        if STANDARD_QUOTA_NAMES.contains(&name) {
+            return Ok(QuotaResourceKind::Amount);
+        }
+        if let Some(size) = name
+            .strip_prefix("requests.hugepages-")
+            .or_else(|| name.strip_prefix("hugepages-"))
+        {
+            return match crate::quantity::parse(size) {
+                Some(amount) if amount.0 > 0 => Ok(QuotaResourceKind::Amount),
+                _ => Err(format!(
+                    "\"{name}\" does not name a huge page size after `hugepages-` (expected e.g. hugepages-2Mi or hugepages-1Gi)"
+                )),
+            };
+        }
+        if name.starts_with("limits.hugepages-") {
+            return Err(format!(
+                "\"{name}\": huge pages are counted by their requests only; use \"{}\"",
+                name.replacen("limits.", "requests.", 1)
+            ));
+        }
+        if name == "storage" {
+            return unknown(Some("requests.storage".to_string()));
+        }
+        return unknown(closest(name, STANDARD_QUOTA_NAMES));
+    };
+    if let Some(problem) = qualified_name_problem(name) {
+        return Err(format!("\"{name}\" {problem} (expected {ACCEPTED_FORMS})"));
+    }
+    if prefix == "count" {
+        let (resource, group) = rest.split_once('.').unwrap_or((rest, ""));
+        let resource_ok = !resource.is_empty()
+            && resource
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !resource.starts_with('-')
+            && !resource.ends_with('-');
+        if !resource_ok || (!group.is_empty() && dns_subdomain_problem(group).is_some()) {
+            return Err(format!(
+                "\"{name}\" is not count/<resource>[.<group>] with a lowercase plural resource (e.g. count/pods, count/deployments.apps, count/widgets.example.com)"
+            ));
+        }
+        return Ok(QuotaResourceKind::Count);
+    }
+    if let Some(class) = prefix.strip_suffix(".storageclass.storage.k8s.io") {
+        if dns_subdomain_problem(class).is_some() {
+            return Err(format!("\"{name}\": \"{class}\" is not a StorageClass name"));
+        }
+        return match rest {
+            "requests.storage" => Ok(QuotaResourceKind::Amount),
+            "persistentvolumeclaims" => Ok(QuotaResourceKind::Count),
+            _ => Err(format!(
+                "\"{name}\": per storage class a quota counts only \"{prefix}/requests.storage\" and \"{prefix}/persistentvolumeclaims\""
+            )),
+        };
+    }
+    if let Some(class) = prefix.strip_suffix(".deviceclass.resource.k8s.io") {
+        if dns_subdomain_problem(class).is_some() || rest != "devices" {
+            return Err(format!(
+                "\"{name}\": per device class a quota counts only \"<class>.deviceclass.resource.k8s.io/devices\""
+            ));
+        }
+        return Ok(QuotaResourceKind::Count);
+    }
+    if let Some(extended) = name.strip_prefix("requests.") {
+        if extended.contains("kubernetes.io/") {
+            return Err(format!(
+                "\"{name}\": resources in the kubernetes.io domain are not extended resources and a quota does not count them"
+            ));
+        }
+        return Ok(QuotaResourceKind::Count);
+    }
+    if let Some(extended) = name.strip_prefix("limits.") {
+        return Err(format!(
+            "\"{name}\": extended resources are counted by their requests only (a container's limit must equal its request); use \"requests.{extended}\""
+        ));
+    }
+    if !name.contains("kubernetes.io/") {
+        return Err(format!(
+            "\"{name}\": an extended resource is limited as \"requests.{name}\", never by its bare name"
+        ));
+    }
+    unknown(None)
+}
+
+/// Problems with `quantity` as the limit of quota resource `kind`.
+fn quota_quantity_problem(kind: QuotaResourceKind, text: &str) -> Option<String> {
+    let Some(amount) = crate::quantity::parse(text) else {
+        return Some(format!(
+            "\"{text}\" is not a Kubernetes quantity (expected e.g. \"8\", \"500m\", \"64Gi\", \"1.5T\")"
+        ));
+    };
+    if amount.0 < 0 {
+        return Some(format!("\"{text}\" is negative; a limit is zero or more"));
+    }
+    // Beyond 2^63-1 whole units Kubernetes cannot hold the value exactly; nothing real is that big.
+    if amount.whole_units() > i128::from(i64::MAX) {
+        return Some(format!(
+            "\"{text}\" is absurdly large (more than 2^63-1 units, which Kubernetes cannot hold exactly); leave the resource out to not limit it"
+        ));
+    }
+    match kind {
+        QuotaResourceKind::Count if !amount.is_whole() => Some(format!(
+            "\"{text}\" is not a whole number; this resource counts objects or devices"
+        )),
+        QuotaResourceKind::Count if amount.whole_units() > MAX_COUNT => Some(format!(
+            "\"{text}\" objects is absurd (more than {MAX_COUNT}); leave the resource out to not limit it"
+        )),
+        QuotaResourceKind::Cpu if amount.0 % 1_000_000 != 0 => Some(format!(
+            "\"{text}\" is finer than a millicore (1m), the smallest amount of CPU Kubernetes counts"
+        )),
+        _ => None,
+    }
+}
+
+fn validate_quota(spec: &TenantSpec, errors: &mut Errors) {
+    let Some(quota) = &spec.quota else { return };
+    for (field, hard) in [("namespace", &quota.namespace), ("tenant", &quota.tenant)] {
+        for (name, quantity) in hard {
+            let path = format!("spec.quota.{field}[\"{name}\"]");
+            match quota_resource_name(name) {
+                Err(problem) => errors.push(path, problem),
+                Ok(kind) => {
+                    if let Some(problem) = quota_quantity_problem(kind, &quantity.0) {
+                        errors.push(path, problem);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The candidate within two edits of `name`, if exactly one is that close.
+fn closest(name: &str, candidates: &[&str]) -> Option<String> {
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        let distance = edit_distance(name, candidate);
+        if distance <= 2 && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            let insert = current[j] + 1;
+            let delete = previous[j + 1] + 1;
+            current.push(substitute.min(insert).min(delete));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }

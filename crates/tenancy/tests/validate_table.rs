@@ -236,3 +236,198 @@ fn tenants_cannot_share_a_name_or_a_namespace() {
     assert_eq!(described, vec![(1, "metadata.name"), (2, "spec.namespaces.names[0]")]);
     assert!(errors[1].error.message.contains("already belongs to tenant \"shop\""));
 }
+
+/// BASE with `spec.quota.tenant` holding the one entry `name: value`.
+fn tenant_quota(name: &str, value: &str) -> Tenant {
+    with(&format!("quota: {{ tenant: {{ {name:?}: {value:?} }} }}"))
+}
+
+#[test]
+fn every_resource_a_quota_counts_is_accepted() {
+    let names = [
+        "pods",
+        "count/pods",
+        "cpu",
+        "memory",
+        "ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+        "requests.storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "hugepages-2Mi",
+        "requests.hugepages-1Gi",
+        "requests.nvidia.com/gpu",
+        "requests.example.com/dongle",
+        "persistentvolumeclaims",
+        "count/persistentvolumeclaims",
+        "gold.storageclass.storage.k8s.io/requests.storage",
+        "gold.storageclass.storage.k8s.io/persistentvolumeclaims",
+        "gpu.example.com.deviceclass.resource.k8s.io/devices",
+        "services",
+        "count/services",
+        "services.loadbalancers",
+        "services.nodeports",
+        "configmaps",
+        "secrets",
+        "replicationcontrollers",
+        "resourcequotas",
+        "count/deployments.apps",
+        "count/widgets.example.com",
+        "count/jobs.batch",
+    ];
+    for name in names {
+        let errors = validate(&tenant_quota(name, "8"));
+        assert_eq!(errors, vec![], "{name} must be accepted");
+    }
+    let namespace = with("quota: { namespace: { requests.cpu: \"4\", limits.memory: 8Gi, pods: \"50\" } }");
+    assert_eq!(validate(&namespace), vec![]);
+}
+
+#[test]
+fn bad_quota_names_and_quantities_name_the_field() {
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "requests.cpuu",
+            "8",
+            "spec.quota.tenant[\"requests.cpuu\"]",
+            &[
+                "not a resource a quota counts",
+                "did you mean \"requests.cpu\"",
+                "count/<resource>",
+            ],
+        ),
+        ("cpus", "8", "spec.quota.tenant[\"cpus\"]", &["did you mean \"cpu\""]),
+        (
+            "storage",
+            "1Ti",
+            "spec.quota.tenant[\"storage\"]",
+            &["did you mean \"requests.storage\""],
+        ),
+        (
+            "gpus",
+            "1",
+            "spec.quota.tenant[\"gpus\"]",
+            &["not a resource a quota counts"],
+        ),
+        (
+            "nvidia.com/gpu",
+            "1",
+            "spec.quota.tenant[\"nvidia.com/gpu\"]",
+            &["requests.nvidia.com/gpu"],
+        ),
+        (
+            "limits.nvidia.com/gpu",
+            "1",
+            "spec.quota.tenant[\"limits.nvidia.com/gpu\"]",
+            &["by their requests only", "requests.nvidia.com/gpu"],
+        ),
+        (
+            "limits.hugepages-2Mi",
+            "1Gi",
+            "spec.quota.tenant[\"limits.hugepages-2Mi\"]",
+            &["requests.hugepages-2Mi"],
+        ),
+        (
+            "hugepages-big",
+            "1Gi",
+            "spec.quota.tenant[\"hugepages-big\"]",
+            &["huge page size"],
+        ),
+        (
+            "count/Deployments.apps",
+            "5",
+            "spec.quota.tenant[\"count/Deployments.apps\"]",
+            &["lowercase plural"],
+        ),
+        ("count/", "5", "spec.quota.tenant[\"count/\"]", &["not a valid key"]),
+        (
+            "gold.storageclass.storage.k8s.io/limits.storage",
+            "1Ti",
+            "spec.quota.tenant[\"gold.storageclass.storage.k8s.io/limits.storage\"]",
+            &["only \"gold.storageclass.storage.k8s.io/requests.storage\""],
+        ),
+        (
+            "requests.kubernetes.io/thing",
+            "1",
+            "spec.quota.tenant[\"requests.kubernetes.io/thing\"]",
+            &["kubernetes.io domain"],
+        ),
+        ("a/b/c", "1", "spec.quota.tenant[\"a/b/c\"]", &["not a valid key"]),
+        (
+            "requests.cpu",
+            "lots",
+            "spec.quota.tenant[\"requests.cpu\"]",
+            &["\"lots\" is not a Kubernetes quantity"],
+        ),
+        (
+            "requests.cpu",
+            "-1",
+            "spec.quota.tenant[\"requests.cpu\"]",
+            &["negative"],
+        ),
+        (
+            "requests.memory",
+            "1e18Ei",
+            "spec.quota.tenant[\"requests.memory\"]",
+            &["not a Kubernetes quantity"],
+        ),
+        (
+            "requests.memory",
+            "100000Ei",
+            "spec.quota.tenant[\"requests.memory\"]",
+            &["absurdly large"],
+        ),
+        ("pods", "2.5", "spec.quota.tenant[\"pods\"]", &["not a whole number"]),
+        ("pods", "1T", "spec.quota.tenant[\"pods\"]", &["absurd"]),
+        (
+            "count/deployments.apps",
+            "500m",
+            "spec.quota.tenant[\"count/deployments.apps\"]",
+            &["not a whole number"],
+        ),
+        (
+            "requests.nvidia.com/gpu",
+            "0.5",
+            "spec.quota.tenant[\"requests.nvidia.com/gpu\"]",
+            &["not a whole number"],
+        ),
+        (
+            "requests.cpu",
+            "100u",
+            "spec.quota.tenant[\"requests.cpu\"]",
+            &["finer than a millicore"],
+        ),
+    ];
+    for (name, value, path, fragments) in cases {
+        let errors = validate(&tenant_quota(name, value));
+        let Some(error) = errors.iter().find(|e| e.path == *path) else {
+            panic!("{name}: {value}: expected an error at {path}, got {errors:#?}");
+        };
+        for fragment in *fragments {
+            assert!(
+                error.message.contains(fragment),
+                "{name}: {value}: message {:?} lacks {fragment:?}",
+                error.message
+            );
+        }
+        assert_eq!(errors.len(), 1, "{name}: {value}: exactly one problem, got {errors:#?}");
+    }
+}
+
+#[test]
+fn namespace_quota_is_checked_the_same_way() {
+    let tenant = with("quota: { namespace: { requests.cpuu: \"4\", pods: \"-3\" }, tenant: { requests.cpu: \"8\" } }");
+    let errors = validate(&tenant);
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "spec.quota.namespace[\"pods\"]",
+            "spec.quota.namespace[\"requests.cpuu\"]"
+        ]
+    );
+    assert!(errors[0].message.contains("negative"), "{}", errors[0]);
+}
