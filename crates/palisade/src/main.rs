@@ -31,7 +31,7 @@ enum Command {
     /// Who can connect to whom, across NetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy.
     Reach(commands::reach::ReachArgs),
     /// Run the admission webhook (HTTPS AdmissionReview v1).
-    Webhook(commands::webhook::WebhookArgs),
+    Webhook(Box<commands::webhook::WebhookArgs>),
     /// Run the tenant controller: apply what every tenant namespace must hold, repair drift, prune.
     Controller(commands::controller::ControllerArgs),
     /// Convert another tool's tenants into Palisade Tenants.
