@@ -21,13 +21,17 @@ pub struct TenantStatus {
     /// Quota usage summed over the tenant's namespaces.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quota_used: BTreeMap<String, Quantity>,
+    /// Used/hard of every tenant-wide limit (`spec.quota.tenant`), for `kubectl get tenant`:
+    /// `pods 12/50, requests.cpu 7500m/8`; `?` where no namespace quota reports the usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_summary: Option<String>,
 }
 
 /// A condition in the shape of `metav1.Condition`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantCondition {
-    /// `Ready` or `Cordoned`.
+    /// `Ready`, `Cordoned` or `QuotaExceeded`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.

@@ -28,6 +28,7 @@ use crate::{
     printcolumn(name = "Isolation", type_ = "string", json_path = ".spec.network.isolation"),
     printcolumn(name = "Mesh", type_ = "string", json_path = ".spec.mesh.provider"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Quota", type_ = "string", json_path = ".status.quotaSummary"),
     printcolumn(name = "Cordoned", type_ = "boolean", json_path = ".spec.cordoned"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 52").message(

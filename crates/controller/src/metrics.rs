@@ -2,6 +2,7 @@
 //! controller's client sends (the figure that shows a request storm, or its absence).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +28,16 @@ pub struct TenantLabels {
     pub tenant: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantResourceLabels {
+    pub tenant: String,
+    /// A ResourceQuota resource name: `requests.cpu`, `pods`, `count/deployments.apps`, ...
+    pub resource: String,
+}
+
+/// A gauge holding a fractional value (CPU in cores, memory in bytes).
+pub type FloatGauge = Gauge<f64, AtomicU64>;
+
 pub struct Metrics {
     registry: Registry,
     pub reconciles: Family<ResultLabels, Counter>,
@@ -36,6 +47,8 @@ pub struct Metrics {
     pub objects_pruned: Counter,
     pub tenants: Gauge,
     pub tenant_namespaces: Family<TenantLabels, Gauge>,
+    pub tenant_quota_used: Family<TenantResourceLabels, FloatGauge>,
+    pub tenant_quota_hard: Family<TenantResourceLabels, FloatGauge>,
     pub cached_objects: Gauge,
     pub leader: Gauge,
 }
@@ -51,6 +64,8 @@ impl Default for Metrics {
             objects_pruned: Counter::default(),
             tenants: Gauge::default(),
             tenant_namespaces: Family::default(),
+            tenant_quota_used: Family::default(),
+            tenant_quota_hard: Family::default(),
             cached_objects: Gauge::default(),
             leader: Gauge::default(),
             registry: Registry::default(),
@@ -83,6 +98,16 @@ impl Default for Metrics {
             metrics.tenant_namespaces.clone(),
         );
         registry.register(
+            "tenant_quota_used",
+            "Usage of each resource limited tenant-wide (spec.quota.tenant), summed over the tenant's namespaces, in units (cores, bytes, objects)",
+            metrics.tenant_quota_used.clone(),
+        );
+        registry.register(
+            "tenant_quota_hard",
+            "Tenant-wide limit of each resource (spec.quota.tenant), in units (cores, bytes, objects)",
+            metrics.tenant_quota_hard.clone(),
+        );
+        registry.register(
             "cached_objects",
             "Managed objects the watches track",
             metrics.cached_objects.clone(),
@@ -97,6 +122,37 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Sets the tenant-wide quota gauges of `tenant`: hard for every limit of `hard`, used for
+    /// the same resources (0 when no namespace reports it); resources no longer limited are removed.
+    pub fn set_tenant_quota(
+        &self,
+        tenant: &str,
+        hard: &std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+        used: &std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+        previously: &[String],
+    ) {
+        let units = |text: &str| palisade_tenancy::quantity::parse(text).map(|a| a.0 as f64 / 1e9);
+        for resource in previously.iter().filter(|r| !hard.contains_key(*r)) {
+            let labels = TenantResourceLabels {
+                tenant: tenant.to_string(),
+                resource: resource.clone(),
+            };
+            self.tenant_quota_hard.remove(&labels);
+            self.tenant_quota_used.remove(&labels);
+        }
+        for (resource, limit) in hard {
+            let labels = TenantResourceLabels {
+                tenant: tenant.to_string(),
+                resource: resource.clone(),
+            };
+            if let Some(limit) = units(&limit.0) {
+                self.tenant_quota_hard.get_or_create(&labels).set(limit);
+            }
+            let used = used.get(resource).and_then(|q| units(&q.0)).unwrap_or(0.0);
+            self.tenant_quota_used.get_or_create(&labels).set(used);
+        }
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -156,6 +212,51 @@ mod tests {
         for (method, query, want) in cases {
             assert_eq!(verb_of(&method, query), want, "{method} ?{query}");
         }
+    }
+
+    #[test]
+    fn tenant_quota_gauges_show_used_and_hard_per_resource() {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let metrics = Metrics::default();
+        let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, Quantity> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect()
+        };
+        metrics.set_tenant_quota(
+            "payments",
+            &map(&[("requests.cpu", "8"), ("pods", "50"), ("requests.memory", "1Gi")]),
+            &map(&[("requests.cpu", "7500m"), ("pods", "12")]),
+            &[],
+        );
+        let text = metrics.encode();
+        for line in [
+            "palisade_controller_tenant_quota_hard{tenant=\"payments\",resource=\"requests.cpu\"} 8.0",
+            "palisade_controller_tenant_quota_used{tenant=\"payments\",resource=\"requests.cpu\"} 7.5",
+            "palisade_controller_tenant_quota_used{tenant=\"payments\",resource=\"pods\"} 12.0",
+            "palisade_controller_tenant_quota_hard{tenant=\"payments\",resource=\"requests.memory\"} 1073741824.0",
+            "palisade_controller_tenant_quota_used{tenant=\"payments\",resource=\"requests.memory\"} 0.0",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        // A limit removed from the Tenant disappears from the exposition.
+        metrics.set_tenant_quota(
+            "payments",
+            &map(&[("pods", "50")]),
+            &map(&[("pods", "12")]),
+            &[
+                "requests.cpu".to_string(),
+                "pods".to_string(),
+                "requests.memory".to_string(),
+            ],
+        );
+        let text = metrics.encode();
+        assert!(!text.contains("resource=\"requests.cpu\""), "{text}");
+        assert!(
+            text.contains("palisade_controller_tenant_quota_hard{tenant=\"payments\",resource=\"pods\"} 50.0"),
+            "{text}"
+        );
     }
 
     #[test]

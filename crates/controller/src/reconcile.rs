@@ -250,6 +250,20 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         tracing::warn!(tenant = %name, ?unreadable, "unreadable quota usage left out of the sum");
     }
     outcome.quota_used = quota_used;
+    let previously_limited: Vec<String> = tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.quota_summary.as_deref())
+        .map(|summary| {
+            summary
+                .split(", ")
+                .filter_map(|item| item.split_once(' ').map(|(resource, _)| resource.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tenant_hard = tenant.spec.quota.as_ref().map(|q| q.tenant.clone()).unwrap_or_default();
+    ctx.metrics
+        .set_tenant_quota(&name, &tenant_hard, &outcome.quota_used, &previously_limited);
     ctx.metrics
         .tenant_namespaces
         .get_or_create(&TenantLabels { tenant: name.clone() })

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use palisade_api::{Tenant, TenantCondition, TenantStatus};
+use palisade_tenancy::quantity::{self, Amount};
 use palisade_tenancy::render::Skipped;
 
 /// What one reconcile found and did.
@@ -33,6 +34,7 @@ pub struct Outcome {
 
 pub const READY: &str = "Ready";
 pub const CORDONED: &str = "Cordoned";
+pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
 
 /// At most this many items are spelled out in a condition message.
 const LISTED: usize = 5;
@@ -133,14 +135,115 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
             generation,
             now,
         ),
+        quota_condition(previous, tenant, &outcome.quota_used, generation, now),
     ];
+    let hard = tenant_hard(tenant);
     TenantStatus {
         namespaces: outcome.namespaces.clone(),
         namespace_count: u32::try_from(outcome.namespaces.len()).unwrap_or(u32::MAX),
         observed_generation: generation,
         conditions,
         quota_used: outcome.quota_used.clone(),
+        quota_summary: (!hard.is_empty()).then(|| quota_summary(hard, &outcome.quota_used)),
     }
+}
+
+fn tenant_hard(tenant: &Tenant) -> &BTreeMap<String, Quantity> {
+    static EMPTY: BTreeMap<String, Quantity> = BTreeMap::new();
+    tenant.spec.quota.as_ref().map_or(&EMPTY, |q| &q.tenant)
+}
+
+/// One tenant-wide limit that usage is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Over {
+    pub resource: String,
+    pub used: Amount,
+    pub hard: Amount,
+}
+
+/// The limits of `hard` that `used` exceeds (a limit or a usage that does not parse is skipped:
+/// `validate` reports the first, the cache the second).
+pub fn quota_over(hard: &BTreeMap<String, Quantity>, used: &BTreeMap<String, Quantity>) -> Vec<Over> {
+    hard.iter()
+        .filter_map(|(resource, limit)| {
+            let hard = quantity::parse(&limit.0)?;
+            let used = quantity::parse(&used.get(resource)?.0)?;
+            (used > hard).then(|| Over {
+                resource: resource.clone(),
+                used,
+                hard,
+            })
+        })
+        .collect()
+}
+
+/// `pods 12/50, requests.cpu 7500m/8`: used (canonical) over hard (as written), in name order;
+/// `?` for a resource no namespace quota reports.
+pub fn quota_summary(hard: &BTreeMap<String, Quantity>, used: &BTreeMap<String, Quantity>) -> String {
+    hard.iter()
+        .map(|(resource, limit)| {
+            let used = match used.get(resource) {
+                Some(q) => quantity::parse(&q.0).map_or_else(|| q.0.clone(), quantity::format),
+                None => "?".to_string(),
+            };
+            format!("{resource} {used}/{}", limit.0)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quota_condition(
+    previous: &[TenantCondition],
+    tenant: &Tenant,
+    used: &BTreeMap<String, Quantity>,
+    generation: Option<i64>,
+    now: &str,
+) -> TenantCondition {
+    let hard = tenant_hard(tenant);
+    if hard.is_empty() {
+        return condition(
+            previous,
+            QUOTA_EXCEEDED,
+            false,
+            "NoTenantQuota",
+            "spec.quota.tenant sets no tenant-wide limit".to_string(),
+            generation,
+            now,
+        );
+    }
+    let over = quota_over(hard, used);
+    if over.is_empty() {
+        return condition(
+            previous,
+            QUOTA_EXCEEDED,
+            false,
+            "WithinLimits",
+            format!("usage is within every tenant-wide limit: {}", quota_summary(hard, used)),
+            generation,
+            now,
+        );
+    }
+    let items = listed(over.iter().map(|o| {
+        format!(
+            "{} uses {} of its limit {}",
+            o.resource,
+            quantity::format(o.used),
+            hard.get(&o.resource)
+                .map_or_else(|| quantity::format(o.hard), |q| q.0.clone())
+        )
+    }));
+    condition(
+        previous,
+        QUOTA_EXCEEDED,
+        true,
+        "OverLimit",
+        format!(
+            "the tenant is over its tenant-wide limit (spec.quota.tenant): {items}; nothing is deleted, but requests that add to {} are refused until usage drops below the limit",
+            if over.len() == 1 { "it" } else { "these resources" }
+        ),
+        generation,
+        now,
+    )
 }
 
 /// Skipped objects grouped by reason: `reason: Kind ns/name, ... (n objects)`.
@@ -313,5 +416,71 @@ mod tests {
         let cordoned = tenant_status(&t, &outcome, "now");
         assert_eq!(get(&cordoned, CORDONED).last_transition_time.as_deref(), Some("now"));
         assert_eq!(get(&cordoned, READY).last_transition_time.as_deref(), Some("then"));
+    }
+
+    fn with_tenant_quota(hard: &[(&str, &str)]) -> Tenant {
+        let mut t = tenant(false);
+        t.spec.quota = Some(palisade_api::QuotaPolicy {
+            tenant: hard
+                .iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect(),
+            ..Default::default()
+        });
+        t
+    }
+
+    fn used(pairs: &[(&str, &str)]) -> Outcome {
+        Outcome {
+            quota_used: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect(),
+            ..Outcome::default()
+        }
+    }
+
+    #[test]
+    fn quota_exceeded_names_resource_used_and_hard() {
+        let t = with_tenant_quota(&[("requests.cpu", "8"), ("pods", "50")]);
+        let status = tenant_status(&t, &used(&[("requests.cpu", "8500m"), ("pods", "12")]), "now");
+        let c = get(&status, QUOTA_EXCEEDED);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "OverLimit"));
+        assert!(
+            c.message.contains("requests.cpu uses 8500m of its limit 8"),
+            "{}",
+            c.message
+        );
+        assert!(c.message.contains("nothing is deleted"), "{}", c.message);
+        assert!(!c.message.contains("pods uses"), "{}", c.message);
+        assert_eq!(
+            status.quota_summary.as_deref(),
+            Some("pods 12/50, requests.cpu 8500m/8")
+        );
+    }
+
+    #[test]
+    fn usage_at_the_limit_is_not_exceeded() {
+        let t = with_tenant_quota(&[("requests.memory", "1Gi")]);
+        let status = tenant_status(&t, &used(&[("requests.memory", "1073741824")]), "now");
+        let c = get(&status, QUOTA_EXCEEDED);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "WithinLimits"));
+        assert_eq!(status.quota_summary.as_deref(), Some("requests.memory 1073741824/1Gi"));
+    }
+
+    #[test]
+    fn a_limit_no_namespace_reports_shows_a_question_mark() {
+        let t = with_tenant_quota(&[("services.loadbalancers", "2")]);
+        let status = tenant_status(&t, &used(&[]), "now");
+        assert_eq!(status.quota_summary.as_deref(), Some("services.loadbalancers ?/2"));
+        assert_eq!(get(&status, QUOTA_EXCEEDED).status, "False");
+    }
+
+    #[test]
+    fn without_a_tenant_quota_there_is_no_summary() {
+        let status = tenant_status(&tenant(false), &used(&[("pods", "3")]), "now");
+        assert_eq!(status.quota_summary, None);
+        let c = get(&status, QUOTA_EXCEEDED);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "NoTenantQuota"));
     }
 }
