@@ -703,12 +703,61 @@ async fn webhook_fills_its_caches_and_registers_with_its_deployed_rbac() {
         ),
         ("ingresses", list_and_watch(Api::<Ingress>::all(client.clone())).await),
         ("nodes", list_and_watch(Api::<Node>::all(client.clone())).await),
+        (
+            "pods",
+            list_and_watch(Api::<k8s_openapi::api::core::v1::Pod>::all(client.clone())).await,
+        ),
+        (
+            "persistentvolumeclaims",
+            list_and_watch(Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::all(
+                client.clone(),
+            ))
+            .await,
+        ),
+        (
+            "services",
+            list_and_watch(Api::<k8s_openapi::api::core::v1::Service>::all(client.clone())).await,
+        ),
+        (
+            "resourcequotas",
+            list_and_watch(Api::<k8s_openapi::api::core::v1::ResourceQuota>::all(client.clone())).await,
+        ),
+        (
+            "limitranges",
+            list_and_watch(Api::<k8s_openapi::api::core::v1::LimitRange>::all(client.clone())).await,
+        ),
     ];
     for (kind, result) in results {
         if let Err(error) = result {
             panic!("the webhook's RBAC in deploy/palisade/ lacks list/watch on {kind}: {error}");
         }
     }
+
+    // The quota ledger: a ConfigMap in palisade-system, created then replaced; nowhere else.
+    let ledgers = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), "palisade-system");
+    let ledger: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "name": "palisade-quota-ledger-rbac-check" }, "data": {} }))
+            .unwrap();
+    let created = match ledgers.create(&PostParams::default(), &ledger).await {
+        Ok(created) => created,
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            ledgers.get("palisade-quota-ledger-rbac-check").await.unwrap()
+        }
+        Err(error) => panic!("the webhook's RBAC in deploy/palisade/ cannot create its quota ledger: {error}"),
+    };
+    ledgers
+        .replace("palisade-quota-ledger-rbac-check", &PostParams::default(), &created)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("the webhook's RBAC in deploy/palisade/ cannot update its quota ledger: {error}")
+        });
+    let elsewhere = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &ledger)
+        .await;
+    assert!(
+        elsewhere.is_err(),
+        "the webhook could write ConfigMaps outside palisade-system"
+    );
 
     // Registration applies both configurations named `palisade` (dry run: a real one would send
     // this binary's other writes to a webhook that does not run); applying any other name is
