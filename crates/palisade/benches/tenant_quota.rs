@@ -15,11 +15,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use palisade_api::Tenant;
+use palisade_tenancy::render::{ClusterFacts, TenantIndex, render_namespace};
 use palisade_testenv::TestEnv;
 use serde_json::json;
 
@@ -130,10 +131,25 @@ async fn tenant(admin: &Client, name: &str, spec: &str, namespaces: usize) -> (C
         }
         names.push(namespace);
     }
+    let stored = Api::<Tenant>::all(admin.clone()).get(name).await.unwrap();
     for namespace in &names {
         let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), namespace);
         while accounts.get_opt("default").await.unwrap().is_none() {
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // What the controller would write (no controller runs here): the namespace's quota.
+        let plan = render_namespace(
+            &stored,
+            namespace,
+            &TenantIndex::new([&stored]),
+            &ClusterFacts::default(),
+        );
+        for object in plan.objects.iter().filter(|o| o.kind == "ResourceQuota") {
+            let quota: ResourceQuota = serde_json::from_value(object.manifest.clone()).unwrap();
+            Api::<ResourceQuota>::namespaced(admin.clone(), namespace)
+                .create(&PostParams::default(), &quota)
+                .await
+                .unwrap();
         }
     }
     (client, names)

@@ -71,7 +71,10 @@ impl Index {
                 .and_then(|tenant| view.tenant(tenant))
                 .and_then(|tenant| tenant.spec.quota.clone())
                 .unwrap_or_default();
-            (!policy.namespace.is_empty(), !policy.limits.is_empty())
+            (
+                !policy.namespace.is_empty() || !policy.tenant.is_empty(),
+                !policy.limits.is_empty(),
+            )
         };
         let missing = |kind: &str| {
             let wanted = if kind == "ResourceQuota" {

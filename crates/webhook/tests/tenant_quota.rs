@@ -24,7 +24,38 @@ fn pod_requesting(name: &str, cpu: &str) -> Pod {
     .unwrap()
 }
 
-/// A tenant with `namespaces` namespaces (default ServiceAccounts made) and the owner's client.
+/// Writes the ResourceQuota and LimitRange the controller would render into `namespace` (no
+/// controller runs in these tests).
+async fn set_up_like_the_controller(admin: &Client, tenant: &str, namespace: &str) {
+    use palisade_tenancy::render::{ClusterFacts, TenantIndex, render_namespace};
+    let tenant = Api::<palisade_api::Tenant>::all(admin.clone())
+        .get(tenant)
+        .await
+        .unwrap();
+    let plan = render_namespace(
+        &tenant,
+        namespace,
+        &TenantIndex::new([&tenant]),
+        &ClusterFacts::default(),
+    );
+    for object in plan.objects.iter().filter(|o| o.kind == "ResourceQuota") {
+        let quota: ResourceQuota = serde_json::from_value(object.manifest.clone()).unwrap();
+        Api::<ResourceQuota>::namespaced(admin.clone(), namespace)
+            .create(&PostParams::default(), &quota)
+            .await
+            .unwrap();
+    }
+    for object in plan.objects.iter().filter(|o| o.kind == "LimitRange") {
+        let limits: k8s_openapi::api::core::v1::LimitRange = serde_json::from_value(object.manifest.clone()).unwrap();
+        Api::<k8s_openapi::api::core::v1::LimitRange>::namespaced(admin.clone(), namespace)
+            .create(&PostParams::default(), &limits)
+            .await
+            .unwrap();
+    }
+}
+
+/// A tenant with `namespaces` namespaces, set up as the controller would (default ServiceAccounts
+/// made, Palisade's ResourceQuota written), and the owner's client.
 async fn tenant_with_namespaces(
     cluster: &Cluster,
     prefix: &str,
@@ -44,6 +75,7 @@ async fn tenant_with_namespaces(
     cluster.wait_for_namespace_count(&tenant, count).await;
     for namespace in &namespaces {
         cluster.wait_for_service_account(namespace).await;
+        set_up_like_the_controller(&cluster.admin, &tenant, namespace).await;
     }
     (tenant, namespaces, owner)
 }
@@ -228,36 +260,38 @@ async fn a_request_refused_after_the_quota_step_leaves_no_reservation_behind() {
 #[tokio::test]
 async fn a_fresh_namespace_takes_no_unmetered_pod() {
     let cluster = Cluster::start().await;
-    let (tenant, namespaces, owner) =
-        tenant_with_namespaces(&cluster, "fresh", "quota: { namespace: { pods: \"10\" } }", 1).await;
-    let namespace = &namespaces[0];
-    // No controller runs in these tests, so the namespace's ResourceQuota is not there yet.
-    let pods = Api::<Pod>::namespaced(owner.clone(), namespace);
-    expect_denied(
-        pods.create(&PostParams::default(), &pod_requesting("early", "100m"))
-            .await,
-        &["is still being set up", "ResourceQuota"],
-    );
-    assert!(
-        Api::<Pod>::namespaced(cluster.admin.clone(), namespace)
-            .get_opt("early")
+    for spec in [
+        "quota: { namespace: { pods: \"10\" } }",
+        "quota: { tenant: { requests.cpu: \"2\" } }",
+    ] {
+        let (tenant, owner) = cluster.tenant_with("fresh", "{ forcePrefix: true }", spec).await;
+        let namespace = format!("{tenant}-new");
+        Api::<Namespace>::all(owner.clone())
+            .create(&PostParams::default(), &namespace_object(&namespace))
             .await
-            .unwrap()
-            .is_none()
-    );
-    // Palisade's ResourceQuota arrives (as the controller would write it): pods are admitted.
-    let quota: ResourceQuota = serde_json::from_value(json!({
-        "metadata": { "name": "palisade-quota", "labels": { "app.kubernetes.io/managed-by": "palisade", "palisade.dev/tenant": tenant } },
-        "spec": { "hard": { "pods": "10" } }
-    }))
-    .unwrap();
-    Api::<ResourceQuota>::namespaced(cluster.admin.clone(), namespace)
-        .create(&PostParams::default(), &quota)
-        .await
-        .unwrap();
-    pods.create(&PostParams::default(), &pod_requesting("later", "100m"))
-        .await
-        .unwrap();
+            .unwrap();
+        cluster.wait_for_namespace_count(&tenant, 1).await;
+        cluster.wait_for_service_account(&namespace).await;
+        // The controller has not written the namespace's ResourceQuota yet.
+        let pods = Api::<Pod>::namespaced(owner.clone(), &namespace);
+        expect_denied(
+            pods.create(&PostParams::default(), &pod_requesting("early", "100m"))
+                .await,
+            &["is still being set up", "ResourceQuota"],
+        );
+        assert!(
+            Api::<Pod>::namespaced(cluster.admin.clone(), &namespace)
+                .get_opt("early")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // It arrives: pods are admitted.
+        set_up_like_the_controller(&cluster.admin, &tenant, &namespace).await;
+        pods.create(&PostParams::default(), &pod_requesting("later", "100m"))
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]

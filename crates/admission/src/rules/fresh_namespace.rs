@@ -19,7 +19,11 @@ pub fn review(context: &InTenant<'_>) -> Option<Verdict> {
     }
     let policy = context.tenant.spec.quota.as_ref()?;
     let wanted = [
-        ("ResourceQuota", !policy.namespace.is_empty()),
+        // The ResourceQuota also carries the tenant-wide resources (see the renderer).
+        (
+            "ResourceQuota",
+            !policy.namespace.is_empty() || !policy.tenant.is_empty(),
+        ),
         ("LimitRange", !policy.limits.is_empty()),
     ];
     for (kind, needed) in wanted {
