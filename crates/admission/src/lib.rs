@@ -18,6 +18,7 @@ pub mod offline;
 pub mod quota;
 mod requester;
 mod rules;
+pub mod snapshot_from;
 pub mod usage;
 
 /// Exact Kubernetes quantities, shared with the controller.
@@ -28,6 +29,7 @@ mod view;
 pub use config::{AdmissionConfig, default_system_controllers};
 pub use image::normalize_image;
 pub use requester::Requester;
+pub use snapshot_from::{SNAPSHOT_KINDS, SnapshotEntry, SnapshotError};
 pub use verdict::Verdict;
 pub use view::{ClusterView, IngressRoute, Snapshot, VolumeOwner};
 

@@ -12,9 +12,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource, ResourceExt};
-use palisade_admission::usage::{self, Counted};
-use palisade_admission::{IngressRoute, Snapshot, VolumeOwner};
+use kube::{Api, Client, Resource};
+use palisade_admission::{Snapshot, SnapshotEntry};
 use palisade_api::{Tenant, labels};
 use serde::de::DeserializeOwned;
 
@@ -132,186 +131,17 @@ impl Index {
     }
 }
 
-/// How one kind is kept in the snapshot.
-trait Indexed: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static {
-    fn apply(snapshot: &mut Snapshot, object: &Self);
-    fn delete(snapshot: &mut Snapshot, object: &Self);
-    fn reset(snapshot: &mut Snapshot);
+/// How one kind is kept in the snapshot: the entry functions are palisade_admission's, shared
+/// with `palisade check --cluster-state`, so the webhook and the CLI see the same objects alike.
+trait Indexed:
+    SnapshotEntry + Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
 }
 
-impl Indexed for Tenant {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.tenants.insert(object.name_any(), object.clone());
-    }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.tenants.remove(&object.name_any());
-    }
-    fn reset(snapshot: &mut Snapshot) {
-        snapshot.tenants.clear();
-    }
+impl<K> Indexed for K where
+    K: SnapshotEntry + Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
 }
-
-impl Indexed for Namespace {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.namespaces.insert(object.name_any(), object.labels().clone());
-    }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.namespaces.remove(&object.name_any());
-    }
-    fn reset(snapshot: &mut Snapshot) {
-        snapshot.namespaces.clear();
-    }
-}
-
-impl Indexed for PersistentVolume {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        let owner = VolumeOwner {
-            tenant: object.labels().get(labels::TENANT).cloned(),
-            claim_namespace: object
-                .spec
-                .as_ref()
-                .and_then(|s| s.claim_ref.as_ref())
-                .and_then(|c| c.namespace.clone()),
-        };
-        snapshot.volumes.insert(object.name_any(), owner);
-    }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.volumes.remove(&object.name_any());
-    }
-    fn reset(snapshot: &mut Snapshot) {
-        snapshot.volumes.clear();
-    }
-}
-
-impl Indexed for Node {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        let spec = object.spec.as_ref();
-        let cidrs = spec
-            .and_then(|s| s.pod_cidrs.clone())
-            .or_else(|| spec.and_then(|s| s.pod_cidr.clone()).map(|c| vec![c]))
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| c.parse().ok())
-            .collect();
-        snapshot.node_pod_cidrs.insert(object.name_any(), cidrs);
-    }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.node_pod_cidrs.remove(&object.name_any());
-    }
-    fn reset(snapshot: &mut Snapshot) {
-        snapshot.node_pod_cidrs.clear();
-    }
-}
-
-impl Indexed for Ingress {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        Self::delete(snapshot, object);
-        let namespace = object.namespace().unwrap_or_default();
-        let name = object.name_any();
-        for rule in object.spec.iter().flat_map(|s| s.rules.iter().flatten()) {
-            let host = rule.host.clone().unwrap_or_default();
-            let paths: Vec<String> = rule
-                .http
-                .iter()
-                .flat_map(|h| h.paths.iter())
-                .map(|p| p.path.clone().unwrap_or_else(|| "/".to_string()))
-                .collect();
-            for path in if paths.is_empty() { vec!["/".to_string()] } else { paths } {
-                snapshot.ingress_routes.push(IngressRoute {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    host: host.clone(),
-                    path,
-                });
-            }
-        }
-    }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
-        let namespace = object.namespace().unwrap_or_default();
-        let name = object.name_any();
-        snapshot
-            .ingress_routes
-            .retain(|r| !(r.namespace == namespace && r.name == name));
-    }
-    fn reset(snapshot: &mut Snapshot) {
-        snapshot.ingress_routes.clear();
-    }
-}
-
-/// Quota usage of the objects Kubernetes' quota counts by more than their number: computed once
-/// per event, so a review only sums.
-macro_rules! counted_by_usage {
-    ($kind:ty, $group:expr, $name:expr, $resource:expr) => {
-        impl Indexed for $kind {
-            fn apply(snapshot: &mut Snapshot, object: &Self) {
-                let Some(uid) = object.metadata.uid.clone() else {
-                    return;
-                };
-                let counted = Counted {
-                    group: $group,
-                    kind: $name,
-                    resource: $resource,
-                };
-                let usage = serde_json::to_value(object)
-                    .ok()
-                    .and_then(|value| usage::usage(&counted, &value).ok())
-                    .unwrap_or_default();
-                let namespace = object.namespace().unwrap_or_default();
-                let key = palisade_admission::quota::object_key($resource, &uid);
-                snapshot
-                    .object_usage
-                    .entry(namespace)
-                    .or_default()
-                    .insert(key, usage);
-            }
-            fn delete(snapshot: &mut Snapshot, object: &Self) {
-                let namespace = object.namespace().unwrap_or_default();
-                if let (Some(objects), Some(uid)) = (snapshot.object_usage.get_mut(&namespace), &object.metadata.uid) {
-                    objects.remove(&palisade_admission::quota::object_key($resource, uid));
-                }
-            }
-            fn reset(snapshot: &mut Snapshot) {
-                for objects in snapshot.object_usage.values_mut() {
-                    let prefix = palisade_admission::quota::object_key($resource, "");
-                    objects.retain(|key, _| !key.starts_with(&prefix));
-                }
-            }
-        }
-    };
-}
-
-counted_by_usage!(Pod, "", "Pod", "pods");
-counted_by_usage!(
-    PersistentVolumeClaim,
-    "",
-    "PersistentVolumeClaim",
-    "persistentvolumeclaims"
-);
-counted_by_usage!(Service, "", "Service", "services");
-
-/// Palisade's own ResourceQuota and LimitRange in each namespace: until they are there, a fresh
-/// namespace would take objects unmetered.
-macro_rules! managed_presence {
-    ($kind:ty, $name:expr) => {
-        impl Indexed for $kind {
-            fn apply(snapshot: &mut Snapshot, object: &Self) {
-                let held = snapshot.managed_quota_objects.get_or_insert_default();
-                held.insert((object.namespace().unwrap_or_default(), $name.to_string()));
-            }
-            fn delete(snapshot: &mut Snapshot, object: &Self) {
-                let held = snapshot.managed_quota_objects.get_or_insert_default();
-                held.remove(&(object.namespace().unwrap_or_default(), $name.to_string()));
-            }
-            fn reset(snapshot: &mut Snapshot) {
-                let held = snapshot.managed_quota_objects.get_or_insert_default();
-                held.retain(|(_, kind)| kind != $name);
-            }
-        }
-    };
-}
-
-managed_presence!(ResourceQuota, "ResourceQuota");
-managed_presence!(LimitRange, "LimitRange");
 
 /// Watches every kind the decisions need and keeps `index` current; runs until aborted.
 pub async fn watch_all(client: Client, index: std::sync::Arc<Index>) {
