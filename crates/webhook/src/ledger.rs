@@ -285,7 +285,7 @@ fn ledger_name(tenant: &str) -> String {
     format!("palisade-quota-ledger-{tenant}")
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -15,6 +15,7 @@
 
 mod certs;
 mod error;
+mod hosts;
 mod index;
 mod ledger;
 mod metrics;
@@ -24,6 +25,7 @@ mod service_cidr;
 
 pub use certs::{ServingCertificate, generate_serving_certificate};
 pub use error::Error;
+pub use hosts::HostClaims;
 pub use index::{Index, watch_all};
 pub use ledger::Ledgers;
 pub use metrics::Metrics;
@@ -103,7 +105,12 @@ pub async fn run_with_index(
         options.ledger_namespace.clone(),
         options.reservation_grace,
     ));
-    let result = serve(&options, tls, index, Some(client), Some(ledgers), shutdown).await;
+    let hosts = Arc::new(HostClaims::new(
+        client.clone(),
+        options.ledger_namespace.clone(),
+        options.reservation_grace,
+    ));
+    let result = serve(&options, tls, index, Some(client), Some((ledgers, hosts)), shutdown).await;
     watchers.abort();
     warn_missing.abort();
     background.abort();
@@ -177,15 +184,17 @@ async fn serve(
     tls: RustlsConfig,
     index: Arc<Index>,
     client: Option<kube::Client>,
-    ledgers: Option<Arc<Ledgers>>,
+    claims: Option<(Arc<Ledgers>, Arc<HostClaims>)>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    let (ledgers, hosts) = claims.unzip();
     let state = AppState {
         index,
         config: Arc::new(options.config.clone()),
         metrics: Arc::new(Metrics::default()),
         client,
         ledgers,
+        hosts,
     };
     let handle = axum_server::Handle::new();
     let https = axum_server::bind_rustls(options.listen, tls)

@@ -30,6 +30,8 @@ pub struct AppState {
     pub client: Option<kube::Client>,
     /// The tenant-wide quota's ledgers; `None` when serving offline (no reservations).
     pub ledgers: Option<Arc<crate::Ledgers>>,
+    /// Host ownership claims; `None` when serving offline.
+    pub hosts: Option<Arc<crate::HostClaims>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,6 +99,12 @@ async fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
     };
     // The quota reservation comes last, in the validating pass: it sees the final object (with
     // its uid), and nothing of ours can refuse the request after it has reserved.
+    let verdict = match (mode, verdict, &state.hosts) {
+        (Mode::Validate, Verdict::Allow, Some(hosts)) if state.index.is_synced() => {
+            hosts.admit(&state.index, &request).await
+        }
+        (_, verdict, _) => verdict,
+    };
     let verdict = match (mode, verdict, &state.ledgers) {
         (Mode::Validate, Verdict::Allow, Some(ledgers)) if state.index.is_synced() => {
             ledgers.admit(&state.index, &request).await

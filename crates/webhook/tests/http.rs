@@ -38,6 +38,7 @@ fn state(synced: bool) -> AppState {
         metrics: Arc::new(Metrics::default()),
         client: None,
         ledgers: None,
+        hosts: None,
     }
 }
 

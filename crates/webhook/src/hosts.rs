@@ -1,0 +1,312 @@
+//! Host ownership, decided race-free: a hostname served through an Ingress or a Gateway API
+//! object belongs to one tenant at a time, for every path. The watch cache alone cannot decide
+//! it: two tenants creating the same host at the same moment both find it free there.
+//!
+//! So a request that serves a host first *claims* it: one ConfigMap per host in Palisade's
+//! namespace, created with a plain create (the API server lets exactly one of two racing creates
+//! succeed), naming the owning tenant and the objects that serve the host. A later claim by the
+//! same tenant just adds its object. A claim by another tenant is refused while the claim is
+//! fresh (within the grace period: its object may still be on its way to storage), and after
+//! that while any object it lists still exists with that host, read live; a claim whose objects
+//! are all gone (deleted, or refused by a later admission step) passes to the new tenant, with
+//! the same optimistic concurrency as the quota ledger. Denials never say who holds the host.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{ApiResource, DynamicObject, PostParams};
+use kube::core::GroupVersionKind;
+use kube::core::admission::{AdmissionRequest, Operation};
+use kube::{Api, Client};
+use palisade_admission::{ClusterView, Verdict};
+use palisade_api::labels;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Index;
+
+/// Attempts at the compare-and-swap of one claim.
+const ATTEMPTS: usize = 20;
+
+/// Who holds a host, and through which objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Claim {
+    host: String,
+    tenant: String,
+    /// Unix seconds of the tenant's latest claim.
+    since: i64,
+    /// `<apiVersion>|<kind>|<plural>|<namespace>|<name>` of each object serving the host.
+    objects: Vec<String>,
+}
+
+/// The host claims of all tenants.
+pub struct HostClaims {
+    client: Client,
+    namespace: String,
+    grace: Duration,
+}
+
+/// The hostnames an object serves: Ingress rules and TLS entries, Gateway listeners, route
+/// `hostnames`. Wildcards are claimed as written.
+pub fn served_hosts(kind: &str, object: &Value) -> Vec<String> {
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let spec = &object["spec"];
+    let mut hosts: Vec<String> = match kind {
+        "Ingress" => spec["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|rule| rule["host"].as_str().map(str::to_string))
+            .chain(
+                spec["tls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|tls| strings(&tls["hosts"])),
+            )
+            .collect(),
+        "Gateway" => spec["listeners"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|listener| listener["hostname"].as_str().map(str::to_string))
+            .collect(),
+        "HTTPRoute" | "GRPCRoute" | "TLSRoute" => strings(&spec["hostnames"]),
+        _ => Vec::new(),
+    };
+    hosts.retain(|h| !h.is_empty());
+    hosts.iter_mut().for_each(|h| *h = h.to_ascii_lowercase());
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+fn serves_hosts(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("networking.k8s.io", "Ingress")
+            | (
+                "gateway.networking.k8s.io",
+                "Gateway" | "HTTPRoute" | "GRPCRoute" | "TLSRoute"
+            )
+    )
+}
+
+impl HostClaims {
+    pub fn new(client: Client, namespace: String, grace: Duration) -> Self {
+        HostClaims {
+            client,
+            namespace,
+            grace,
+        }
+    }
+
+    /// The host step of a validating review that everything else allowed.
+    pub async fn admit(&self, index: &Index, request: &AdmissionRequest<DynamicObject>) -> Verdict {
+        if !matches!(request.operation, Operation::Create | Operation::Update)
+            || !serves_hosts(&request.kind.group, &request.kind.kind)
+            || request.sub_resource.as_deref().is_some_and(|s| !s.is_empty())
+        {
+            return Verdict::Allow;
+        }
+        let (Some(object), Some(namespace)) = (request.object.as_ref(), request.namespace.as_deref()) else {
+            return Verdict::Allow;
+        };
+        let Some(tenant) = index.read().tenant_of_namespace(namespace).map(str::to_string) else {
+            return Verdict::Allow;
+        };
+        let Ok(value) = serde_json::to_value(object) else {
+            return Verdict::deny(format!("cannot read the {}", request.kind.kind));
+        };
+        let api_version = if request.kind.group.is_empty() {
+            request.kind.version.clone()
+        } else {
+            format!("{}/{}", request.kind.group, request.kind.version)
+        };
+        let reference = format!(
+            "{api_version}|{}|{}|{namespace}|{}",
+            request.kind.kind, request.resource.resource, request.name
+        );
+        for host in served_hosts(&request.kind.kind, &value) {
+            if let Err(denial) = self.claim(&host, &tenant, &reference, request.dry_run).await {
+                return denial;
+            }
+        }
+        Verdict::Allow
+    }
+
+    async fn claim(&self, host: &str, tenant: &str, reference: &str, dry_run: bool) -> Result<(), Verdict> {
+        let api = Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace);
+        let name = claim_name(host);
+        let taken = || {
+            Verdict::deny(format!(
+                "host \"{host}\" is served by another tenant; a host belongs to one tenant at a time, for every path (choose another host, or ask your platform team)"
+            ))
+        };
+        for _ in 0..ATTEMPTS {
+            let stored = api.get_opt(&name).await.map_err(|e| cannot(host, &e))?;
+            let now = crate::ledger::unix_now();
+            let mut claim = match stored.as_ref().and_then(read_claim) {
+                Some(claim) if claim.host != host => {
+                    // Two hosts with one hash: refuse rather than share a claim.
+                    return Err(taken());
+                }
+                Some(claim) if claim.tenant == tenant => claim,
+                Some(claim) => {
+                    let fresh =
+                        now.saturating_sub(claim.since) < i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX);
+                    if fresh || self.still_served(&claim).await {
+                        return Err(taken());
+                    }
+                    // Every object that served it is gone: the host is free again.
+                    Claim {
+                        host: host.to_string(),
+                        tenant: tenant.to_string(),
+                        since: now,
+                        objects: Vec::new(),
+                    }
+                }
+                None => Claim {
+                    host: host.to_string(),
+                    tenant: tenant.to_string(),
+                    since: now,
+                    objects: Vec::new(),
+                },
+            };
+            if dry_run {
+                return Ok(());
+            }
+            if claim.objects.iter().any(|o| o == reference) && now.saturating_sub(claim.since) < 60 {
+                return Ok(());
+            }
+            if !claim.objects.iter().any(|o| o == reference) {
+                claim.objects.push(reference.to_string());
+            }
+            claim.since = now;
+            let json =
+                serde_json::to_string(&claim).map_err(|e| Verdict::deny(format!("cannot encode a host claim: {e}")))?;
+            let mut config_map = stored.unwrap_or_else(|| ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(self.namespace.clone()),
+                    labels: Some(BTreeMap::from([(
+                        labels::MANAGED_BY.to_string(),
+                        labels::MANAGED_BY_VALUE.to_string(),
+                    )])),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            config_map.data = Some(BTreeMap::from([("claim.json".to_string(), json)]));
+            let written = if config_map.metadata.resource_version.is_some() {
+                api.replace(&name, &PostParams::default(), &config_map).await
+            } else {
+                api.create(&PostParams::default(), &config_map).await
+            };
+            match written {
+                Ok(_) => return Ok(()),
+                // Someone else created or changed the claim first: decide again from what they wrote.
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(error) => return Err(cannot(host, &error)),
+            }
+        }
+        Err(Verdict::deny(format!(
+            "host \"{host}\" is being claimed by several requests at once; retry in a moment"
+        )))
+    }
+
+    /// Whether any object of the claim still exists and still serves its host. A failed read
+    /// counts as served: never hand a host over on a guess.
+    async fn still_served(&self, claim: &Claim) -> bool {
+        for reference in &claim.objects {
+            let parts: Vec<&str> = reference.splitn(5, '|').collect();
+            let [api_version, kind, plural, namespace, name] = parts.as_slice() else {
+                continue;
+            };
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+            let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), namespace, &resource);
+            match api.get_opt(name).await {
+                Ok(Some(object)) => {
+                    let value = serde_json::to_value(&object).unwrap_or_default();
+                    if served_hosts(kind, &value).iter().any(|h| *h == claim.host) {
+                        return true;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
+
+fn read_claim(config_map: &ConfigMap) -> Option<Claim> {
+    serde_json::from_str(config_map.data.as_ref()?.get("claim.json")?).ok()
+}
+
+/// A ConfigMap name for a host: hosts may be longer than a name and hold `*`.
+fn claim_name(host: &str) -> String {
+    // FNV-1a, 64 bits: stable across versions and replicas.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in host.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("palisade-host-{hash:016x}")
+}
+
+fn cannot(host: &str, error: &kube::Error) -> Verdict {
+    Verdict::deny(format!(
+        "Palisade cannot read or write the claim of host \"{host}\" ({error}), so it cannot tell whether another tenant serves it; retry in a moment"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_place_a_host_is_served_is_found() {
+        let ingress = json!({ "spec": {
+            "rules": [{ "host": "Shop.Example.com" }, { "host": "a.example.com" }, {}],
+            "tls": [{ "hosts": ["shop.example.com", "tls-only.example.com"] }]
+        } });
+        assert_eq!(
+            served_hosts("Ingress", &ingress),
+            vec!["a.example.com", "shop.example.com", "tls-only.example.com"]
+        );
+        let route = json!({ "spec": { "hostnames": ["r.example.com", "*.w.example.com"] } });
+        assert_eq!(
+            served_hosts("HTTPRoute", &route),
+            vec!["*.w.example.com", "r.example.com"]
+        );
+        let gateway = json!({ "spec": { "listeners": [{ "hostname": "g.example.com" }, { "port": 80 }] } });
+        assert_eq!(served_hosts("Gateway", &gateway), vec!["g.example.com"]);
+        assert!(served_hosts("Service", &route).is_empty());
+    }
+
+    #[test]
+    fn claim_names_are_stable_valid_and_distinct() {
+        let a = claim_name("shop.example.com");
+        assert_eq!(a, claim_name("shop.example.com"));
+        assert_ne!(a, claim_name("*.example.com"));
+        assert!(
+            a.len() <= 63
+                && a.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+    }
+}
