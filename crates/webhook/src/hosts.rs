@@ -238,7 +238,7 @@ impl HostClaims {
             match api.get_opt(name).await {
                 Ok(Some(object)) => {
                     let value = serde_json::to_value(&object).unwrap_or_default();
-                    if served_hosts(kind, &value).iter().any(|h| *h == claim.host) {
+                    if served_hosts(kind, &value).contains(&claim.host) {
                         return true;
                     }
                 }
