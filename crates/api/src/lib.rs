@@ -33,7 +33,9 @@ pub mod workloads;
 pub use classes::ClassAllowList;
 pub use mesh::{MeshPolicy, MeshProvider, MtlsMode};
 pub use namespaces::NamespacePolicy;
-pub use network::{EgressCidr, EgressPolicy, IsolationMode, NetworkPolicySpec, NetworkProvider, PeerGrants, PortRule};
+pub use network::{
+    EgressCidr, EgressPolicy, IsolationMode, NetworkPolicySpec, NetworkProvider, PeerGrants, PortRule, TenantGrant,
+};
 pub use owners::{AdditionalRoleBinding, Owner, RbacPolicy, SubjectKind, SubjectRef};
 pub use quota::QuotaPolicy;
 pub use services::ServicePolicy;

@@ -1,6 +1,7 @@
 //! Network isolation of a tenant: who may connect in, where its pods may connect out, and which
 //! policy engine enforces it.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ pub enum NetworkProvider {
     Calico,
 }
 
-/// A port, or a range of ports with `endPort`, for one protocol.
+/// A port, or a range of ports with `endPort`, for one protocol (TCP, UDP or SCTP; default TCP).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortRule {
@@ -46,16 +47,66 @@ fn default_protocol() -> String {
 }
 
 /// Sources allowed to connect into the tenant.
+///
+/// Palisade renders every grant on both sides (ingress in this tenant, egress in the granted
+/// one) and prunes both when the grant is removed; policies written by tenants can never name
+/// another tenant, so removing a grant closes every path it opened.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PeerGrants {
-    /// Other tenants whose pods may connect to this tenant's pods.
+    /// Other tenants whose pods may connect to every port of every pod of this tenant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<String>,
+    /// Other tenants whose pods may connect to some ports and/or some pods of this tenant, e.g.
+    /// `{tenant: storefront, ports: [{port: 8080}], podSelector: {matchLabels: {app: api}}}`.
+    /// Several entries for one tenant add up. A tenant listed in `tenants` already has every
+    /// port of every pod and cannot be listed here too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub tenant_grants: Vec<TenantGrant>,
     /// Non-tenant namespaces (an ingress controller, monitoring) whose pods may connect in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
 }
+
+impl PeerGrants {
+    /// Every tenant granted something, whole or narrowed, sorted and without repeats.
+    pub fn tenant_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tenants
+            .iter()
+            .chain(self.tenant_grants.iter().map(|g| &g.tenant))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether `tenant` is granted anything, whole or narrowed.
+    pub fn grants_tenant(&self, tenant: &str) -> bool {
+        self.tenants.iter().any(|t| t == tenant) || self.tenant_grants.iter().any(|g| g.tenant == tenant)
+    }
+}
+
+/// A grant to another tenant narrowed to ports and/or pods of this tenant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantGrant {
+    /// The tenant whose pods may connect in (every pod of it: a tenant controls its own pod
+    /// labels, so narrowing the callers by label would not be a boundary).
+    pub tenant: String,
+    /// Ports of this tenant's pods that the grant opens (the pods' own ports, as a NetworkPolicy
+    /// sees them after a Service has translated its port); empty: every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ports: Vec<PortRule>,
+    /// The pods of this tenant, in each of its namespaces, that the grant opens; absent: every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+}
+
+impl Eq for TenantGrant {}
 
 /// An external destination the tenant's pods may reach.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]

@@ -12,7 +12,7 @@ use palisade_api::Tenant;
 pub fn woken_by_tenant(changed: &Tenant, granted_before: &BTreeSet<String>, tenants: &[&Tenant]) -> BTreeSet<String> {
     let name = changed.metadata.name.as_deref().unwrap_or_default();
     let mut woken: BTreeSet<String> = granted_before.clone();
-    woken.extend(changed.spec.network.allow_from.tenants.iter().cloned());
+    woken.extend(changed.spec.network.allow_from.tenant_names());
     woken.extend(mesh_callers_of(name, tenants));
     woken.remove(name);
     woken

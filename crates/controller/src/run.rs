@@ -149,7 +149,7 @@ async fn run_controller(
         .touched_objects()
         .inspect_ok(move |tenant| {
             let name = tenant.name_any();
-            let now: BTreeSet<String> = tenant.spec.network.allow_from.tenants.iter().cloned().collect();
+            let now: BTreeSet<String> = tenant.spec.network.allow_from.tenant_names().into_iter().collect();
             let before = grants
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

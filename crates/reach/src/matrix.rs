@@ -47,7 +47,9 @@ pub struct TenantMatrix {
 pub struct Grant {
     /// Network isolation is off (`isolation: None`): every source is accepted.
     pub open: bool,
-    /// `spec.network.allowFrom.tenants`.
+    /// `spec.network.allowFrom.tenants` and the tenants of `spec.network.allowFrom.tenantGrants`
+    /// (a narrowed grant counts here as a grant of the tenant; which ports and pods it opens is
+    /// what Palisade renders).
     pub from_tenants: BTreeSet<String>,
 }
 

@@ -42,7 +42,7 @@ fn render_into(b: &mut ClusterBuilder, tenants: &[Tenant]) -> BTreeMap<String, G
             name.clone(),
             Grant {
                 open: t.spec.network.isolation == IsolationMode::None,
-                from_tenants: t.spec.network.allow_from.tenants.iter().cloned().collect(),
+                from_tenants: t.spec.network.allow_from.tenant_names().into_iter().collect(),
             },
         );
         for o in render_cluster_scoped(t, &index, &facts).0 {
@@ -96,7 +96,7 @@ fn permissive_network_policies_in_tenant_namespaces_are_reported() {
     let source = tenants
         .iter()
         .filter(read_by_engine)
-        .find(|t| name(t) != name(victim) && !victim.spec.network.allow_from.tenants.contains(&name(t)))
+        .find(|t| name(t) != name(victim) && !victim.spec.network.allow_from.grants_tenant(&name(t)))
         .expect("a second isolated tenant the first does not grant");
     let index = TenantIndex::new(tenants.iter());
     let first_ns = |t: &Tenant| index.namespaces_of(&name(t)).into_iter().next().expect("a namespace");

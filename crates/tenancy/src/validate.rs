@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use ipnet::IpNet;
-use palisade_api::{ClassAllowList, MeshProvider, SubjectKind, SubjectRef, Tenant, TenantSpec, labels};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use palisade_api::{ClassAllowList, MeshProvider, PortRule, SubjectKind, SubjectRef, Tenant, TenantSpec, labels};
 
 /// One problem with a Tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +323,29 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             errors.push(&path, format!("\"{other}\" {problem}"));
         }
     }
+    for (i, grant) in network.allow_from.tenant_grants.iter().enumerate() {
+        let path = format!("spec.network.allowFrom.tenantGrants[{i}]");
+        let other = &grant.tenant;
+        if other == tenant {
+            errors.push(
+                format!("{path}.tenant"),
+                "a tenant always reaches itself; remove this grant",
+            );
+        } else if let Some(problem) = dns_label_problem(other) {
+            errors.push(format!("{path}.tenant"), format!("\"{other}\" {problem}"));
+        } else if network.allow_from.tenants.contains(other) {
+            errors.push(
+                format!("{path}.tenant"),
+                format!(
+                    "\"{other}\" is also in spec.network.allowFrom.tenants, which already opens every port of every pod; remove it from one of the lists"
+                ),
+            );
+        }
+        validate_ports(&format!("{path}.ports"), &grant.ports, errors);
+        if let Some(selector) = &grant.pod_selector {
+            validate_label_selector(&format!("{path}.podSelector"), selector, errors);
+        }
+    }
     for (i, namespace) in network.allow_from.namespaces.iter().enumerate() {
         if let Some(problem) = dns_label_problem(namespace) {
             errors.push(
@@ -354,35 +378,109 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
                 }
             }
         }
-        for (j, port) in egress.ports.iter().enumerate() {
-            let port_path = format!("{path}.ports[{j}]");
-            if !matches!(port.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
-                errors.push(
-                    format!("{port_path}.protocol"),
-                    format!("\"{}\" is not TCP, UDP or SCTP", port.protocol),
-                );
-            }
-            if port.port == 0 {
-                errors.push(format!("{port_path}.port"), "a port is between 1 and 65535");
-            }
-            if let Some(end) = port.end_port
-                && end < port.port
-            {
-                errors.push(
-                    format!("{port_path}.endPort"),
-                    format!("endPort {end} is below port {}", port.port),
-                );
-            }
-        }
+        validate_ports(&format!("{path}.ports"), &egress.ports, errors);
     }
     if network.isolation == palisade_api::IsolationMode::None
-        && (!network.allow_from.tenants.is_empty() || !network.egress.cidrs.is_empty())
+        && (!network.allow_from.tenants.is_empty()
+            || !network.allow_from.tenant_grants.is_empty()
+            || !network.egress.cidrs.is_empty())
     {
         errors.push(
             "spec.network.isolation",
             "isolation None writes no policy, so allowFrom and egress.cidrs would have no effect; use Strict or remove them",
         );
     }
+}
+
+/// Ports of a NetworkPolicy-like rule at `path`: TCP, UDP or SCTP, 1-65535, `endPort` not
+/// below `port`.
+fn validate_ports(path: &str, ports: &[PortRule], errors: &mut Errors) {
+    for (j, port) in ports.iter().enumerate() {
+        let port_path = format!("{path}[{j}]");
+        if !matches!(port.protocol.as_str(), "TCP" | "UDP" | "SCTP") {
+            errors.push(
+                format!("{port_path}.protocol"),
+                format!("\"{}\" is not TCP, UDP or SCTP", port.protocol),
+            );
+        }
+        if port.port == 0 {
+            errors.push(format!("{port_path}.port"), "a port is between 1 and 65535");
+        }
+        if let Some(end) = port.end_port
+            && end < port.port
+        {
+            errors.push(
+                format!("{port_path}.endPort"),
+                format!("endPort {end} is below port {}", port.port),
+            );
+        }
+    }
+}
+
+/// A pod label selector at `path`: qualified keys, label values, and the four operators with
+/// the values each needs.
+fn validate_label_selector(path: &str, selector: &LabelSelector, errors: &mut Errors) {
+    for (key, value) in selector.match_labels.iter().flatten() {
+        let key_path = format!("{path}.matchLabels[\"{key}\"]");
+        if let Some(problem) = qualified_name_problem(key) {
+            errors.push(&key_path, format!("key \"{key}\" {problem}"));
+        }
+        if let Some(problem) = label_value_problem(value) {
+            errors.push(&key_path, format!("value \"{value}\" {problem}"));
+        }
+    }
+    for (i, expression) in selector.match_expressions.iter().flatten().enumerate() {
+        let expression_path = format!("{path}.matchExpressions[{i}]");
+        if let Some(problem) = qualified_name_problem(&expression.key) {
+            errors.push(
+                format!("{expression_path}.key"),
+                format!("\"{}\" {problem}", expression.key),
+            );
+        }
+        let values = expression.values.as_deref().unwrap_or_default();
+        match expression.operator.as_str() {
+            "In" | "NotIn" => {
+                if values.is_empty() {
+                    errors.push(
+                        format!("{expression_path}.values"),
+                        format!("operator {} needs at least one value", expression.operator),
+                    );
+                }
+                for (j, value) in values.iter().enumerate() {
+                    if let Some(problem) = label_value_problem(value) {
+                        errors.push(
+                            format!("{expression_path}.values[{j}]"),
+                            format!("\"{value}\" {problem}"),
+                        );
+                    }
+                }
+            }
+            "Exists" | "DoesNotExist" => {
+                if !values.is_empty() {
+                    errors.push(
+                        format!("{expression_path}.values"),
+                        format!("operator {} takes no values; remove them", expression.operator),
+                    );
+                }
+            }
+            other => errors.push(
+                format!("{expression_path}.operator"),
+                format!("\"{other}\" is not In, NotIn, Exists or DoesNotExist"),
+            ),
+        }
+    }
+}
+
+/// Why `value` is not a label value, if it is not.
+fn label_value_problem(value: &str) -> Option<&'static str> {
+    let valid = value.is_empty()
+        || (value.len() <= 63
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric()));
+    (!valid).then_some(
+        "is not a label value (at most 63 of a-z, A-Z, 0-9, '-', '_', '.', starting and ending with a letter or digit)",
+    )
 }
 
 fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {

@@ -100,6 +100,88 @@ fn pair(provider: &str, mesh: &str) -> Vec<Tenant> {
     ]
 }
 
+/// `catalog` grants `storefront` two narrowed grants (TCP 8080 and a UDP range to its `api`
+/// pods of tier web or edge; TCP 9090 to every pod) and `reporting` everything.
+const NARROWING: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: catalog }
+spec:
+  owners: [{ kind: Group, name: catalog-devs }]
+  namespaces: { names: [catalog-api] }
+  network:
+    provider: PROVIDER
+    allowFrom:
+      tenants: [reporting]
+      tenantGrants:
+        - tenant: storefront
+          ports: [{ port: 8080 }, { protocol: UDP, port: 9000, endPort: 9100 }]
+          podSelector:
+            matchLabels: { app: api }
+            matchExpressions: [{ key: tier, operator: In, values: [web, edge] }]
+        - { tenant: storefront, ports: [{ port: 9090 }] }
+"#;
+
+const REPORTING: &str = r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: reporting }
+spec:
+  owners: [{ kind: Group, name: reporting-devs }]
+  namespaces: { names: [reporting] }
+  network: { provider: PROVIDER }
+"#;
+
+/// The network objects of the granting tenant's namespace (ingress side), then of the granted
+/// tenant's (egress side).
+fn narrowed_both_sides(provider: &str) -> String {
+    let tenants = [
+        tenant(&NARROWING.replace("PROVIDER", provider)),
+        tenant(&GRANTED.replace("PROVIDER", provider)),
+        tenant(&REPORTING.replace("PROVIDER", provider)),
+    ];
+    let index = TenantIndex::new(tenants.iter());
+    let mut out = String::new();
+    for (side, t) in [
+        ("granting tenant catalog", &tenants[0]),
+        ("granted tenant storefront", &tenants[1]),
+    ] {
+        let namespace = t.spec.namespaces.names[0].clone();
+        let (cluster, skipped) = render_cluster_scoped(t, &index, &facts());
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let plan = render_namespace(t, &namespace, &index, &facts());
+        let network: Vec<_> = cluster
+            .iter()
+            .chain(plan.objects.iter())
+            .map(|o| &o.manifest)
+            .filter(|m| m["kind"].as_str().is_some_and(|k| k.contains("NetworkPolicy")))
+            .collect();
+        out.push_str(&format!("# {side}\n"));
+        out.push_str(&serde_saphyr::to_string_multiple(&network).unwrap());
+    }
+    out
+}
+
+#[test]
+fn narrowed_grants_kubernetes() {
+    insta::assert_snapshot!(narrowed_both_sides("Kubernetes"));
+}
+
+#[test]
+fn narrowed_grants_admin_network_policy() {
+    insta::assert_snapshot!(narrowed_both_sides("AdminNetworkPolicy"));
+}
+
+#[test]
+fn narrowed_grants_cilium() {
+    insta::assert_snapshot!(narrowed_both_sides("Cilium"));
+}
+
+#[test]
+fn narrowed_grants_calico() {
+    insta::assert_snapshot!(narrowed_both_sides("Calico"));
+}
+
 #[test]
 fn minimal_tenant() {
     insta::assert_snapshot!(render_first(&[tenant(MINIMAL)], &facts()));

@@ -206,6 +206,138 @@ fn each_rule_reports_its_field() {
     }
 }
 
+/// Narrowed grants (`spec.network.allowFrom.tenantGrants`): each broken rule at its field.
+#[test]
+fn narrowed_grants_report_their_field() {
+    let grant = |g: &str| with(&format!("network: {{ allowFrom: {{ tenantGrants: [{g}] }} }}"));
+    let p = "spec.network.allowFrom.tenantGrants[0]";
+    let cases: Vec<(&str, Tenant, String, &str)> = vec![
+        (
+            "itself",
+            grant("{ tenant: shop }"),
+            format!("{p}.tenant"),
+            "always reaches itself",
+        ),
+        (
+            "bad tenant name",
+            grant("{ tenant: Other_1 }"),
+            format!("{p}.tenant"),
+            "lowercase",
+        ),
+        (
+            "also granted whole",
+            with(
+                "network: { allowFrom: { tenants: [other], tenantGrants: [{ tenant: other, ports: [{ port: 80 }] }] } }",
+            ),
+            format!("{p}.tenant"),
+            "already opens every port",
+        ),
+        (
+            "protocol",
+            grant("{ tenant: other, ports: [{ protocol: ICMP, port: 8 }] }"),
+            format!("{p}.ports[0].protocol"),
+            "not TCP, UDP or SCTP",
+        ),
+        (
+            "lower-case protocol",
+            grant("{ tenant: other, ports: [{ protocol: tcp, port: 80 }] }"),
+            format!("{p}.ports[0].protocol"),
+            "not TCP, UDP or SCTP",
+        ),
+        (
+            "port 0",
+            grant("{ tenant: other, ports: [{ port: 0 }] }"),
+            format!("{p}.ports[0].port"),
+            "between 1 and 65535",
+        ),
+        (
+            "range upside down",
+            grant("{ tenant: other, ports: [{ port: 80 }, { port: 9000, endPort: 8000 }] }"),
+            format!("{p}.ports[1].endPort"),
+            "below port 9000",
+        ),
+        (
+            "label key",
+            grant("{ tenant: other, podSelector: { matchLabels: { \"-app\": api } } }"),
+            format!("{p}.podSelector.matchLabels[\"-app\"]"),
+            "key \"-app\"",
+        ),
+        (
+            "label value",
+            grant("{ tenant: other, podSelector: { matchLabels: { app: \"a b\" } } }"),
+            format!("{p}.podSelector.matchLabels[\"app\"]"),
+            "not a label value",
+        ),
+        (
+            "operator",
+            grant(
+                "{ tenant: other, podSelector: { matchExpressions: [{ key: app, operator: Equals, values: [api] }] } }",
+            ),
+            format!("{p}.podSelector.matchExpressions[0].operator"),
+            "not In, NotIn, Exists or DoesNotExist",
+        ),
+        (
+            "In without values",
+            grant("{ tenant: other, podSelector: { matchExpressions: [{ key: app, operator: In }] } }"),
+            format!("{p}.podSelector.matchExpressions[0].values"),
+            "at least one value",
+        ),
+        (
+            "Exists with values",
+            grant(
+                "{ tenant: other, podSelector: { matchExpressions: [{ key: app, operator: Exists, values: [x] }] } }",
+            ),
+            format!("{p}.podSelector.matchExpressions[0].values"),
+            "takes no values",
+        ),
+        (
+            "expression key",
+            grant("{ tenant: other, podSelector: { matchExpressions: [{ key: \"a/b/c\", operator: Exists }] } }"),
+            format!("{p}.podSelector.matchExpressions[0].key"),
+            "not a valid key",
+        ),
+        (
+            "isolation None",
+            with("network: { isolation: None, allowFrom: { tenantGrants: [{ tenant: other }] } }"),
+            "spec.network.isolation".to_string(),
+            "no effect",
+        ),
+    ];
+    for (name, tenant, path, fragment) in &cases {
+        let errors = validate(tenant);
+        let Some(error) = errors.iter().find(|e| e.path == *path) else {
+            panic!("case {name:?}: expected an error at {path}, got {errors:#?}");
+        };
+        assert!(
+            error.message.contains(fragment),
+            "case {name:?}: message {:?} lacks {fragment:?}",
+            error.message
+        );
+    }
+    // The compliant twin: every shape above, written right, is valid.
+    let valid = with(
+        "network:\n  allowFrom:\n    tenants: [third]\n    tenantGrants:\n      - { tenant: other, ports: [{ port: 8080 }, { protocol: UDP, port: 9000, endPort: 9100 }, { protocol: SCTP, port: 65535 }] }\n      - { tenant: other, podSelector: { matchLabels: { app.kubernetes.io/name: api, empty: \"\" }, matchExpressions: [{ key: tier, operator: NotIn, values: [db] }, { key: canary, operator: DoesNotExist }] } }",
+    );
+    assert_eq!(validate(&valid), vec![]);
+}
+
+/// The plain list of tenant names still parses as before, beside the narrowed form.
+#[test]
+fn plain_and_narrowed_grants_parse_together() {
+    let tenant =
+        with("network: { allowFrom: { tenants: [a, b], tenantGrants: [{ tenant: c, ports: [{ port: 443 }] }] } }");
+    let grants = &tenant.spec.network.allow_from;
+    assert_eq!(grants.tenants, vec!["a", "b"]);
+    assert_eq!(
+        grants.tenant_grants[0].ports[0].protocol, "TCP",
+        "TCP is the default protocol"
+    );
+    assert_eq!(grants.tenant_names(), vec!["a", "b", "c"]);
+    // An unknown field in a grant is refused, not ignored.
+    let yaml = format!("{BASE}  network: {{ allowFrom: {{ tenantGrants: [{{ tenant: c, podSelektor: {{}} }}] }} }}\n");
+    assert!(serde_saphyr::from_str::<Tenant>(&yaml).is_err());
+}
+
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
     let tenant = with(

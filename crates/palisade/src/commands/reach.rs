@@ -233,7 +233,7 @@ fn add_tenants(args: &ReachArgs, builder: &mut ClusterBuilder) -> anyhow::Result
             name.clone(),
             Grant {
                 open: network.isolation == IsolationMode::None,
-                from_tenants: network.allow_from.tenants.iter().cloned().collect(),
+                from_tenants: network.allow_from.tenant_names().into_iter().collect(),
             },
         );
         let source = format!("Tenant {name} {RENDERED}");

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use palisade_api::Tenant;
+use palisade_api::{Tenant, TenantGrant};
 
 /// Facts about the cluster. The controller discovers them; the CLI takes them from flags, with
 /// defaults that fit a standard cluster.
@@ -86,6 +86,9 @@ pub struct TenantIndex {
     namespaces: BTreeMap<String, BTreeSet<String>>,
     /// tenant → tenants that list it in `network.allowFrom.tenants` (it may connect out to them).
     network_egress: BTreeMap<String, BTreeSet<String>>,
+    /// tenant → `(granting tenant, grant)` for each `network.allowFrom.tenantGrants` entry naming
+    /// it (it may connect out to those ports and pods), in the granting tenants' order.
+    network_egress_narrowed: BTreeMap<String, Vec<(String, TenantGrant)>>,
 }
 
 impl TenantIndex {
@@ -111,13 +114,7 @@ impl TenantIndex {
             if let Some(status) = tenant.status.as_ref().filter(|_| with_status) {
                 owned.extend(status.namespaces.iter().cloned());
             }
-            for source in &tenant.spec.network.allow_from.tenants {
-                index
-                    .network_egress
-                    .entry(source.clone())
-                    .or_default()
-                    .insert(name.clone());
-            }
+            index.add_grants(&name, tenant);
         }
         index
     }
@@ -165,15 +162,26 @@ impl TenantIndex {
                     }
                 }
             }
-            for source in &tenant.spec.network.allow_from.tenants {
-                index
-                    .network_egress
-                    .entry(source.clone())
-                    .or_default()
-                    .insert(name.clone());
-            }
+            index.add_grants(&name, tenant);
         }
         (index, refused)
+    }
+
+    /// Records the network grants `tenant` (named `name`) gives other tenants.
+    fn add_grants(&mut self, name: &str, tenant: &Tenant) {
+        let allow_from = &tenant.spec.network.allow_from;
+        for source in &allow_from.tenants {
+            self.network_egress
+                .entry(source.clone())
+                .or_default()
+                .insert(name.to_string());
+        }
+        for grant in &allow_from.tenant_grants {
+            self.network_egress_narrowed
+                .entry(grant.tenant.clone())
+                .or_default()
+                .push((name.to_string(), grant.clone()));
+        }
     }
 
     /// Records that `namespace` belongs to `tenant`.
@@ -198,5 +206,13 @@ impl TenantIndex {
             .get(tenant)
             .map(|set| set.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Narrowed grants that let `tenant`'s pods connect to some ports or pods of another tenant:
+    /// `(granting tenant, grant)`, sorted by granting tenant, each tenant's grants in its order.
+    pub fn network_egress_narrowed(&self, tenant: &str) -> Vec<(String, TenantGrant)> {
+        let mut grants = self.network_egress_narrowed.get(tenant).cloned().unwrap_or_default();
+        grants.sort_by(|a, b| a.0.cmp(&b.0));
+        grants
     }
 }

@@ -6,7 +6,7 @@
 use palisade_api::labels;
 use serde_json::{Value, json};
 
-use super::Grants;
+use super::{Grants, narrowed_names, rule_triples};
 use crate::render::{ClusterFacts, ManagedObject};
 
 /// Tenants' subjects never overlap, so one priority serves all of them; it sits in the middle of
@@ -31,6 +31,20 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
             { "key": labels::TENANT, "operator": "In", "values": grants.from_tenants }
         ] } });
         ingress.push(rule("pass-granted-tenants", "Pass", "from", vec![peer], None));
+    }
+    // A narrowed grant passes only its ports here; which pods it opens is the NetworkPolicies'
+    // part (an AdminNetworkPolicy's subject is the whole tenant). The rest of that tenant's
+    // traffic falls to the deny below.
+    let names = narrowed_names(grants.from_narrowed.iter().map(|g| g.tenant.as_str()));
+    for (grant, suffix) in grants.from_narrowed.iter().zip(names) {
+        let peer = json!({ "namespaces": { "matchLabels": { labels::TENANT: grant.tenant } } });
+        ingress.push(rule(
+            &format!("pass-tenant-{suffix}"),
+            "Pass",
+            "from",
+            vec![peer],
+            anp_ports(&grant.ports),
+        ));
     }
     ingress.push(rule(
         "deny-other-tenants",
@@ -58,6 +72,21 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
         ] } });
         egress.push(rule("pass-granted-tenants", "Pass", "to", vec![peer], None));
     }
+    let names = narrowed_names(grants.to_narrowed.iter().map(|(t, _)| t.as_str()));
+    for ((tenant, grant), suffix) in grants.to_narrowed.iter().zip(names) {
+        let namespaces = json!({ "matchLabels": { labels::TENANT: tenant } });
+        let peer = match &grant.pod_selector {
+            Some(pods) => json!({ "pods": { "namespaceSelector": namespaces, "podSelector": pods } }),
+            None => json!({ "namespaces": namespaces }),
+        };
+        egress.push(rule(
+            &format!("pass-tenant-{suffix}"),
+            "Pass",
+            "to",
+            vec![peer],
+            anp_ports(&grant.ports),
+        ));
+    }
     egress.push(rule("deny-other-tenants", "Deny", "to", vec![other_tenants], None));
 
     let spec = json!({
@@ -75,6 +104,19 @@ pub fn render(grants: &Grants<'_>, facts: &ClusterFacts) -> ManagedObject {
         grants.tenant,
         spec,
     )
+}
+
+/// AdminNetworkPolicy ports (`portNumber` or `portRange`); `None` (every port) when none are listed.
+fn anp_ports(ports: &[palisade_api::PortRule]) -> Option<Vec<Value>> {
+    (!ports.is_empty()).then(|| {
+        rule_triples(ports)
+            .into_iter()
+            .map(|(protocol, port, end)| match end {
+                Some(end) => json!({ "portRange": { "protocol": protocol, "start": port, "end": end } }),
+                None => json!({ "portNumber": { "protocol": protocol, "port": port } }),
+            })
+            .collect()
+    })
 }
 
 fn rule(name: &str, action: &str, direction: &str, peers: Vec<Value>, ports: Option<Vec<Value>>) -> Value {

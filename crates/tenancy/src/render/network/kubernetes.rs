@@ -14,33 +14,39 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use palisade_api::labels;
 
-use super::{Grants, port_triples};
+use super::{Grants, narrowed_names, port_triples, rule_triples};
 use crate::render::{ClusterFacts, ManagedObject, NamespacePlan, Skipped};
 
 pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: &mut NamespacePlan) {
+    let selected_policy = |name: &str,
+                           pods: LabelSelector,
+                           ingress: Option<Vec<NetworkPolicyIngressRule>>,
+                           egress: Option<Vec<NetworkPolicyEgressRule>>| {
+        let mut types = Vec::new();
+        if ingress.is_some() {
+            types.push("Ingress".to_string());
+        }
+        if egress.is_some() {
+            types.push("Egress".to_string());
+        }
+        ManagedObject::from_typed(&NetworkPolicy {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(labels::managed_labels(grants.tenant)),
+                ..ObjectMeta::default()
+            },
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(pods),
+                policy_types: Some(types),
+                ingress,
+                egress,
+            }),
+        })
+    };
     let policy =
         |name: &str, ingress: Option<Vec<NetworkPolicyIngressRule>>, egress: Option<Vec<NetworkPolicyEgressRule>>| {
-            let mut types = Vec::new();
-            if ingress.is_some() {
-                types.push("Ingress".to_string());
-            }
-            if egress.is_some() {
-                types.push("Egress".to_string());
-            }
-            ManagedObject::from_typed(&NetworkPolicy {
-                metadata: ObjectMeta {
-                    name: Some(name.to_string()),
-                    namespace: Some(namespace.to_string()),
-                    labels: Some(labels::managed_labels(grants.tenant)),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(NetworkPolicySpec {
-                    pod_selector: Some(LabelSelector::default()),
-                    policy_types: Some(types),
-                    ingress,
-                    egress,
-                }),
-            })
+            selected_policy(name, LabelSelector::default(), ingress, egress)
         };
     let same_tenant = tenant_peer(&[grants.tenant.to_string()]);
 
@@ -73,6 +79,21 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
             None,
         ));
     }
+    // A narrowed grant: only the selected pods, only the ports listed.
+    let names = narrowed_names(grants.from_narrowed.iter().map(|g| g.tenant.as_str()));
+    for (grant, suffix) in grants.from_narrowed.iter().zip(names) {
+        let pods = grant.pod_selector.clone().unwrap_or_default();
+        let rule = NetworkPolicyIngressRule {
+            from: Some(vec![tenant_peer(std::slice::from_ref(&grant.tenant))]),
+            ports: rule_ports(&grant.ports),
+        };
+        plan.objects.push(selected_policy(
+            &format!("palisade-allow-from-tenant-{suffix}"),
+            pods,
+            Some(vec![rule]),
+            None,
+        ));
+    }
     if !grants.from_namespaces.is_empty() {
         let peer = platform_namespace_peer(grants.from_namespaces);
         plan.objects.push(policy(
@@ -81,12 +102,18 @@ pub fn render(grants: &Grants<'_>, namespace: &str, facts: &ClusterFacts, plan: 
             None,
         ));
     }
+    let mut to_tenants = Vec::new();
     if !grants.to_tenants.is_empty() {
-        plan.objects.push(policy(
-            "palisade-allow-to-tenants",
-            None,
-            Some(vec![egress_to(vec![tenant_peer(&grants.to_tenants)], None)]),
-        ));
+        to_tenants.push(egress_to(vec![tenant_peer(&grants.to_tenants)], None));
+    }
+    for (tenant, grant) in &grants.to_narrowed {
+        let mut peer = tenant_peer(std::slice::from_ref(tenant));
+        peer.pod_selector = grant.pod_selector.clone();
+        to_tenants.push(egress_to(vec![peer], rule_ports(&grant.ports)));
+    }
+    if !to_tenants.is_empty() {
+        plan.objects
+            .push(policy("palisade-allow-to-tenants", None, Some(to_tenants)));
     }
     if grants.api_server {
         let rules: Vec<NetworkPolicyEgressRule> = facts
@@ -198,6 +225,16 @@ fn port(protocol: &str, number: u16, end: Option<u16>) -> NetworkPolicyPort {
         port: Some(IntOrString::Int(i32::from(number))),
         end_port: end.map(i32::from),
     }
+}
+
+/// The ports of a grant; `None` (every port) when it lists none.
+fn rule_ports(ports: &[palisade_api::PortRule]) -> Option<Vec<NetworkPolicyPort>> {
+    (!ports.is_empty()).then(|| {
+        rule_triples(ports)
+            .into_iter()
+            .map(|(p, s, e)| port(&p, s, e))
+            .collect()
+    })
 }
 
 fn ingress_from(from: Vec<NetworkPolicyPeer>) -> NetworkPolicyIngressRule {

@@ -10,7 +10,7 @@ mod calico;
 mod cilium;
 mod kubernetes;
 
-use palisade_api::{EgressCidr, IsolationMode, NetworkProvider, Tenant};
+use palisade_api::{EgressCidr, IsolationMode, NetworkProvider, PortRule, Tenant, TenantGrant};
 
 use super::{ClusterFacts, ManagedObject, NamespacePlan, Skipped, TenantIndex};
 
@@ -19,10 +19,14 @@ pub(crate) struct Grants<'a> {
     pub tenant: &'a str,
     /// Tenants whose pods may connect in.
     pub from_tenants: &'a [String],
+    /// Tenants whose pods may connect to some ports or pods of this tenant.
+    pub from_narrowed: &'a [TenantGrant],
     /// Non-tenant namespaces whose pods may connect in.
     pub from_namespaces: &'a [String],
     /// Tenants this tenant's pods may connect to (they granted it).
     pub to_tenants: Vec<String>,
+    /// `(tenant, grant)`: some ports or pods of `tenant` this tenant's pods may connect to.
+    pub to_narrowed: Vec<(String, TenantGrant)>,
     pub dns: bool,
     pub api_server: bool,
     pub cidrs: &'a [EgressCidr],
@@ -35,8 +39,10 @@ impl<'a> Grants<'a> {
         Grants {
             tenant: name,
             from_tenants: &network.allow_from.tenants,
+            from_narrowed: &network.allow_from.tenant_grants,
             from_namespaces: &network.allow_from.namespaces,
             to_tenants: index.network_egress_targets(name),
+            to_narrowed: index.network_egress_narrowed(name),
             dns: network.egress.dns,
             api_server: network.egress.api_server,
             cidrs: &network.egress.cidrs,
@@ -85,9 +91,9 @@ pub fn render_cluster_scoped(
         return (Vec::new(), Vec::new());
     }
     let grants = Grants::new(tenant, index);
-    let (object, available, api) = match network.provider {
+    let (objects, available, api) = match network.provider {
         NetworkProvider::AdminNetworkPolicy => (
-            admin::render(&grants, facts),
+            vec![admin::render(&grants, facts)],
             facts.apis.admin_network_policy,
             "policy.networking.k8s.io/v1alpha1 AdminNetworkPolicy",
         ),
@@ -99,22 +105,37 @@ pub fn render_cluster_scoped(
         NetworkProvider::Kubernetes | NetworkProvider::Calico => return (Vec::new(), Vec::new()),
     };
     if available {
-        (vec![object], Vec::new())
+        (objects, Vec::new())
     } else {
-        (
-            Vec::new(),
-            vec![Skipped::from_object(
-                object,
-                format!("the cluster does not serve {api}"),
-            )],
-        )
+        let skipped = objects
+            .into_iter()
+            .map(|object| Skipped::from_object(object, format!("the cluster does not serve {api}")))
+            .collect();
+        (Vec::new(), skipped)
     }
 }
 
 /// Port ranges as `(protocol, port, end_port)`; an empty list means every port.
 pub(crate) fn port_triples(cidr: &EgressCidr) -> Vec<(String, u16, Option<u16>)> {
-    cidr.ports
-        .iter()
-        .map(|p| (p.protocol.clone(), p.port, p.end_port))
+    rule_triples(&cidr.ports)
+}
+
+/// Port ranges as `(protocol, port, end_port)`; an empty list means every port.
+pub(crate) fn rule_triples(ports: &[PortRule]) -> Vec<(String, u16, Option<u16>)> {
+    ports.iter().map(|p| (p.protocol.clone(), p.port, p.end_port)).collect()
+}
+
+/// Names for the narrowed grants of `grants`, in order: `<tenant>-<n>`, `n` counting the
+/// entries for that tenant from 0 (stable while the list keeps its order).
+pub(crate) fn narrowed_names<'g>(grants: impl IntoIterator<Item = &'g str>) -> Vec<String> {
+    let mut seen: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    grants
+        .into_iter()
+        .map(|tenant| {
+            let n = seen.entry(tenant).or_default();
+            let name = format!("{tenant}-{n}");
+            *n += 1;
+            name
+        })
         .collect()
 }
