@@ -156,3 +156,111 @@ spec:
         .collect();
     assert_eq!(found, Vec::<String>::new(), "the squatter must not reach shop");
 }
+
+/// Issue 11, item 4: a narrowed grant. `catalog` lets `storefront` reach its `app: api` pods on
+/// TCP 8080 only; returns every connection line between the two tenants' pods (`extra`: more
+/// manifests, e.g. policies tenants wrote).
+fn narrowed_grant_lines(provider: &str, granted: bool, extra: &str) -> Vec<String> {
+    let grant = if granted {
+        "tenantGrants: [{ tenant: storefront, ports: [{ port: 8080 }], podSelector: { matchLabels: { app: api } } }]"
+    } else {
+        "tenantGrants: []"
+    };
+    let tenants: Vec<Tenant> = serde_saphyr::from_multiple(&format!(
+        r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: {{ name: catalog }}
+spec:
+  owners: [{{ kind: User, name: alice }}]
+  namespaces: {{ names: [catalog-api] }}
+  network: {{ provider: {provider}, allowFrom: {{ {grant} }} }}
+---
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: {{ name: storefront }}
+spec:
+  owners: [{{ kind: User, name: bob }}]
+  namespaces: {{ names: [storefront-web] }}
+  network: {{ provider: {provider} }}
+"#
+    ))
+    .unwrap();
+    for t in &tenants {
+        assert_eq!(palisade_tenancy::validate(t), vec![], "test tenants are valid");
+    }
+    let pod = |ns: &str, name: &str, app: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{app: {app}}}}}\nspec:\n  containers: [{{name: c, image: x, ports: [{{containerPort: 8080}}, {{containerPort: 9090}}]}}]\n---\n"
+        )
+    };
+    let pods = [
+        pod("catalog-api", "api", "api"),
+        pod("catalog-api", "db", "db"),
+        pod("storefront-web", "web", "web"),
+    ]
+    .concat();
+    let mut b = ClusterBuilder::new();
+    b.add_text("pods.yaml", &pods).unwrap();
+    if !extra.is_empty() {
+        b.add_text("extra.yaml", extra).unwrap();
+    }
+    let grants = render_into(&mut b, &tenants);
+    let cluster = b.build();
+    let analysis = Analysis::new(&cluster, Options::default());
+    // The grant counts for --check-isolation: nothing is reported as ungranted.
+    let m = matrix::tenant_matrix(&analysis);
+    if extra.is_empty() {
+        assert_eq!(matrix::ungranted(&m, &grants).len(), 0, "{provider}: nothing ungranted");
+    }
+    analysis
+        .connections()
+        .iter()
+        .filter(|c| {
+            let tenant_of = |s: &str| {
+                s.split('/')
+                    .next()
+                    .map(|ns| ns.split('-').next().unwrap_or("").to_string())
+            };
+            let (s, d) = (tenant_of(&c.src), tenant_of(&c.dst));
+            s != d
+                && matches!(s.as_deref(), Some("catalog" | "storefront"))
+                && matches!(d.as_deref(), Some("catalog" | "storefront"))
+        })
+        .map(palisade_reach::engine::format_line)
+        .collect()
+}
+
+#[test]
+fn a_narrowed_grant_opens_exactly_its_ports_and_pods() {
+    for provider in ["Kubernetes", "AdminNetworkPolicy"] {
+        assert_eq!(
+            narrowed_grant_lines(provider, true, ""),
+            vec!["storefront-web/web[Pod] => catalog-api/api[Pod] : TCP 8080".to_string()],
+            "{provider}: only TCP 8080, only to the api pod, only from storefront to catalog"
+        );
+        assert_eq!(
+            narrowed_grant_lines(provider, false, ""),
+            Vec::<String>::new(),
+            "{provider}: the grant removed, nothing between the tenants"
+        );
+    }
+}
+
+/// With AdminNetworkPolicy, a narrowed grant holds at the admin tier even against the most
+/// permissive policies tenants could have stored (before the webhook refused them): the granting
+/// tenant's ANP passes only the ports, the granted tenant's ANP passes only those ports of those
+/// pods, and denies the rest of the tenant; without the grant, nothing. (With the Kubernetes
+/// provider the same policies would open everything: there only the webhook keeps them out.)
+#[test]
+fn a_narrowed_grant_keeps_its_ports_under_admin_network_policy_whatever_tenants_wrote() {
+    let permissive = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: everyone-in, namespace: catalog-api}\nspec:\n  podSelector: {}\n  ingress: [{}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: everything-out, namespace: storefront-web}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n";
+    assert_eq!(
+        narrowed_grant_lines("AdminNetworkPolicy", true, permissive),
+        vec!["storefront-web/web[Pod] => catalog-api/api[Pod] : TCP 8080".to_string()]
+    );
+    assert_eq!(
+        narrowed_grant_lines("AdminNetworkPolicy", false, permissive),
+        Vec::<String>::new()
+    );
+}
