@@ -434,6 +434,112 @@ async fn a_grant_by_another_tenant_reaches_the_granted_tenant() {
     .unwrap();
 }
 
+/// Issue 11, item 4: a narrowed grant (ports and a pod selector) renders on both sides in every
+/// namespace of each tenant (ingress in the granting tenant selecting the pods, egress in the
+/// granted one to those pods and ports); narrowing it further changes both sides; revoking it
+/// prunes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_grant_renders_on_both_sides_and_revoking_it_prunes_both() {
+    let cluster = Cluster::start().await;
+    let a = unique("na");
+    let b = unique("nb");
+    cluster.create(&three_namespace_tenant(&a)).await;
+    cluster.create(&three_namespace_tenant(&b)).await;
+    cluster.wait_reconciled(&a, "True").await;
+    cluster.wait_reconciled(&b, "True").await;
+    let policy =
+        |namespace: &str, name: &str| ObjectKey::new("networking.k8s.io/v1", "NetworkPolicy", Some(namespace), name);
+    let ingress_name = format!("palisade-allow-from-tenant-{a}-0");
+    let ingress: Vec<ObjectKey> = namespaces(&b).iter().map(|ns| policy(ns, &ingress_name)).collect();
+    let egress: Vec<ObjectKey> = namespaces(&a)
+        .iter()
+        .map(|ns| policy(ns, "palisade-allow-to-tenants"))
+        .collect();
+    for key in ingress.iter().chain(&egress) {
+        assert!(cluster.get(key).await.is_none(), "{key:?} before any grant");
+    }
+
+    // B lets A's pods reach its `app: api` pods on TCP 8080.
+    let grant = |ports: serde_json::Value| {
+        json!({ "spec": { "network": { "allowFrom": { "tenantGrants": [
+            { "tenant": a, "ports": ports, "podSelector": { "matchLabels": { "app": "api" } } }
+        ] } } } })
+    };
+    let patch = |body: serde_json::Value| {
+        let cluster = &cluster;
+        let b = b.clone();
+        async move {
+            cluster
+                .tenants()
+                .patch(&b, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+                .unwrap();
+        }
+    };
+    patch(grant(json!([{ "port": 8080 }]))).await;
+    let spec_of = |key: &ObjectKey| {
+        let key = key.clone();
+        let cluster = &cluster;
+        async move { Some(cluster.get(&key).await?.data["spec"].clone()) }
+    };
+    for key in &ingress {
+        let spec = eventually("B's ingress policy for the narrowed grant", WAIT, || async {
+            spec_of(key).await
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            spec["podSelector"],
+            json!({ "matchLabels": { "app": "api" } }),
+            "{key:?}"
+        );
+        assert_eq!(
+            spec["ingress"],
+            json!([{ "from": [{ "namespaceSelector": { "matchLabels": { labels::TENANT: a } } }],
+                      "ports": [{ "port": 8080, "protocol": "TCP" }] }]),
+            "{key:?}"
+        );
+    }
+    for key in &egress {
+        let spec = eventually("A's egress policy to the granted pods and port", WAIT, || async {
+            spec_of(key).await
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            spec["egress"],
+            json!([{ "to": [{ "namespaceSelector": { "matchLabels": { labels::TENANT: b } },
+                               "podSelector": { "matchLabels": { "app": "api" } } }],
+                      "ports": [{ "port": 8080, "protocol": "TCP" }] }]),
+            "{key:?}"
+        );
+    }
+
+    // Another port instead: both sides follow.
+    patch(grant(json!([{ "port": 9443 }]))).await;
+    for key in ingress.iter().chain(&egress) {
+        eventually("both sides to follow the new port", WAIT, || async {
+            let spec = spec_of(key).await?;
+            let text = spec.to_string();
+            (text.contains("9443") && !text.contains("8080")).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    // Revoked: every policy the grant opened is pruned, on both sides.
+    patch(json!({ "spec": { "network": { "allowFrom": { "tenantGrants": null } } } })).await;
+    for key in ingress.iter().chain(&egress) {
+        eventually("the grant's policies to be pruned", WAIT, || async {
+            cluster.get(key).await.is_none().then_some(())
+        })
+        .await
+        .unwrap();
+    }
+    cluster.wait_reconciled(&a, "True").await;
+    cluster.wait_reconciled(&b, "True").await;
+}
+
 /// A namespace bound to one tenant is never taken over by another that lists it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_of_another_tenant_is_never_taken_over() {
