@@ -257,3 +257,70 @@ fn check_gives_the_webhook_answer_offline() {
     );
     assert!(lines.contains("DENIED   Service payments-api/api"), "{lines}");
 }
+
+#[test]
+fn check_names_what_is_wrong_in_a_cluster_state() {
+    let objects = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check/payments-objects.yaml");
+    let objects = objects.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |state: &str| {
+        palisade(&[
+            "check",
+            "--cluster-state",
+            state,
+            "-f",
+            objects,
+            "--as",
+            "alice@example.com",
+        ])
+    };
+
+    let missing = dir.path().join("absent.json");
+    let out = run(missing.to_str().unwrap());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("absent.json: cannot read"), "{}", stderr(&out));
+
+    let broken = write(dir.path(), "broken.json", "{\"kind\": \"List\", \"items\": [\n");
+    let out = run(&broken);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("broken.json:2:0: document 1: not valid JSON"),
+        "{}",
+        stderr(&out)
+    );
+
+    let unknown = write(
+        dir.path(),
+        "unknown.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: { name: a }\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\n",
+    );
+    let out = run(&unknown);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("unknown.yaml:5: document 2: cluster state object \"web\": apps/v1 Deployment is not part of the cluster state"),
+        "{message}"
+    );
+    assert!(
+        message.contains("expected one of: Tenant (palisade.dev/v1alpha1), Namespace (v1)"),
+        "{message}"
+    );
+
+    let wrong = write(
+        dir.path(),
+        "wrong.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: { name: node-1 }\nspec: { podCIDRs: 10.0.0.0/24 }\n",
+    );
+    let out = run(&wrong);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a valid Node: spec.podCIDRs"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Without tenants from anywhere, check says what it needs.
+    let out = palisade(&["check", "-f", objects, "--as", "alice@example.com"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--tenants"), "{}", stderr(&out));
+}
