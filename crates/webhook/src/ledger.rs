@@ -37,9 +37,21 @@ pub struct Ledgers {
     /// How long a reservation is trusted before it is checked against the API server: longer
     /// than every admission step after ours can take.
     grace: Duration,
-    /// One admission per tenant at a time in this replica: replicas contend through the
-    /// ledger, but a replica never contends with itself.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per tenant: the requests waiting for the next group commit, and the ledger this replica
+    /// last wrote. Replicas contend through the ledger; a replica never contends with itself.
+    queues: Mutex<HashMap<String, Arc<TenantQueue>>>,
+}
+
+#[derive(Default)]
+struct TenantQueue {
+    waiting: Mutex<Vec<Waiting>>,
+    writer: tokio::sync::Mutex<Option<ConfigMap>>,
+}
+
+struct Waiting {
+    asked: Asked,
+    dry_run: bool,
+    answer: tokio::sync::oneshot::Sender<Verdict>,
 }
 
 /// What the quota step is asked: the tenant, its limits, and the request in quota terms.
@@ -64,11 +76,17 @@ impl Ledgers {
             client,
             namespace,
             grace,
-            locks: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
         }
     }
 
     /// The quota step of a validating review that everything else allowed.
+    ///
+    /// Requests of one tenant are committed in groups: whoever holds the tenant's writer lock
+    /// decides every request waiting at that moment, in order, against one read of the ledger,
+    /// and writes all their reservations at once. Under a burst that is one ledger write per
+    /// group instead of one per request; alone, it is one write (the ledger this replica last
+    /// wrote is reused, and read again only when another replica changed it).
     pub async fn admit(&self, index: &Index, request: &AdmissionRequest<DynamicObject>) -> Verdict {
         let asked = {
             let view = index.read();
@@ -78,117 +96,186 @@ impl Ledgers {
                 Err(denial) => return denial,
             }
         };
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            locks.entry(asked.tenant.clone()).or_default().clone()
+        let tenant = asked.tenant.clone();
+        let queue = {
+            let mut queues = self.queues.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            queues.entry(tenant.clone()).or_default().clone()
         };
-        let _serialised = lock.lock().await;
+        let (answer, mut verdict) = tokio::sync::oneshot::channel();
+        queue
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Waiting {
+                asked,
+                dry_run: request.dry_run,
+                answer,
+            });
+        let mut last_written = queue.writer.lock().await;
+        // A group committed while this request waited may have decided it already.
+        if let Ok(decided) = verdict.try_recv() {
+            return decided;
+        }
+        let group = std::mem::take(&mut *queue.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let verdicts = self.commit(index, &tenant, &group, &mut last_written).await;
+        for (waiting, decided) in group.into_iter().zip(verdicts) {
+            let _ = waiting.answer.send(decided);
+        }
+        drop(last_written);
+        verdict.await.unwrap_or_else(|_| {
+            Verdict::deny(format!(
+                "tenant \"{tenant}\": Palisade lost track of this request while checking the tenant's quota; retry"
+            ))
+        })
+    }
+
+    /// Decides `group` in order and writes their reservations in one compare-and-swap, starting
+    /// over from a fresh read when another replica wrote first.
+    async fn commit(
+        &self,
+        index: &Index,
+        tenant: &str,
+        group: &[Waiting],
+        last_written: &mut Option<ConfigMap>,
+    ) -> Vec<Verdict> {
+        let api = Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace);
+        let name = ledger_name(tenant);
         for _ in 0..ATTEMPTS {
-            match self.attempt(index, &asked, request.dry_run).await {
-                Attempt::Done(verdict) => return verdict,
-                Attempt::Conflict => {
-                    // Another replica wrote first; spread the retries a little.
+            let from_cache = last_written.is_some();
+            let stored = match last_written.take() {
+                Some(cached) => Some(cached),
+                None => match api.get_opt(&name).await {
+                    Ok(stored) => stored,
+                    Err(error) => return vec![cannot("read", tenant, &error); group.len()],
+                },
+            };
+            let mut ledger = match stored
+                .as_ref()
+                .and_then(|c| c.data.as_ref())
+                .and_then(|d| d.get(DATA_KEY))
+            {
+                Some(json) => match serde_json::from_str::<Ledger>(json) {
+                    Ok(ledger) => ledger,
+                    Err(error) => {
+                        tracing::warn!(%tenant, %error, "unreadable quota ledger; starting a new one");
+                        Ledger::default()
+                    }
+                },
+                None => Ledger::default(),
+            };
+            let now = unix_now();
+            let settled = self.settle_old_reservations(index, tenant, &mut ledger, now).await;
+            let mut observed = index.read().observed_usage(tenant);
+            let mut listed = Vec::new();
+            for waiting in group {
+                if let Some(resource) = &waiting.asked.listed_live
+                    && !listed.contains(&resource.plural)
+                {
+                    listed.push(resource.plural.clone());
+                    match self.list_live(index, tenant, resource).await {
+                        Ok(objects) => observed.extend(objects),
+                        Err(error) => return vec![cannot("count the objects of", tenant, &error); group.len()],
+                    }
+                }
+            }
+            let namespaces = index.read().namespaces_of(tenant).len();
+            let mut verdicts = Vec::with_capacity(group.len());
+            let mut reserved = false;
+            for waiting in group {
+                let asked = &waiting.asked;
+                let used = quota::tenant_usage(&observed, &ledger, &asked.key);
+                let request = Request {
+                    tenant: &asked.tenant,
+                    key: &asked.key,
+                    described: &asked.described,
+                    new: &asked.new,
+                    old: &asked.old,
+                };
+                if let Err(message) = quota::check(&asked.hard, &used, namespaces, &request) {
+                    verdicts.push(Verdict::deny(message));
+                    continue;
+                }
+                verdicts.push(Verdict::Allow);
+                if waiting.dry_run {
+                    continue;
+                }
+                let limited: BTreeMap<String, String> = asked
+                    .new
+                    .iter()
+                    .filter(|(resource, _)| asked.hard.contains_key(*resource))
+                    .map(|(resource, amount)| (resource.clone(), quantity::format(*amount)))
+                    .collect();
+                ledger.reservations.insert(
+                    asked.key.clone(),
+                    Reservation {
+                        namespace: asked.namespace.clone(),
+                        object: asked.object.clone(),
+                        since: now,
+                        usage: limited,
+                    },
+                );
+                reserved = true;
+            }
+            if !reserved && !settled {
+                if from_cache {
+                    // Nothing to write, so nothing proved the cached ledger current: a denial
+                    // (or a dry run's answer) must come from a fresh read.
+                    continue;
+                }
+                *last_written = stored;
+                return verdicts;
+            }
+            let json = match serde_json::to_string(&ledger) {
+                Ok(json) => json,
+                Err(error) => {
+                    return vec![Verdict::deny(format!("cannot encode the quota ledger: {error}")); group.len()];
+                }
+            };
+            let mut config_map = stored.unwrap_or_else(|| ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(self.namespace.clone()),
+                    labels: Some(labels::managed_labels(tenant)),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            config_map.data = Some(BTreeMap::from([(DATA_KEY.to_string(), json)]));
+            let written = if config_map.metadata.resource_version.is_some() {
+                api.replace(&name, &PostParams::default(), &config_map).await
+            } else {
+                api.create(&PostParams::default(), &config_map).await
+            };
+            match written {
+                Ok(written) => {
+                    *last_written = Some(written);
+                    return verdicts;
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    // Another replica wrote first: read again, after a little jitter.
                     let jitter = u64::from(
                         SystemTime::now()
                             .duration_since(UNIX_EPOCH)
                             .map_or(0, |d| d.subsec_nanos())
                             % 20,
                     );
-                    tokio::time::sleep(Duration::from_millis(5 + jitter)).await;
+                    tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
                 }
-            }
-        }
-        Verdict::deny(format!(
-            "tenant \"{}\": too many concurrent requests competing for its quota right now; retry in a moment",
-            asked.tenant
-        ))
-    }
-
-    async fn attempt(&self, index: &Index, asked: &Asked, dry_run: bool) -> Attempt {
-        let api = Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace);
-        let name = ledger_name(&asked.tenant);
-        let stored = match api.get_opt(&name).await {
-            Ok(stored) => stored,
-            Err(error) => return Attempt::Done(cannot("read", &asked.tenant, &error)),
-        };
-        let mut ledger = match stored
-            .as_ref()
-            .and_then(|c| c.data.as_ref())
-            .and_then(|d| d.get(DATA_KEY))
-        {
-            Some(json) => match serde_json::from_str::<Ledger>(json) {
-                Ok(ledger) => ledger,
                 Err(error) => {
-                    tracing::warn!(tenant = %asked.tenant, %error, "unreadable quota ledger; starting a new one");
-                    Ledger::default()
+                    let failed = cannot("write", tenant, &error);
+                    return verdicts
+                        .into_iter()
+                        .map(|v| if v.is_allowed() { failed.clone() } else { v })
+                        .collect();
                 }
-            },
-            None => Ledger::default(),
-        };
-        let now = unix_now();
-        self.settle_old_reservations(index, &asked.tenant, &mut ledger, now)
-            .await;
-        let mut observed = index.read().observed_usage(&asked.tenant);
-        if let Some(resource) = &asked.listed_live {
-            match self.list_live(index, &asked.tenant, resource).await {
-                Ok(listed) => observed.extend(listed),
-                Err(error) => return Attempt::Done(cannot("count the objects of", &asked.tenant, &error)),
             }
         }
-        let used = quota::tenant_usage(&observed, &ledger, &asked.key);
-        let namespaces = index.read().namespaces_of(&asked.tenant).len();
-        let request = Request {
-            tenant: &asked.tenant,
-            key: &asked.key,
-            described: &asked.described,
-            new: &asked.new,
-            old: &asked.old,
-        };
-        if let Err(message) = quota::check(&asked.hard, &used, namespaces, &request) {
-            return Attempt::Done(Verdict::deny(message));
-        }
-        if dry_run {
-            return Attempt::Done(Verdict::Allow);
-        }
-        let limited: BTreeMap<String, String> = asked
-            .new
-            .iter()
-            .filter(|(resource, _)| asked.hard.contains_key(*resource))
-            .map(|(resource, amount)| (resource.clone(), quantity::format(*amount)))
-            .collect();
-        ledger.reservations.insert(
-            asked.key.clone(),
-            Reservation {
-                namespace: asked.namespace.clone(),
-                object: asked.object.clone(),
-                since: now,
-                usage: limited,
-            },
-        );
-        let json = match serde_json::to_string(&ledger) {
-            Ok(json) => json,
-            Err(error) => return Attempt::Done(Verdict::deny(format!("cannot encode the quota ledger: {error}"))),
-        };
-        let mut config_map = stored.unwrap_or_else(|| ConfigMap {
-            metadata: kube::api::ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(self.namespace.clone()),
-                labels: Some(labels::managed_labels(&asked.tenant)),
-                ..Default::default()
-            },
-            ..Default::default()
-        });
-        config_map.data = Some(BTreeMap::from([(DATA_KEY.to_string(), json)]));
-        let written = if config_map.metadata.resource_version.is_some() {
-            api.replace(&name, &PostParams::default(), &config_map).await
-        } else {
-            api.create(&PostParams::default(), &config_map).await
-        };
-        match written {
-            Ok(_) => Attempt::Done(Verdict::Allow),
-            Err(kube::Error::Api(status)) if status.code == 409 => Attempt::Conflict,
-            Err(error) => Attempt::Done(cannot("write", &asked.tenant, &error)),
-        }
+        vec![
+            Verdict::deny(format!(
+                "tenant \"{tenant}\": too many concurrent requests competing for its quota right now; retry in a moment"
+            ));
+            group.len()
+        ]
     }
 
     /// The objects of a kind the watches do not follow, in every namespace of the tenant, as
@@ -225,7 +312,7 @@ impl Ledgers {
     /// and the watch counts it, or it never came to be (a later admission step refused it); in
     /// both cases the reservation goes. One that exists but that the watch has not delivered
     /// yet stays.
-    async fn settle_old_reservations(&self, index: &Index, tenant: &str, ledger: &mut Ledger, now: i64) {
+    async fn settle_old_reservations(&self, index: &Index, tenant: &str, ledger: &mut Ledger, now: i64) -> bool {
         let grace = i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX);
         let old: Vec<(String, Reservation)> = ledger
             .reservations
@@ -233,12 +320,15 @@ impl Ledgers {
             .filter(|(_, r)| now.saturating_sub(r.since) >= grace)
             .map(|(k, r)| (k.clone(), r.clone()))
             .collect();
+        let mut settled = false;
+        let observed = index.read().observed_usage(tenant);
         for (key, reservation) in old {
-            let observed = index.read().observed_usage(tenant).contains_key(&key);
-            if observed || !self.still_pending(&key, &reservation).await {
+            if observed.contains_key(&key) || !self.still_pending(&key, &reservation).await {
                 ledger.reservations.remove(&key);
+                settled = true;
             }
         }
+        settled
     }
 
     /// Whether the reserved object exists with the reserved identity (so the reservation must
@@ -268,11 +358,6 @@ impl Ledgers {
             Err(_) => true,
         }
     }
-}
-
-enum Attempt {
-    Done(Verdict),
-    Conflict,
 }
 
 fn cannot(verb: &str, tenant: &str, error: &kube::Error) -> Verdict {
