@@ -1,6 +1,8 @@
 //! Service-mesh isolation: mutual TLS and authorization by workload identity.
 
 use schemars::JsonSchema;
+
+use crate::TenantGrant;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -33,6 +35,13 @@ pub struct MeshPolicy {
     /// Other tenants whose workloads may call this tenant's workloads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_from_tenants: Vec<String>,
+    /// Istio only: other tenants whose workloads may call some ports and/or some workloads of this
+    /// tenant (an AuthorizationPolicy per grant, with `to.operation.ports` and a `selector`:
+    /// TCP ports without ranges, and `matchLabels` only, as Istio matches them). A tenant in
+    /// `allowFromTenants` cannot be listed here too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub allow_from_tenant_grants: Vec<TenantGrant>,
     /// Workload identities from outside any tenant that may call in, as
     /// `<namespace>/<serviceaccount>` (`*` for any service account), e.g. an ingress gateway.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -54,6 +63,7 @@ impl Default for MeshPolicy {
             mtls: MtlsMode::Strict,
             trust_domain: default_trust_domain(),
             allow_from_tenants: Vec::new(),
+            allow_from_tenant_grants: Vec::new(),
             allow_from_service_accounts: Vec::new(),
             ports: Vec::new(),
         }

@@ -22,7 +22,11 @@ pub fn woken_by_tenant(changed: &Tenant, granted_before: &BTreeSet<String>, tena
 pub fn mesh_callers_of(tenant: &str, tenants: &[&Tenant]) -> BTreeSet<String> {
     tenants
         .iter()
-        .filter(|t| t.spec.mesh.allow_from_tenants.iter().any(|g| g == tenant))
+        .filter(|t| {
+            let mesh = &t.spec.mesh;
+            mesh.allow_from_tenants.iter().any(|g| g == tenant)
+                || mesh.allow_from_tenant_grants.iter().any(|g| g.tenant == tenant)
+        })
         .filter_map(|t| t.metadata.name.clone())
         .collect()
 }

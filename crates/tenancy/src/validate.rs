@@ -486,7 +486,10 @@ fn label_value_problem(value: &str) -> Option<&'static str> {
 fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     let mesh = &spec.mesh;
     if mesh.provider == MeshProvider::None {
-        if !mesh.allow_from_tenants.is_empty() || !mesh.allow_from_service_accounts.is_empty() || !mesh.ports.is_empty()
+        if !mesh.allow_from_tenants.is_empty()
+            || !mesh.allow_from_tenant_grants.is_empty()
+            || !mesh.allow_from_service_accounts.is_empty()
+            || !mesh.ports.is_empty()
         {
             errors.push(
                 "spec.mesh.provider",
@@ -509,6 +512,59 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
                 format!("spec.mesh.allowFromTenants[{i}]"),
                 "a tenant always reaches itself; remove it from the list",
             );
+        }
+    }
+    for (i, grant) in mesh.allow_from_tenant_grants.iter().enumerate() {
+        let path = format!("spec.mesh.allowFromTenantGrants[{i}]");
+        if mesh.provider == MeshProvider::Linkerd {
+            errors.push(
+                &path,
+                "narrowed mesh grants are rendered for Istio only; for Linkerd list the tenant in spec.mesh.allowFromTenants and narrow the network with spec.network.allowFrom.tenantGrants",
+            );
+            continue;
+        }
+        let other = &grant.tenant;
+        if other == tenant {
+            errors.push(
+                format!("{path}.tenant"),
+                "a tenant always reaches itself; remove this grant",
+            );
+        } else if let Some(problem) = dns_label_problem(other) {
+            errors.push(format!("{path}.tenant"), format!("\"{other}\" {problem}"));
+        } else if mesh.allow_from_tenants.contains(other) {
+            errors.push(
+                format!("{path}.tenant"),
+                format!(
+                    "\"{other}\" is also in spec.mesh.allowFromTenants, which already lets it call every port of every workload; remove it from one of the lists"
+                ),
+            );
+        }
+        validate_ports(&format!("{path}.ports"), &grant.ports, errors);
+        for (j, port) in grant.ports.iter().enumerate() {
+            if port.protocol != "TCP" {
+                errors.push(
+                    format!("{path}.ports[{j}].protocol"),
+                    format!(
+                        "Istio authorizes TCP only; \"{}\" cannot be narrowed here",
+                        port.protocol
+                    ),
+                );
+            }
+            if port.end_port.is_some() {
+                errors.push(
+                    format!("{path}.ports[{j}].endPort"),
+                    "Istio's AuthorizationPolicy lists single ports; list each port instead of a range",
+                );
+            }
+        }
+        if let Some(selector) = &grant.pod_selector {
+            validate_label_selector(&format!("{path}.podSelector"), selector, errors);
+            if selector.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+                errors.push(
+                    format!("{path}.podSelector.matchExpressions"),
+                    "Istio selects workloads by matchLabels only; use matchLabels",
+                );
+            }
         }
     }
     for (i, identity) in mesh.allow_from_service_accounts.iter().enumerate() {

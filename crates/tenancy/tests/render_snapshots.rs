@@ -182,6 +182,30 @@ fn narrowed_grants_calico() {
     insta::assert_snapshot!(narrowed_both_sides("Calico"));
 }
 
+/// Istio narrowed grants: an AuthorizationPolicy per grant, with the ports and the workload
+/// selector, beside the tenant's own policy.
+#[test]
+fn narrowed_mesh_grants_istio() {
+    let granting = tenant(&GRANTING.replace("PROVIDER", "Kubernetes").replace(
+        "MESH",
+        "{ provider: Istio, allowFromTenantGrants: [{ tenant: storefront, ports: [{ port: 8080 }, { port: 8443 }], podSelector: { matchLabels: { app: api } } }, { tenant: storefront, ports: [{ port: 9090 }] }, { tenant: nowhere, ports: [{ port: 1 }] }] }",
+    ));
+    let tenants = [granting, tenant(&GRANTED.replace("PROVIDER", "Kubernetes"))];
+    let index = TenantIndex::new(tenants.iter());
+    let plan = render_namespace(&tenants[0], "catalog-api", &index, &facts());
+    let mesh: Vec<_> = plan
+        .objects
+        .iter()
+        .map(|o| &o.manifest)
+        .filter(|m| {
+            m["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("security.istio.io"))
+        })
+        .collect();
+    insta::assert_snapshot!(serde_saphyr::to_string_multiple(&mesh).unwrap());
+}
+
 #[test]
 fn minimal_tenant() {
     insta::assert_snapshot!(render_first(&[tenant(MINIMAL)], &facts()));

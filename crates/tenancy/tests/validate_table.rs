@@ -297,6 +297,48 @@ fn narrowed_grants_report_their_field() {
             "not a valid key",
         ),
         (
+            "mesh: Linkerd",
+            with("mesh: { provider: Linkerd, allowFromTenantGrants: [{ tenant: other, ports: [{ port: 80 }] }] }"),
+            "spec.mesh.allowFromTenantGrants[0]".to_string(),
+            "Istio only",
+        ),
+        (
+            "mesh: UDP",
+            with(
+                "mesh: { provider: Istio, allowFromTenantGrants: [{ tenant: other, ports: [{ protocol: UDP, port: 53 }] }] }",
+            ),
+            "spec.mesh.allowFromTenantGrants[0].ports[0].protocol".to_string(),
+            "TCP only",
+        ),
+        (
+            "mesh: range",
+            with(
+                "mesh: { provider: Istio, allowFromTenantGrants: [{ tenant: other, ports: [{ port: 80, endPort: 90 }] }] }",
+            ),
+            "spec.mesh.allowFromTenantGrants[0].ports[0].endPort".to_string(),
+            "single ports",
+        ),
+        (
+            "mesh: expressions",
+            with(
+                "mesh: { provider: Istio, allowFromTenantGrants: [{ tenant: other, podSelector: { matchExpressions: [{ key: app, operator: Exists }] } }] }",
+            ),
+            "spec.mesh.allowFromTenantGrants[0].podSelector.matchExpressions".to_string(),
+            "matchLabels only",
+        ),
+        (
+            "mesh: also whole",
+            with("mesh: { provider: Istio, allowFromTenants: [other], allowFromTenantGrants: [{ tenant: other }] }"),
+            "spec.mesh.allowFromTenantGrants[0].tenant".to_string(),
+            "already lets it call",
+        ),
+        (
+            "mesh: provider None",
+            with("mesh: { allowFromTenantGrants: [{ tenant: other }] }"),
+            "spec.mesh.provider".to_string(),
+            "nothing would enforce",
+        ),
+        (
             "isolation None",
             with("network: { isolation: None, allowFrom: { tenantGrants: [{ tenant: other }] } }"),
             "spec.network.isolation".to_string(),
