@@ -90,18 +90,7 @@ async fn every_path_denied(
                 .await,
         ),
     ];
-    for (path, result) in attempts {
-        match result {
-            Ok(_) => panic!("{path} of namespace {name} was admitted"),
-            Err(error) => {
-                let message = error.to_string();
-                for fragment in fragments {
-                    assert!(message.contains(fragment), "{path}: {message:?} lacks {fragment:?}");
-                }
-                assert!(!message.contains(secret), "{path}: {message:?} names {secret:?}");
-            }
-        }
-    }
+    expect_every_path_denied(&format!("namespace {name}"), attempts, fragments, secret);
     let after = guarded_state(&stored.get(name).await.unwrap());
     assert_eq!(before, after, "namespace {name} changed although every path was denied");
 }
@@ -124,13 +113,7 @@ fn json_merge(target: &mut Value, patch: &Value) {
 /// A tenant with one namespace (its `default` ServiceAccount made, so pods can be created), its
 /// owner (cluster-admin RBAC), and a ServiceAccount identity of that namespace with the same RBAC.
 async fn tenant_with_namespace(cluster: &Cluster, prefix: &str, extra_spec: &str) -> (String, String, Client, Client) {
-    let (tenant, owner) = cluster.tenant_with(prefix, "{ forcePrefix: true }", extra_spec).await;
-    let namespace = format!("{tenant}-app");
-    Api::<Namespace>::all(owner.clone())
-        .create(&PostParams::default(), &namespace_object(&namespace))
-        .await
-        .unwrap();
-    cluster.wait_for_namespace_count(&tenant, 1).await;
+    let (tenant, namespace, owner) = cluster.tenant_with_namespace(prefix, "app", extra_spec).await;
     cluster.wait_for_service_account(&namespace).await;
     let service_account = format!("system:serviceaccount:{namespace}:deployer");
     let binding: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({

@@ -18,13 +18,7 @@ use serde_json::{Value, json};
 const HOSTS: &str = "ingress: { hostnames: [\"*.race.example.com\", \"*.route.example.com\"] }";
 
 async fn tenant_namespace(cluster: &Cluster, prefix: &str) -> (String, Client) {
-    let (tenant, owner) = cluster.tenant_with(prefix, "{ forcePrefix: true }", HOSTS).await;
-    let namespace = format!("{tenant}-web");
-    Api::<Namespace>::all(owner.clone())
-        .create(&PostParams::default(), &namespace_object(&namespace))
-        .await
-        .unwrap();
-    cluster.wait_for_namespace_count(&tenant, 1).await;
+    let (_, namespace, owner) = cluster.tenant_with_namespace(prefix, "web", HOSTS).await;
     (namespace, owner)
 }
 

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, ServiceCIDR};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -76,17 +76,6 @@ async fn cluster_ranges(cluster: &Cluster) -> Vec<String> {
 }
 
 /// A tenant with one namespace, and its owner (cluster-admin RBAC: the webhook is the only gate).
-async fn tenant_with_namespace(cluster: &Cluster, prefix: &str, extra_spec: &str) -> (String, String, Client) {
-    let (tenant, owner) = cluster.tenant_with(prefix, "{ forcePrefix: true }", extra_spec).await;
-    let namespace = format!("{tenant}-app");
-    Api::<Namespace>::all(owner.clone())
-        .create(&PostParams::default(), &namespace_object(&namespace))
-        .await
-        .unwrap();
-    cluster.wait_for_namespace_count(&tenant, 1).await;
-    (tenant, namespace, owner)
-}
-
 fn policy_object(name: &str, spec: &Value) -> Value {
     json!({ "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": { "name": name }, "spec": spec })
 }
@@ -121,18 +110,7 @@ async fn every_create_denied(
             .await,
         ),
     ];
-    for (path, result) in attempts {
-        match result {
-            Ok(_) => panic!("{path} of {spec} was admitted"),
-            Err(error) => {
-                let message = error.to_string();
-                for fragment in fragments {
-                    assert!(message.contains(fragment), "{path}: {message:?} lacks {fragment:?}");
-                }
-                assert!(!message.contains(secret), "{path}: {message:?} names {secret:?}");
-            }
-        }
-    }
+    expect_every_path_denied(&spec.to_string(), attempts, fragments, secret);
     let stored = Api::<NetworkPolicy>::namespaced(admin.clone(), namespace)
         .get_opt(&name)
         .await
@@ -144,11 +122,11 @@ async fn every_create_denied(
 async fn tenant_network_policies_cannot_open_paths_outside_the_tenant() {
     let cluster = Cluster::start().await;
     let service_cidrs = cluster_ranges(&cluster).await;
-    let (beta, beta_namespace, _) = tenant_with_namespace(&cluster, "nbeta", "").await;
+    let (beta, beta_namespace, _) = cluster.tenant_with_namespace("nbeta", "app", "").await;
     // alpha grants beta ingress, and monitoring: Palisade renders both; alpha's own policies
     // may not copy them.
     let grant = format!("network: {{ allowFrom: {{ tenants: [{beta}], namespaces: [monitoring] }} }}");
-    let (alpha, namespace, owner) = tenant_with_namespace(&cluster, "nalpha", &grant).await;
+    let (alpha, namespace, owner) = cluster.tenant_with_namespace("nalpha", "app", &grant).await;
     let admin = cluster.admin.clone();
     let own = json!({ "namespaceSelector": { "matchLabels": { "palisade.dev/tenant": alpha } } });
     let from = |peer: Value| json!({ "podSelector": {}, "ingress": [{ "from": [peer] }] });
@@ -306,7 +284,7 @@ async fn workloads_cannot_leave_their_registry_node_pool_or_storage_classes() {
 
     let cluster = Cluster::start().await;
     let spec = "workloads: { registries: [registry.example.com/team/], pullPolicies: [IfNotPresent] }\n  storage: { classes: { allowed: [fast], default: fast } }";
-    let (_, namespace, owner) = tenant_with_namespace(&cluster, "wl", spec).await;
+    let (_, namespace, owner) = cluster.tenant_with_namespace("wl", "app", spec).await;
     cluster.wait_for_service_account(&namespace).await;
     let admin = cluster.admin.clone();
     let pod = |name: &str, spec: Value| json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": name }, "spec": spec });
@@ -444,8 +422,8 @@ async fn ingresses_cannot_catch_all_or_take_another_tenants_host() {
 
     let cluster = Cluster::start().await;
     let spec = "ingress: { classes: { allowed: [internal], default: internal } }";
-    let (_, holder_namespace, holder) = tenant_with_namespace(&cluster, "ihold", spec).await;
-    let (_, namespace, owner) = tenant_with_namespace(&cluster, "itake", spec).await;
+    let (_, holder_namespace, holder) = cluster.tenant_with_namespace("ihold", "app", spec).await;
+    let (_, namespace, owner) = cluster.tenant_with_namespace("itake", "app", spec).await;
     let admin = cluster.admin.clone();
     let host = format!("{}.example.com", unique("shop"));
     let backend = json!({ "service": { "name": "web", "port": { "number": 80 } } });
@@ -553,7 +531,7 @@ async fn gateways_use_allowed_classes_and_routes_allowed_hostnames() {
         .unwrap();
     }
     let spec = "gateway: { classes: { allowed: [internal-gw] } }\n  ingress: { hostnames: [\"*.gw.example.com\"] }";
-    let (_, namespace, owner) = tenant_with_namespace(&cluster, "gw", spec).await;
+    let (_, namespace, owner) = cluster.tenant_with_namespace("gw", "app", spec).await;
     let api = |kind: &str, plural: &str, client: &Client| {
         let resource =
             ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind), plural);

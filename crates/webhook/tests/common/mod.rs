@@ -182,6 +182,24 @@ impl Cluster {
         (name, client)
     }
 
+    /// A tenant with a forced prefix and one namespace `<tenant>-<suffix>` made by its owner, the
+    /// webhook knowing both: `(tenant, namespace, owner)`.
+    pub async fn tenant_with_namespace(
+        &self,
+        prefix: &str,
+        suffix: &str,
+        extra_spec: &str,
+    ) -> (String, String, Client) {
+        let (tenant, owner) = self.tenant_with(prefix, "{ forcePrefix: true }", extra_spec).await;
+        let namespace = format!("{tenant}-{suffix}");
+        Api::<Namespace>::all(owner.clone())
+            .create(&Default::default(), &namespace_object(&namespace))
+            .await
+            .unwrap();
+        self.wait_for_namespace_count(&tenant, 1).await;
+        (tenant, namespace, owner)
+    }
+
     pub async fn wait_for_tenant(&self, name: &str) {
         let index = self.webhook.index.clone();
         let name = name.to_string();
@@ -238,6 +256,28 @@ pub fn pod_object(name: &str, image: &str) -> Pod {
         "spec": { "containers": [{ "name": "app", "image": image }] }
     }))
     .unwrap()
+}
+
+/// Every attempt (one per API path) was denied with all `fragments`, and none names `secret`.
+#[track_caller]
+pub fn expect_every_path_denied<T>(
+    subject: &str,
+    attempts: Vec<(&str, Result<T, kube::Error>)>,
+    fragments: &[&str],
+    secret: &str,
+) {
+    for (path, result) in attempts {
+        match result {
+            Ok(_) => panic!("{path} of {subject} was admitted"),
+            Err(error) => {
+                let message = error.to_string();
+                for fragment in fragments {
+                    assert!(message.contains(fragment), "{path}: {message:?} lacks {fragment:?}");
+                }
+                assert!(!message.contains(secret), "{path}: {message:?} names {secret:?}");
+            }
+        }
+    }
 }
 
 /// The request failed, and the message the user sees contains every fragment.
