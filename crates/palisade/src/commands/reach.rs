@@ -129,7 +129,7 @@ pub fn run(args: &ReachArgs) -> anyhow::Result<ExitCode> {
         let mut text = String::new();
         for (s, d, f) in &bad {
             text.push_str(&format!(
-                "ungranted: tenant {s} => tenant {d}: {} => {} : {} (Tenant {d} does not list {s} in spec.network.allowFrom.tenants)\n",
+                "ungranted: tenant {s} => tenant {d}: {} => {} : {} (Tenant {d} does not list {s} in spec.network.allowFrom.tenants or tenantGrants)\n",
                 f.src, f.dst, f.conn
             ));
         }
