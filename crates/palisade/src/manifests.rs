@@ -371,6 +371,26 @@ fn describe_serde_error(message: &str) -> String {
     message.to_string()
 }
 
+/// `kubectl get <resource> --all-namespaces -o json`, as text; `None` when the cluster does not
+/// serve that kind (an optional API such as ServiceCIDR or a CNI's CRDs), which callers skip.
+pub fn kubectl_get_all(resource: &str) -> anyhow::Result<Option<String>> {
+    use anyhow::Context;
+    let out = std::process::Command::new("kubectl")
+        .args(["get", resource, "--all-namespaces", "-o", "json"])
+        .output()
+        .context("running kubectl (needed by --cluster); is it installed and on PATH?")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("the server doesn't have a resource type") {
+            return Ok(None);
+        }
+        anyhow::bail!("kubectl get {resource} failed: {}", stderr.trim());
+    }
+    String::from_utf8(out.stdout)
+        .map(Some)
+        .context("kubectl printed non-UTF-8 output")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

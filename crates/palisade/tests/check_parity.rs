@@ -14,7 +14,7 @@ use std::path::Path;
 
 use common::*;
 use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, Pod};
-use k8s_openapi::api::networking::v1::{Ingress, ServiceCIDR};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::{Api, Client};
 use palisade_admission::SNAPSHOT_KINDS;
@@ -142,15 +142,7 @@ async fn check_with_a_cluster_dump_decides_like_the_webhook() {
         .create(&PostParams::default(), &node)
         .await
         .unwrap();
-    let service_cidrs: Vec<String> = Api::<ServiceCIDR>::all(admin.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .flat_map(|s| s.spec.iter().flat_map(|spec| spec.cidrs.clone().unwrap_or_default()))
-        .collect();
-    assert!(!service_cidrs.is_empty(), "the API server reports no ServiceCIDR");
+    let service_cidrs = service_cidrs(&admin).await;
 
     let shared_host = format!("{}.shared.example.com", unique("h"));
     let spec = |own: &str| {

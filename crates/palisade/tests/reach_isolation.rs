@@ -17,7 +17,7 @@ use std::path::Path;
 
 use common::*;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use k8s_openapi::api::networking::v1::{NetworkPolicy, ServiceCIDR};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use palisade_api::Tenant;
@@ -40,15 +40,7 @@ async fn ensure_node(admin: &Client) -> Vec<String> {
         .unwrap();
         nodes.create(&PostParams::default(), &node).await.unwrap();
     }
-    let service_cidrs: Vec<String> = Api::<ServiceCIDR>::all(admin.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .flat_map(|s| s.spec.iter().flat_map(|spec| spec.cidrs.clone().unwrap_or_default()))
-        .collect();
-    assert!(!service_cidrs.is_empty());
+    let service_cidrs = service_cidrs(admin).await;
     let mut except = vec![POD_CIDR.to_string()];
     except.extend(service_cidrs);
     except

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::api::networking::v1::{NetworkPolicy, ServiceCIDR};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use palisade_admission::ClusterView;
@@ -30,15 +30,7 @@ async fn cluster_ranges(cluster: &Cluster) -> Vec<String> {
     if nodes.get_opt("isolation-node").await.unwrap().is_none() {
         nodes.create(&PostParams::default(), &node).await.unwrap();
     }
-    let service_cidrs: Vec<String> = Api::<ServiceCIDR>::all(cluster.admin.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .flat_map(|s| s.spec.iter().flat_map(|spec| spec.cidrs.clone().unwrap_or_default()))
-        .collect();
-    assert!(!service_cidrs.is_empty(), "the API server reports no ServiceCIDR");
+    let service_cidrs = service_cidrs(&cluster.admin).await;
     let index = cluster.webhook.index.clone();
     eventually("the webhook to learn the pod and Service ranges", WAIT, || {
         let index = index.clone();

@@ -254,21 +254,12 @@ const CLUSTER_RESOURCES: &[&str] = &[
 fn read_cluster() -> anyhow::Result<ClusterState> {
     let mut state = ClusterState::new();
     for resource in CLUSTER_RESOURCES {
-        let out = std::process::Command::new("kubectl")
-            .args(["get", resource, "--all-namespaces", "-o", "json"])
-            .output()
-            .context("running kubectl (needed by --cluster); is it installed and on PATH?")?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if *resource == "servicecidrs.networking.k8s.io"
-                && stderr.contains("the server doesn't have a resource type")
-            {
-                // As the webhook does: the Service range rule then needs --service-cidr.
-                continue;
-            }
-            bail!("kubectl get {resource} failed: {}", stderr.trim());
-        }
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout)
+        // A kind the cluster does not serve is skipped, as the webhook does (the Service range
+        // rule then needs --service-cidr).
+        let Some(text) = manifests::kubectl_get_all(resource)? else {
+            continue;
+        };
+        let list: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("kubectl get {resource} -o json printed something that is not JSON"))?;
         for item in list["items"].as_array().into_iter().flatten() {
             state

@@ -188,18 +188,9 @@ const CLUSTER_RESOURCES: &[&str] = &[
 
 fn read_cluster(builder: &mut ClusterBuilder) -> anyhow::Result<()> {
     for resource in CLUSTER_RESOURCES {
-        let out = std::process::Command::new("kubectl")
-            .args(["get", resource, "--all-namespaces", "-o", "json"])
-            .output()
-            .context("running kubectl (needed by --cluster); is it installed and on PATH?")?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if stderr.contains("the server doesn't have a resource type") {
-                continue;
-            }
-            bail!("kubectl get {resource} failed: {}", stderr.trim());
-        }
-        let text = String::from_utf8(out.stdout).context("kubectl printed non-UTF-8 output")?;
+        let Some(text) = manifests::kubectl_get_all(resource)? else {
+            continue;
+        };
         builder.add_text(&format!("cluster: {resource}"), &text)?;
     }
     Ok(())

@@ -258,6 +258,21 @@ pub fn pod_object(name: &str, image: &str) -> Pod {
     .unwrap()
 }
 
+/// The Service ranges the API server reports in its ServiceCIDR objects (never empty on a
+/// cluster that serves them).
+pub async fn service_cidrs(client: &Client) -> Vec<String> {
+    let cidrs: Vec<String> = Api::<k8s_openapi::api::networking::v1::ServiceCIDR>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .flat_map(|s| s.spec.iter().flat_map(|spec| spec.cidrs.clone().unwrap_or_default()))
+        .collect();
+    assert!(!cidrs.is_empty(), "the API server reports no ServiceCIDR");
+    cidrs
+}
+
 /// Every attempt (one per API path) was denied with all `fragments`, and none names `secret`.
 #[track_caller]
 pub fn expect_every_path_denied<T>(
