@@ -2,14 +2,17 @@
 //! object belongs to one tenant at a time, for every path. The watch cache alone cannot decide
 //! it: two tenants creating the same host at the same moment both find it free there.
 //!
-//! So a request that serves a host first *claims* it: one ConfigMap per host in Palisade's
-//! namespace, created with a plain create (the API server lets exactly one of two racing creates
-//! succeed), naming the owning tenant and the objects that serve the host. A later claim by the
-//! same tenant just adds its object. A claim by another tenant is refused while the claim is
-//! fresh (within the grace period: its object may still be on its way to storage), and after
-//! that while any object it lists still exists with that host, read live; a claim whose objects
-//! are all gone (deleted, or refused by a later admission step) passes to the new tenant, with
-//! the same optimistic concurrency as the quota ledger. Denials never say who holds the host.
+//! So a request that serves a host first *claims* it. Claims live in one ConfigMap per parent
+//! domain in Palisade's namespace (`eu.shop.example.com` and `*.shop.example.com` both under
+//! `shop.example.com`): a wildcard matches exactly one more label, so every host it overlaps sits
+//! in the same ConfigMap, and one compare-and-swap decides exact hosts and wildcards together.
+//! A claim names the owning tenant and the objects that serve the host; a later claim by the same
+//! tenant adds its object. A claim by another tenant on the same host, or on a host a wildcard
+//! overlaps, is refused while the claim is fresh (within the grace period: its object may still
+//! be on its way to storage), and after that while any object it lists still exists with that
+//! host, read live; a claim whose objects are all gone (deleted, or refused by a later admission
+//! step) is dropped. The first write creates the ConfigMap, so of two racing first claims exactly
+//! one succeeds. Denials never say who holds the host.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,6 +42,23 @@ struct Claim {
     since: i64,
     /// `<apiVersion>|<kind>|<plural>|<namespace>|<name>` of each object serving the host.
     objects: Vec<String>,
+}
+
+/// The claims under one parent domain, by host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    hosts: BTreeMap<String, Claim>,
+}
+
+/// The domain a host's claims are kept under: its name less the first label (`*` included).
+fn parent_domain(host: &str) -> &str {
+    host.split_once('.').map_or("", |(_, parent)| parent)
+}
+
+/// Whether claims on `a` and `b` (under one parent) cover some of the same names.
+fn overlap(a: &str, b: &str) -> bool {
+    a == b || a.starts_with("*.") || b.starts_with("*.")
 }
 
 /// The host claims of all tenants.
@@ -146,54 +166,51 @@ impl HostClaims {
 
     async fn claim(&self, host: &str, tenant: &str, reference: &str, dry_run: bool) -> Result<(), Verdict> {
         let api = Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace);
-        let name = claim_name(host);
+        let parent = parent_domain(host);
+        let name = claims_name(parent);
         let taken = || {
             Verdict::deny(format!(
-                "host \"{host}\" is served by another tenant; a host belongs to one tenant at a time, for every path (choose another host, or ask your platform team)"
+                "host \"{host}\" is served by another tenant (or overlaps a wildcard host that is); a host belongs to one tenant at a time, for every path (choose another host, or ask your platform team)"
             ))
         };
+        let grace = i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX);
         for _ in 0..ATTEMPTS {
             let stored = api.get_opt(&name).await.map_err(|e| cannot(host, &e))?;
+            let mut claims: Claims = stored.as_ref().and_then(read_claims).unwrap_or_default();
             let now = crate::ledger::unix_now();
-            let mut claim = match stored.as_ref().and_then(read_claim) {
-                Some(claim) if claim.host != host => {
-                    // Two hosts with one hash: refuse rather than share a claim.
+            let others: Vec<Claim> = claims
+                .hosts
+                .values()
+                .filter(|c| c.tenant != tenant && overlap(&c.host, host))
+                .cloned()
+                .collect();
+            for other in others {
+                let fresh = now.saturating_sub(other.since) < grace;
+                if fresh || self.still_served(&other).await {
                     return Err(taken());
                 }
-                Some(claim) if claim.tenant == tenant => claim,
-                Some(claim) => {
-                    let fresh =
-                        now.saturating_sub(claim.since) < i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX);
-                    if fresh || self.still_served(&claim).await {
-                        return Err(taken());
-                    }
-                    // Every object that served it is gone: the host is free again.
-                    Claim {
-                        host: host.to_string(),
-                        tenant: tenant.to_string(),
-                        since: now,
-                        objects: Vec::new(),
-                    }
-                }
-                None => Claim {
-                    host: host.to_string(),
-                    tenant: tenant.to_string(),
-                    since: now,
-                    objects: Vec::new(),
-                },
-            };
+                // Every object that served it is gone: the host is free again.
+                claims.hosts.remove(&other.host);
+            }
             if dry_run {
                 return Ok(());
             }
-            if claim.objects.iter().any(|o| o == reference) && now.saturating_sub(claim.since) < 60 {
+            let claim = claims.hosts.entry(host.to_string()).or_insert_with(|| Claim {
+                host: host.to_string(),
+                tenant: tenant.to_string(),
+                since: now,
+                objects: Vec::new(),
+            });
+            let listed = claim.objects.iter().any(|o| o == reference);
+            if listed && now.saturating_sub(claim.since) < grace {
                 return Ok(());
             }
-            if !claim.objects.iter().any(|o| o == reference) {
+            if !listed {
                 claim.objects.push(reference.to_string());
             }
             claim.since = now;
             let json =
-                serde_json::to_string(&claim).map_err(|e| Verdict::deny(format!("cannot encode a host claim: {e}")))?;
+                serde_json::to_string(&claims).map_err(|e| Verdict::deny(format!("cannot encode host claims: {e}")))?;
             let mut config_map = stored.unwrap_or_else(|| ConfigMap {
                 metadata: kube::api::ObjectMeta {
                     name: Some(name.clone()),
@@ -202,11 +219,15 @@ impl HostClaims {
                         labels::MANAGED_BY.to_string(),
                         labels::MANAGED_BY_VALUE.to_string(),
                     )])),
+                    annotations: Some(BTreeMap::from([(
+                        "palisade.dev/domain".to_string(),
+                        parent.to_string(),
+                    )])),
                     ..Default::default()
                 },
                 ..Default::default()
             });
-            config_map.data = Some(BTreeMap::from([("claim.json".to_string(), json)]));
+            config_map.data = Some(BTreeMap::from([("claims.json".to_string(), json)]));
             let written = if config_map.metadata.resource_version.is_some() {
                 api.replace(&name, &PostParams::default(), &config_map).await
             } else {
@@ -214,7 +235,7 @@ impl HostClaims {
             };
             match written {
                 Ok(_) => return Ok(()),
-                // Someone else created or changed the claim first: decide again from what they wrote.
+                // Someone else wrote first: decide again from what they wrote.
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
                 Err(error) => return Err(cannot(host, &error)),
             }
@@ -250,19 +271,19 @@ impl HostClaims {
     }
 }
 
-fn read_claim(config_map: &ConfigMap) -> Option<Claim> {
-    serde_json::from_str(config_map.data.as_ref()?.get("claim.json")?).ok()
+fn read_claims(config_map: &ConfigMap) -> Option<Claims> {
+    serde_json::from_str(config_map.data.as_ref()?.get("claims.json")?).ok()
 }
 
-/// A ConfigMap name for a host: hosts may be longer than a name and hold `*`.
-fn claim_name(host: &str) -> String {
+/// The ConfigMap name for the claims under a parent domain (domains may be longer than a name).
+fn claims_name(parent: &str) -> String {
     // FNV-1a, 64 bits: stable across versions and replicas.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in host.bytes() {
+    for byte in parent.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("palisade-host-{hash:016x}")
+    format!("palisade-hosts-{hash:016x}")
 }
 
 fn cannot(host: &str, error: &kube::Error) -> Verdict {
@@ -299,13 +320,21 @@ mod tests {
     }
 
     #[test]
-    fn claim_names_are_stable_valid_and_distinct() {
-        let a = claim_name("shop.example.com");
-        assert_eq!(a, claim_name("shop.example.com"));
-        assert_ne!(a, claim_name("*.example.com"));
+    fn a_wildcard_and_the_hosts_it_covers_share_one_claims_object() {
+        assert_eq!(parent_domain("eu.shop.example.com"), "shop.example.com");
+        assert_eq!(parent_domain("*.shop.example.com"), "shop.example.com");
+        assert_eq!(parent_domain("localhost"), "");
+        assert!(overlap("*.shop.example.com", "eu.shop.example.com"));
+        assert!(overlap("eu.shop.example.com", "*.shop.example.com"));
+        assert!(overlap("eu.shop.example.com", "eu.shop.example.com"));
+        assert!(!overlap("eu.shop.example.com", "us.shop.example.com"));
+        let name = claims_name("shop.example.com");
+        assert_eq!(name, claims_name("shop.example.com"));
+        assert_ne!(name, claims_name("example.com"));
         assert!(
-            a.len() <= 63
-                && a.chars()
+            name.len() <= 63
+                && name
+                    .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
     }

@@ -189,3 +189,72 @@ async fn a_tenants_namespaces_share_their_hosts() {
     }
     assert_eq!(stored.len(), 2);
 }
+
+/// Tenant hostnames allowing, for each of `domains`, the wildcard `*.<domain>` and every host it
+/// covers (a pattern `*.x` admits `*.x` itself and one more label).
+fn wildcard_spec(domains: &[String]) -> String {
+    let patterns: Vec<String> = domains.iter().map(|d| format!("\"*.{d}\"")).collect();
+    format!(
+        "ingress: {{ hostnames: [{}], allowWildcardHosts: true }}",
+        patterns.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn a_wildcard_host_and_the_hosts_it_covers_belong_to_one_tenant() {
+    let cluster = Cluster::start().await;
+    let domains = [
+        format!("{}.wild.example.com", unique("one")),
+        format!("{}.wild.example.com", unique("two")),
+    ];
+    let spec = wildcard_spec(&domains);
+    let (_, first, first_owner) = cluster.tenant_with_namespace("wilda", "web", &spec).await;
+    let (_, second, second_owner) = cluster.tenant_with_namespace("wildb", "web", &spec).await;
+    let a = Api::<Ingress>::namespaced(first_owner.clone(), &first);
+    let b = Api::<Ingress>::namespaced(second_owner.clone(), &second);
+    // A wildcard held: the hosts it covers are not another tenant's to take.
+    a.create(&PostParams::default(), &ingress("wild", &format!("*.{}", domains[0])))
+        .await
+        .unwrap();
+    let covered = b
+        .create(&PostParams::default(), &ingress("eu", &format!("eu.{}", domains[0])))
+        .await;
+    let message = covered
+        .expect_err("a host under another tenant's wildcard was taken")
+        .to_string();
+    assert!(message.contains("overlaps a wildcard host"), "{message}");
+    // A host held: no other tenant's wildcard may cover it.
+    b.create(&PostParams::default(), &ingress("us", &format!("us.{}", domains[1])))
+        .await
+        .unwrap();
+    let covering = a
+        .create(&PostParams::default(), &ingress("wild2", &format!("*.{}", domains[1])))
+        .await;
+    assert!(covering.is_err(), "a wildcard over another tenant's host was admitted");
+    // The compliant twin: the holder serves hosts under its own wildcard.
+    a.create(&PostParams::default(), &ingress("eu", &format!("eu.{}", domains[0])))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_wildcard_and_a_host_it_covers_racing_leave_one_holder() {
+    let cluster = Cluster::start().await;
+    let domains: Vec<String> = (0..20)
+        .map(|i| format!("{}.wide.example.com", unique(&format!("d{i}"))))
+        .collect();
+    let spec = wildcard_spec(&domains);
+    let (_, first, first_owner) = cluster.tenant_with_namespace("wracea", "web", &spec).await;
+    let (_, second, second_owner) = cluster.tenant_with_namespace("wraceb", "web", &spec).await;
+    let a = Api::<Ingress>::namespaced(first_owner.clone(), &first);
+    let b = Api::<Ingress>::namespaced(second_owner.clone(), &second);
+    let mut winners = Vec::new();
+    for (pair, domain) in domains.iter().enumerate() {
+        let wild = ingress(&format!("w{pair}"), &format!("*.{domain}"));
+        let exact = ingress(&format!("e{pair}"), &format!("eu.{domain}"));
+        let params = PostParams::default();
+        let (ra, rb) = tokio::join!(a.create(&params, &wild), b.create(&params, &exact));
+        winners.push(usize::from(ra.is_ok()) + usize::from(rb.is_ok()));
+    }
+    assert!(winners.iter().all(|w| *w == 1), "winners per domain: {winners:?}");
+}
