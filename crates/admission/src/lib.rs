@@ -33,6 +33,12 @@ pub use snapshot_from::{SNAPSHOT_KINDS, SnapshotEntry, SnapshotError};
 pub use verdict::Verdict;
 pub use view::{ClusterView, IngressRoute, Snapshot, VolumeOwner};
 
+/// The NetworkPolicy rule on a spec alone, for the controller's report of policies stored
+/// without the webhook (the webhook calls the same function).
+pub mod network_policy {
+    pub use crate::rules::network_policy::{Reason, Refusal, check_spec};
+}
+
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 

@@ -38,14 +38,15 @@
 //! is.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use ipnet::IpNet;
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use palisade_api::labels;
+use palisade_api::{Tenant, labels};
 
 use super::{InTenant, typed};
-use crate::Verdict;
+use crate::{AdmissionConfig, ClusterView, Verdict};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -77,6 +78,100 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     let Some(spec) = policy.spec else {
         return Verdict::Allow;
     };
+    match check_spec(context.tenant, context.tenant_name, context.view, context.config, &spec) {
+        Ok(()) => Verdict::Allow,
+        Err(refusal) => Verdict::deny(format!(
+            "tenant \"{}\": NetworkPolicy \"{}\" {refusal}",
+            context.tenant_name, context.request.name
+        )),
+    }
+}
+
+/// Why a NetworkPolicy spec is refused: the rule, what is wrong with it (which echoes what the
+/// policy wrote, so it may name the tenants or namespaces the policy names), and the class of
+/// problem, whose [`Reason::phrase`] names nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `ingress rule 1`, `egress rule 2`: the rule, counted from 1 within its direction.
+    pub rule: String,
+    pub reason: Reason,
+    /// What is wrong and what to write instead.
+    pub problem: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.rule, self.problem)
+    }
+}
+
+impl Refusal {
+    /// `ingress rule 1 has no peers`: the rule and the class of problem, naming no tenant and no
+    /// namespace (for the status of a Tenant, which must not map others).
+    pub fn summary(&self) -> String {
+        format!("{} {}", self.rule, self.reason.phrase())
+    }
+}
+
+/// The classes of problems a NetworkPolicy rule can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// No peers, or only `ports`.
+    Peerless,
+    /// A namespaceSelector pinning the tenant label to another tenant.
+    OtherTenant,
+    /// A namespaceSelector on the tenant label with DoesNotExist/NotIn.
+    OutsideTenants,
+    /// A namespaceSelector that does not pin the tenant label.
+    UnpinnedSelector,
+    /// This tenant's own namespace by `kubernetes.io/metadata.name` alone.
+    OwnNamespaceByName,
+    /// A namespace by name that is neither this tenant's nor granted (for this direction).
+    NamespaceByName,
+    /// An ipBlock over the cluster's pod or Service addresses, or one that cannot be checked.
+    IpBlock,
+}
+
+impl Reason {
+    /// One phrase, naming nothing.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Reason::Peerless => "has no peers, so it allows every pod of every namespace",
+            Reason::OtherTenant => "selects another tenant's namespaces",
+            Reason::OutsideTenants => "selects namespaces outside every tenant (DoesNotExist/NotIn)",
+            Reason::UnpinnedSelector => "has a namespaceSelector not pinned to this tenant",
+            Reason::OwnNamespaceByName => "selects a namespace by name alone",
+            Reason::NamespaceByName => "selects a namespace by name that is neither this tenant's nor granted",
+            Reason::IpBlock => "has an ipBlock over cluster addresses (or one that cannot be checked)",
+        }
+    }
+}
+
+/// What a rule of `tenant` may name; the parts of [`InTenant`] the rule reads.
+struct Scope<'a> {
+    view: &'a dyn ClusterView,
+    config: &'a AdmissionConfig,
+    tenant: &'a Tenant,
+    tenant_name: &'a str,
+}
+
+/// The NetworkPolicy rule on a spec alone: whether `tenant` (named `tenant_name`) may hold a
+/// NetworkPolicy with this spec in one of its namespaces. The webhook's [`review`] and the
+/// controller's report of policies stored without the webhook (`ForeignPolicies`) both call it,
+/// so they cannot disagree. The first problem found is returned.
+pub fn check_spec(
+    tenant: &Tenant,
+    tenant_name: &str,
+    view: &dyn ClusterView,
+    config: &AdmissionConfig,
+    spec: &NetworkPolicySpec,
+) -> Result<(), Refusal> {
+    let scope = Scope {
+        view,
+        config,
+        tenant,
+        tenant_name,
+    };
     let ingress = spec
         .ingress
         .iter()
@@ -91,28 +186,26 @@ pub fn review(context: &InTenant<'_>) -> Verdict {
     for (direction, peers, ports) in ingress.chain(egress) {
         let number = &mut numbers[usize::from(direction == Direction::Egress)];
         *number += 1;
-        let prefix = format!(
-            "tenant \"{}\": NetworkPolicy \"{}\" {} rule {}",
-            context.tenant_name,
-            context.request.name,
-            direction.name(),
-            number
-        );
+        let rule = format!("{} rule {}", direction.name(), number);
         let peers = peers.unwrap_or_default();
         if peers.is_empty() {
-            return Verdict::deny(format!("{prefix} {}", peerless(context, direction, ports)));
+            return Err(Refusal {
+                rule,
+                reason: Reason::Peerless,
+                problem: peerless(&scope, direction, ports),
+            });
         }
         for peer in peers {
-            if let Err(problem) = check_peer(context, direction, peer) {
-                return Verdict::deny(format!("{prefix} {problem}"));
+            if let Err((reason, problem)) = check_peer(&scope, direction, peer) {
+                return Err(Refusal { rule, reason, problem });
             }
         }
     }
-    Verdict::Allow
+    Ok(())
 }
 
 /// Why a rule without peers is refused, and what to write instead.
-fn peerless(context: &InTenant<'_>, direction: Direction, ports: Option<&[NetworkPolicyPort]>) -> String {
+fn peerless(context: &Scope<'_>, direction: Direction, ports: Option<&[NetworkPolicyPort]>) -> String {
     let tenant = context.tenant_name;
     let field = direction.peers_field();
     let shape = if ports.is_some_and(|p| !p.is_empty()) {
@@ -140,12 +233,13 @@ fn peerless(context: &InTenant<'_>, direction: Direction, ports: Option<&[Networ
     )
 }
 
-fn check_peer(context: &InTenant<'_>, direction: Direction, peer: &NetworkPolicyPeer) -> Result<(), String> {
+fn check_peer(context: &Scope<'_>, direction: Direction, peer: &NetworkPolicyPeer) -> Result<(), (Reason, String)> {
     if let Some(selector) = &peer.namespace_selector {
         check_namespace_selector(context, direction, selector)?;
     }
     if let Some(block) = &peer.ip_block {
-        check_ip_block(context, &block.cidr, block.except.as_deref().unwrap_or_default())?;
+        check_ip_block(context, &block.cidr, block.except.as_deref().unwrap_or_default())
+            .map_err(|problem| (Reason::IpBlock, problem))?;
     }
     Ok(())
 }
@@ -171,19 +265,22 @@ fn pinned_values(selector: &LabelSelector, key: &str) -> Option<BTreeSet<String>
 }
 
 fn check_namespace_selector(
-    context: &InTenant<'_>,
+    context: &Scope<'_>,
     direction: Direction,
     selector: &LabelSelector,
-) -> Result<(), String> {
+) -> Result<(), (Reason, String)> {
     let own = context.tenant_name;
     let pin_own = format!("{}: {own}", labels::TENANT);
     if let Some(tenants) = pinned_values(selector, labels::TENANT) {
         // An empty intersection matches nothing, which is confined too.
         return match tenants.iter().find(|t| t.as_str() != own) {
             None => Ok(()),
-            Some(other) => Err(format!(
-                "selects namespaces labelled {}={other}; a tenant's own NetworkPolicies select only its own namespaces ({pin_own}). Traffic with tenants granted in the Tenant spec (spec.network.allowFrom.tenants) is allowed by Palisade's own policies, which close when the grant is revoked",
-                labels::TENANT
+            Some(other) => Err((
+                Reason::OtherTenant,
+                format!(
+                    "selects namespaces labelled {}={other}; a tenant's own NetworkPolicies select only its own namespaces ({pin_own}). Traffic with tenants granted in the Tenant spec (spec.network.allowFrom.tenants) is allowed by Palisade's own policies, which close when the grant is revoked",
+                    labels::TENANT
+                ),
             )),
         };
     }
@@ -196,19 +293,28 @@ fn check_namespace_selector(
                 continue;
             }
             if context.view.tenant_of_namespace(name) == Some(own) {
-                return Err(format!(
-                    "selects namespace \"{name}\" by {} alone; add {pin_own} to the same selector, so that it can never match a namespace of that name someone else creates later",
-                    labels::NAMESPACE_NAME
+                return Err((
+                    Reason::OwnNamespaceByName,
+                    format!(
+                        "selects namespace \"{name}\" by {} alone; add {pin_own} to the same selector, so that it can never match a namespace of that name someone else creates later",
+                        labels::NAMESPACE_NAME
+                    ),
                 ));
             }
             if granted.iter().any(|g| g == name) && direction == Direction::Egress {
-                return Err(format!(
-                    "selects namespace \"{name}\", which the Tenant grants for ingress only (spec.network.allowFrom.namespaces); egress may go only to this tenant's own namespaces ({pin_own}) and to addresses outside the cluster"
+                return Err((
+                    Reason::NamespaceByName,
+                    format!(
+                        "selects namespace \"{name}\", which the Tenant grants for ingress only (spec.network.allowFrom.namespaces); egress may go only to this tenant's own namespaces ({pin_own}) and to addresses outside the cluster"
+                    ),
                 ));
             }
-            return Err(format!(
-                "selects namespace \"{name}\", which is neither one of this tenant's namespaces nor granted to it; allowed: this tenant's own namespaces ({pin_own}){}",
-                granted_text(direction, granted)
+            return Err((
+                Reason::NamespaceByName,
+                format!(
+                    "selects namespace \"{name}\", which is neither one of this tenant's namespaces nor granted to it; allowed: this tenant's own namespaces ({pin_own}){}",
+                    granted_text(direction, granted)
+                ),
             ));
         }
         return Ok(());
@@ -219,15 +325,21 @@ fn check_namespace_selector(
         .flatten()
         .any(|e| e.key == labels::TENANT && matches!(e.operator.as_str(), "DoesNotExist" | "NotIn"));
     if excludes_tenants {
-        return Err(format!(
-            "has a namespaceSelector on {} DoesNotExist/NotIn, which matches kube-system, default, palisade-system and every other namespace outside this tenant; allowed: this tenant's own namespaces ({pin_own}){}",
-            labels::TENANT,
-            granted_text(direction, granted)
+        return Err((
+            Reason::OutsideTenants,
+            format!(
+                "has a namespaceSelector on {} DoesNotExist/NotIn, which matches kube-system, default, palisade-system and every other namespace outside this tenant; allowed: this tenant's own namespaces ({pin_own}){}",
+                labels::TENANT,
+                granted_text(direction, granted)
+            ),
         ));
     }
-    Err(format!(
-        "has a namespaceSelector that does not pin {pin_own}, so it could match namespaces outside this tenant (other tenants', kube-system, platform namespaces); add {pin_own} to it{}",
-        granted_text(direction, granted)
+    Err((
+        Reason::UnpinnedSelector,
+        format!(
+            "has a namespaceSelector that does not pin {pin_own}, so it could match namespaces outside this tenant (other tenants', kube-system, platform namespaces); add {pin_own} to it{}",
+            granted_text(direction, granted)
+        ),
     ))
 }
 
@@ -244,7 +356,7 @@ fn granted_text(direction: Direction, granted: &[String]) -> String {
 }
 
 /// Pod CIDRs: configured ones win; otherwise what the nodes were given.
-fn known_pod_cidrs(context: &InTenant<'_>) -> Vec<IpNet> {
+fn known_pod_cidrs(context: &Scope<'_>) -> Vec<IpNet> {
     if context.config.pod_cidrs.is_empty() {
         context.view.node_pod_cidrs()
     } else {
@@ -253,7 +365,7 @@ fn known_pod_cidrs(context: &InTenant<'_>) -> Vec<IpNet> {
 }
 
 /// Service CIDRs: configured ones win; otherwise the cluster's ServiceCIDR objects.
-fn known_service_cidrs(context: &InTenant<'_>) -> Vec<IpNet> {
+fn known_service_cidrs(context: &Scope<'_>) -> Vec<IpNet> {
     if context.config.service_cidrs.is_empty() {
         context.view.service_cidrs()
     } else {
@@ -261,7 +373,7 @@ fn known_service_cidrs(context: &InTenant<'_>) -> Vec<IpNet> {
     }
 }
 
-fn check_ip_block(context: &InTenant<'_>, cidr: &str, except: &[String]) -> Result<(), String> {
+fn check_ip_block(context: &Scope<'_>, cidr: &str, except: &[String]) -> Result<(), String> {
     let pod_cidrs = known_pod_cidrs(context);
     if pod_cidrs.is_empty() {
         // Unknown pod ranges would make every ipBlock pass unchecked.
@@ -302,4 +414,107 @@ fn check_ip_block(context: &InTenant<'_>, cidr: &str, except: &[String]) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Snapshot;
+
+    fn tenant(name: &str, granted: &[&str]) -> Tenant {
+        let mut t: Tenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "Tenant",
+            "metadata": { "name": name },
+            "spec": { "owners": [{ "kind": "User", "name": "alice" }] }
+        }))
+        .unwrap();
+        t.spec.network.allow_from.namespaces = granted.iter().map(|s| s.to_string()).collect();
+        t
+    }
+
+    fn spec(value: serde_json::Value) -> NetworkPolicySpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn check_spec_table() {
+        let view = Snapshot::default()
+            .with_tenant(tenant("alpha", &["monitoring"]))
+            .with_tenant(tenant("beta", &[]))
+            .with_namespace("alpha-1", Some("alpha"))
+            .with_namespace("beta-1", Some("beta"))
+            .with_namespace("monitoring", None);
+        let config = AdmissionConfig::default();
+        let alpha = tenant("alpha", &["monitoring"]);
+        let own = serde_json::json!({"namespaceSelector": {"matchLabels": {"palisade.dev/tenant": "alpha"}}});
+        let cases = [
+            ("own tenant", serde_json::json!({"ingress": [{"from": [own]}]}), None),
+            (
+                "pod selector alone",
+                serde_json::json!({"egress": [{"to": [{"podSelector": {}}]}]}),
+                None,
+            ),
+            (
+                "granted platform namespace, ingress",
+                serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]}),
+                None,
+            ),
+            (
+                "peerless ingress",
+                serde_json::json!({"ingress": [{}]}),
+                Some(("ingress rule 1", Reason::Peerless)),
+            ),
+            (
+                "port-only egress, second rule",
+                serde_json::json!({"egress": [{"to": [own]}, {"ports": [{"port": 53}]}]}),
+                Some(("egress rule 2", Reason::Peerless)),
+            ),
+            (
+                "another tenant",
+                serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"palisade.dev/tenant": "beta"}}}]}]}),
+                Some(("ingress rule 1", Reason::OtherTenant)),
+            ),
+            (
+                "outside every tenant",
+                serde_json::json!({"egress": [{"to": [{"namespaceSelector": {"matchExpressions": [{"key": "palisade.dev/tenant", "operator": "DoesNotExist"}]}}]}]}),
+                Some(("egress rule 1", Reason::OutsideTenants)),
+            ),
+            (
+                "unpinned selector",
+                serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {}}]}]}),
+                Some(("ingress rule 1", Reason::UnpinnedSelector)),
+            ),
+            (
+                "another tenant's namespace by name",
+                serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "beta-1"}}}]}]}),
+                Some(("ingress rule 1", Reason::NamespaceByName)),
+            ),
+            (
+                "own namespace by name alone",
+                serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "alpha-1"}}}]}]}),
+                Some(("ingress rule 1", Reason::OwnNamespaceByName)),
+            ),
+            (
+                "ipBlock while the ranges are unknown",
+                serde_json::json!({"egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}),
+                Some(("egress rule 1", Reason::IpBlock)),
+            ),
+        ];
+        for (what, policy, want) in cases {
+            let got = check_spec(&alpha, "alpha", &view, &config, &spec(policy));
+            match (got, want) {
+                (Ok(()), None) => {}
+                (Err(refusal), Some((rule, reason))) => {
+                    assert_eq!((refusal.rule.as_str(), refusal.reason), (rule, reason), "{what}");
+                    let summary = refusal.summary();
+                    assert!(summary.starts_with(rule), "{what}: {summary}");
+                    assert!(
+                        !summary.contains("beta"),
+                        "{what}: the summary names another tenant: {summary}"
+                    );
+                }
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }
