@@ -23,7 +23,7 @@ use kube::core::GroupVersionKind;
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::{Api, Client};
 use palisade_admission::{ClusterView, Verdict};
-use palisade_api::labels;
+use palisade_api::{CollisionScope, labels};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -110,6 +110,38 @@ pub fn served_hosts(kind: &str, object: &Value) -> Vec<String> {
     hosts
 }
 
+/// Every (host, path) an HTTPRoute serves: each hostname with each path match (`/` when a rule
+/// has no path match).
+fn route_paths(route: &Value) -> Vec<(String, String)> {
+    let mut paths: Vec<String> = route["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| {
+            let matches: Vec<String> = rule["matches"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| m["path"]["value"].as_str().unwrap_or("/").to_string())
+                .collect();
+            if matches.is_empty() {
+                vec!["/".to_string()]
+            } else {
+                matches
+            }
+        })
+        .collect();
+    if paths.is_empty() {
+        paths.push("/".to_string());
+    }
+    paths.sort();
+    paths.dedup();
+    served_hosts("HTTPRoute", route)
+        .into_iter()
+        .flat_map(|host| paths.iter().map(move |path| (host.clone(), path.clone())))
+        .collect()
+}
+
 fn serves_hosts(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
@@ -159,6 +191,85 @@ impl HostClaims {
         for host in served_hosts(&request.kind.kind, &value) {
             if let Err(denial) = self.claim(&host, &tenant, &reference, request.dry_run).await {
                 return denial;
+            }
+        }
+        if request.kind.kind == "HTTPRoute" {
+            return self.route_collisions(index, request, &tenant, namespace, &value).await;
+        }
+        Verdict::Allow
+    }
+
+    /// HTTPRoutes get the Ingress's host-and-path uniqueness inside the tenant's collision scope
+    /// (across tenants, host ownership already decides). Routes are not watched, so the
+    /// tenant's routes in scope are listed live, and its Ingresses come from the watch.
+    async fn route_collisions(
+        &self,
+        index: &Index,
+        request: &AdmissionRequest<DynamicObject>,
+        tenant: &str,
+        namespace: &str,
+        route: &Value,
+    ) -> Verdict {
+        let (scope, namespaces, ingress_routes) = {
+            let view = index.read();
+            let Some(policy) = view.tenant(tenant).map(|t| t.spec.ingress.collision_scope) else {
+                return Verdict::Allow;
+            };
+            let namespaces = match policy {
+                CollisionScope::Disabled => return Verdict::Allow,
+                CollisionScope::Namespace => vec![namespace.to_string()],
+                CollisionScope::Cluster | CollisionScope::Tenant => view.namespaces_of(tenant),
+            };
+            let ingress_routes: Vec<(String, String, String)> = view
+                .ingress_routes()
+                .into_iter()
+                .filter(|r| namespaces.contains(&r.namespace))
+                .map(|r| {
+                    (
+                        format!("Ingress {}/{}", r.namespace, r.name),
+                        r.host.to_ascii_lowercase(),
+                        r.path.clone(),
+                    )
+                })
+                .collect();
+            (policy, namespaces, ingress_routes)
+        };
+        let wanted = route_paths(route);
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&request.kind.group, &request.kind.version, &request.kind.kind),
+            &request.resource.resource,
+        );
+        let mut taken = ingress_routes;
+        for listed in &namespaces {
+            let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), listed, &resource);
+            let routes = match api.list(&Default::default()).await {
+                Ok(routes) => routes,
+                Err(error) => {
+                    return Verdict::deny(format!(
+                        "Palisade cannot list the tenant's HTTPRoutes ({error}) to check host and path collisions; retry in a moment"
+                    ));
+                }
+            };
+            for other in routes.items {
+                let name = other.metadata.name.clone().unwrap_or_default();
+                if listed == namespace && name == request.name {
+                    continue;
+                }
+                let value = serde_json::to_value(&other).unwrap_or_default();
+                for (host, path) in route_paths(&value) {
+                    taken.push((format!("HTTPRoute {listed}/{name}"), host, path));
+                }
+            }
+        }
+        for (host, path) in &wanted {
+            if let Some((holder, _, _)) = taken.iter().find(|(_, h, p)| h == host && p == path) {
+                return Verdict::deny(format!(
+                    "{host}{path} is already served by {holder}; tenant \"{tenant}\" requires hosts and paths to be unique in the {}",
+                    match scope {
+                        CollisionScope::Namespace => "namespace",
+                        _ => "tenant",
+                    }
+                ));
             }
         }
         Verdict::Allow
@@ -317,6 +428,23 @@ mod tests {
         let gateway = json!({ "spec": { "listeners": [{ "hostname": "g.example.com" }, { "port": 80 }] } });
         assert_eq!(served_hosts("Gateway", &gateway), vec!["g.example.com"]);
         assert!(served_hosts("Service", &route).is_empty());
+    }
+
+    #[test]
+    fn a_route_serves_each_hostname_at_each_path() {
+        let route = json!({ "spec": { "hostnames": ["a.example.com", "b.example.com"], "rules": [
+            { "matches": [{ "path": { "type": "PathPrefix", "value": "/api" } }, { "headers": [] }] },
+            {}
+        ] } });
+        assert_eq!(
+            route_paths(&route),
+            vec![
+                ("a.example.com".to_string(), "/".to_string()),
+                ("a.example.com".to_string(), "/api".to_string()),
+                ("b.example.com".to_string(), "/".to_string()),
+                ("b.example.com".to_string(), "/api".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -258,3 +258,76 @@ async fn a_wildcard_and_a_host_it_covers_racing_leave_one_holder() {
     }
     assert!(winners.iter().all(|w| *w == 1), "winners per domain: {winners:?}");
 }
+
+#[tokio::test]
+async fn http_routes_keep_host_and_path_unique_inside_the_tenant() {
+    let cluster = Cluster::start().await;
+    palisade_testenv::install_stand_in_crd(
+        &cluster.admin,
+        palisade_testenv::StandInKind {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "HTTPRoute",
+            plural: "httproutes",
+            namespaced: true,
+        },
+    )
+    .await
+    .unwrap();
+    let (tenant, owner) = cluster.tenant_with("paths", "{ forcePrefix: true }", HOSTS).await;
+    let mut namespaces = Vec::new();
+    for index in 0..2 {
+        let namespace = format!("{tenant}-n{index}");
+        Api::<Namespace>::all(owner.clone())
+            .create(&PostParams::default(), &namespace_object(&namespace))
+            .await
+            .unwrap();
+        cluster.wait_for_namespace_count(&tenant, index + 1).await;
+        namespaces.push(namespace);
+    }
+    let host = format!("{}.route.example.com", unique("p"));
+    let with_path = |name: &str, path: &str| -> DynamicObject {
+        serde_json::from_value(
+            json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": { "name": name }, "spec": { "parentRefs": [{ "name": "shared" }], "hostnames": [host],
+            "rules": [{ "matches": [{ "path": { "type": "PathPrefix", "value": path } }] }] } }),
+        )
+        .unwrap()
+    };
+    routes(&owner, &namespaces[0])
+        .create(&PostParams::default(), &with_path("api", "/api"))
+        .await
+        .unwrap();
+    let same = routes(&owner, &namespaces[1])
+        .create(&PostParams::default(), &with_path("api", "/api"))
+        .await;
+    expect_denied(
+        same,
+        &[&format!(
+            "{host}/api is already served by HTTPRoute {}/api",
+            namespaces[0]
+        )],
+    );
+    assert!(
+        routes(&cluster.admin, &namespaces[1])
+            .get_opt("api")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An Ingress of the tenant holds a path too.
+    Api::<Ingress>::namespaced(owner.clone(), &namespaces[0])
+        .create(&PostParams::default(), &ingress("site", &host))
+        .await
+        .unwrap();
+    expect_denied(
+        routes(&owner, &namespaces[1])
+            .create(&PostParams::default(), &with_path("root", "/"))
+            .await,
+        &["is already served by Ingress"],
+    );
+    // The compliant twin: another path.
+    routes(&owner, &namespaces[1])
+        .create(&PostParams::default(), &with_path("web", "/web"))
+        .await
+        .unwrap();
+}

@@ -5,8 +5,9 @@
 //! namespace (a shared Gateway) must list its hostnames: without them it takes every hostname
 //! the listener accepts, other tenants' included.
 //!
-//! Not yet: host ownership and collisions across routes and Ingresses (the webhook's view does
-//! not index route hostnames yet).
+//! Host ownership across tenants (wildcards included) and host-and-path collisions of HTTPRoutes
+//! inside the tenant's collision scope are decided by the webhook's host claims
+//! (`palisade_webhook`'s `hosts.rs`), which read and write the cluster.
 
 use serde_json::Value;
 
