@@ -38,13 +38,8 @@ fn render_into(b: &mut ClusterBuilder, tenants: &[Tenant]) -> BTreeMap<String, G
     let mut namespaces = Vec::new();
     for t in tenants {
         let name = t.metadata.name.clone().unwrap_or_default();
-        grants.insert(
-            name.clone(),
-            Grant {
-                open: t.spec.network.isolation == IsolationMode::None,
-                from_tenants: t.spec.network.allow_from.tenant_names().into_iter().collect(),
-            },
-        );
+        let spec = serde_json::to_value(&t.spec.network).unwrap();
+        grants.insert(name.clone(), Grant::from_network_spec(&name, &spec).unwrap());
         for o in render_cluster_scoped(t, &index, &facts).0 {
             b.add_rendered("rendered", o.manifest).expect("rendered objects parse");
         }
@@ -72,7 +67,12 @@ fn ungranted(extra: Option<&str>) -> Vec<String> {
     let m = matrix::tenant_matrix(&analysis);
     matrix::ungranted(&m, &grants)
         .into_iter()
-        .map(|(s, d, f)| format!("{s} => {d}: {} => {} : {}", f.src, f.dst, f.conn))
+        .map(|u| {
+            format!(
+                "{} => {}: {} => {} : {}",
+                u.src, u.dst, u.flow.src, u.flow.dst, u.outside
+            )
+        })
         .collect()
 }
 
@@ -152,20 +152,25 @@ spec:
     let m = matrix::tenant_matrix(&analysis);
     let found: Vec<String> = matrix::ungranted(&m, &grants)
         .into_iter()
-        .map(|(s, d, f)| format!("{s} => {d}: {} => {} : {}", f.src, f.dst, f.conn))
+        .map(|u| {
+            format!(
+                "{} => {}: {} => {} : {}",
+                u.src, u.dst, u.flow.src, u.flow.dst, u.outside
+            )
+        })
         .collect();
     assert_eq!(found, Vec::<String>::new(), "the squatter must not reach shop");
 }
 
-/// Issue 11, item 4: a narrowed grant. `catalog` lets `storefront` reach its `app: api` pods on
-/// TCP 8080 only; returns every connection line between the two tenants' pods (`extra`: more
-/// manifests, e.g. policies tenants wrote).
-fn narrowed_grant_lines(provider: &str, granted: bool, extra: &str) -> Vec<String> {
-    let grant = if granted {
-        "tenantGrants: [{ tenant: storefront, ports: [{ port: 8080 }], podSelector: { matchLabels: { app: api } } }]"
-    } else {
-        "tenantGrants: []"
-    };
+/// Issue 11, item 4: a narrowed grant. `catalog` (namespace `catalog-api`, pods `api` and `db`)
+/// writes `allow_from` as its `spec.network.allowFrom`; `storefront` (namespace `storefront-web`,
+/// pod `web`) grants nothing. Returns the cluster (with `extra`: more manifests, e.g. policies an
+/// admin or a tenant wrote) and the grants.
+fn narrowed_cluster(
+    provider: &str,
+    allow_from: &str,
+    extra: &str,
+) -> (palisade_reach::Cluster, BTreeMap<String, Grant>) {
     let tenants: Vec<Tenant> = serde_saphyr::from_multiple(&format!(
         r#"
 apiVersion: palisade.dev/v1alpha1
@@ -174,7 +179,7 @@ metadata: {{ name: catalog }}
 spec:
   owners: [{{ kind: User, name: alice }}]
   namespaces: {{ names: [catalog-api] }}
-  network: {{ provider: {provider}, allowFrom: {{ {grant} }} }}
+  network: {{ provider: {provider}, allowFrom: {{ {allow_from} }} }}
 ---
 apiVersion: palisade.dev/v1alpha1
 kind: Tenant
@@ -206,7 +211,17 @@ spec:
         b.add_text("extra.yaml", extra).unwrap();
     }
     let grants = render_into(&mut b, &tenants);
-    let cluster = b.build();
+    (b.build(), grants)
+}
+
+const NARROWED: &str =
+    "tenantGrants: [{ tenant: storefront, ports: [{ port: 8080 }], podSelector: { matchLabels: { app: api } } }]";
+
+/// Every connection line between the two tenants' pods (see [`narrowed_cluster`]); with the
+/// grant and no extra manifest, also checks that --check-isolation reports nothing.
+fn narrowed_grant_lines(provider: &str, granted: bool, extra: &str) -> Vec<String> {
+    let allow_from = if granted { NARROWED } else { "tenantGrants: []" };
+    let (cluster, grants) = narrowed_cluster(provider, allow_from, extra);
     let analysis = Analysis::new(&cluster, Options::default());
     // The grant counts for --check-isolation: nothing is reported as ungranted.
     let m = matrix::tenant_matrix(&analysis);
@@ -263,4 +278,199 @@ fn a_narrowed_grant_keeps_its_ports_under_admin_network_policy_whatever_tenants_
         narrowed_grant_lines("AdminNetworkPolicy", false, permissive),
         Vec::<String>::new()
     );
+}
+
+/// Policies as an admin (or a tenant, before the webhook refused it) could write them: ingress
+/// into `catalog-api` pods `pods` from `storefront-web` on `ports`, and egress from
+/// `storefront-web` to every pod of `catalog-api`.
+fn opened(pods: &str, ports: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: admin-in, namespace: catalog-api}}\nspec:\n  podSelector: {pods}\n  ingress:\n  - from: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: storefront-web}}}}}}]\n    ports: {ports}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: admin-out, namespace: storefront-web}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: catalog-api}}}}}}]\n"
+    )
+}
+
+/// A case name, the granting tenant's `allowFrom`, extra manifests, and the expected reports (the
+/// flow with what is outside the grant, and part of the reason).
+type NarrowCase = (&'static str, String, String, Vec<(String, &'static str)>);
+
+/// `--check-isolation` with narrowed grants: a flow is granted only on the ports and pods the
+/// destination's `tenantGrants` name; anything a policy opens beyond them is reported, with the
+/// part outside the grant and the field to change.
+#[test]
+fn check_isolation_reports_what_a_policy_opens_beyond_a_narrowed_grant() {
+    let web_to = |pod: &str| format!("storefront => catalog: storefront-web/web[Pod] => catalog-api/{pod}[Pod]");
+    let api = "{matchLabels: {app: api}}";
+    let db = "{matchLabels: {app: db}}";
+    // (case, allowFrom of catalog, extra manifests, expected (flow : outside, part of the reason)).
+    let cases: Vec<NarrowCase> = vec![
+        ("the exact grant, nothing else", NARROWED.into(), String::new(), vec![]),
+        (
+            "a policy opening exactly the granted port and pods",
+            NARROWED.into(),
+            opened(api, "[{port: 8080}]"),
+            vec![],
+        ),
+        (
+            "a policy opening more ports than granted",
+            NARROWED.into(),
+            opened(api, "[{port: 8080}, {port: 9090}]"),
+            vec![(
+                format!("{} : TCP 9090", web_to("api")),
+                "TCP 9090 of pod catalog-api/api[Pod] is outside the grant: Tenant catalog grants storefront only spec.network.allowFrom.tenantGrants[0].ports (TCP 8080)",
+            )],
+        ),
+        (
+            "a policy opening the granted port over UDP",
+            NARROWED.into(),
+            opened(api, "[{port: 8080, protocol: UDP}]"),
+            vec![(
+                format!("{} : UDP 8080", web_to("api")),
+                "spec.network.allowFrom.tenantGrants[0].ports (TCP 8080)",
+            )],
+        ),
+        (
+            "a policy opening every port",
+            NARROWED.into(),
+            opened(api, "[]"),
+            vec![(
+                format!("{} : SCTP 1-65535,TCP 1-8079,8081-65535,UDP 1-65535", web_to("api")),
+                "outside the grant",
+            )],
+        ),
+        (
+            "a policy opening the granted port of a pod outside the podSelector",
+            NARROWED.into(),
+            opened(db, "[{port: 8080}]"),
+            vec![(
+                format!("{} : TCP 8080", web_to("db")),
+                "pod catalog-api/db[Pod] is outside the grant: Tenant catalog grants storefront only the pods of spec.network.allowFrom.tenantGrants[0].podSelector (app=api)",
+            )],
+        ),
+        (
+            "a port range covers the policy's ports",
+            "tenantGrants: [{ tenant: storefront, ports: [{ port: 8080, endPort: 9090 }], podSelector: { matchLabels: { app: api } } }]".into(),
+            opened(api, "[{port: 8080}, {port: 9090}]"),
+            vec![],
+        ),
+        (
+            "two entries for the tenant add up",
+            "tenantGrants: [{ tenant: storefront, ports: [{ port: 8080 }], podSelector: { matchLabels: { app: api } } }, { tenant: storefront, ports: [{ port: 9090 }], podSelector: { matchLabels: { app: api } } }]".into(),
+            opened(api, "[{port: 8080}, {port: 9090}]"),
+            vec![],
+        ),
+        (
+            "an entry without podSelector opens every pod on its ports",
+            "tenantGrants: [{ tenant: storefront, ports: [{ port: 8080 }] }]".into(),
+            opened("{}", "[{port: 8080}, {port: 9090}]"),
+            vec![
+                (format!("{} : TCP 9090", web_to("api")), "tenantGrants[0].ports (TCP 8080)"),
+                (format!("{} : TCP 9090", web_to("db")), "tenantGrants[0].ports (TCP 8080)"),
+            ],
+        ),
+        (
+            "a whole-tenant grant covers everything",
+            "tenants: [storefront]".into(),
+            opened("{}", "[]"),
+            vec![],
+        ),
+        (
+            "no grant at all",
+            "tenantGrants: []".into(),
+            opened(api, "[{port: 8080}]"),
+            vec![(
+                format!("{} : TCP 8080", web_to("api")),
+                "Tenant catalog does not list storefront in spec.network.allowFrom.tenants or tenantGrants",
+            )],
+        ),
+    ];
+    for (case, allow_from, extra, want) in cases {
+        for provider in ["Kubernetes", "AdminNetworkPolicy"] {
+            let (cluster, grants) = narrowed_cluster(provider, &allow_from, &extra);
+            let analysis = Analysis::new(&cluster, Options::default());
+            let m = matrix::tenant_matrix(&analysis);
+            let got = matrix::ungranted(&m, &grants);
+            // Under AdminNetworkPolicy, Palisade's admin tier keeps the flow to the grant whatever
+            // namespaced policies say: nothing beyond it is reachable, so nothing is reported.
+            if provider == "AdminNetworkPolicy" {
+                assert_eq!(got.len(), 0, "{case} ({provider}): {got:?}");
+                continue;
+            }
+            let lines: Vec<String> = got
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{} => {}: {} => {} : {}",
+                        u.src, u.dst, u.flow.src, u.flow.dst, u.outside
+                    )
+                })
+                .collect();
+            let expected: Vec<String> = want.iter().map(|(l, _)| l.clone()).collect();
+            assert_eq!(lines, expected, "{case} ({provider})");
+            for (u, (_, why)) in got.iter().zip(&want) {
+                assert!(u.why.contains(why), "{case}: {:?} should contain {why:?}", u.why);
+                assert!(u.to_string().contains(why), "{case}: {u}");
+            }
+        }
+    }
+}
+
+#[test]
+fn grants_read_from_a_tenant_spec_name_the_field_in_errors() {
+    use serde_json::json;
+    let g = Grant::from_network_spec(
+        "catalog",
+        &json!({"isolation": "Strict", "allowFrom": {"tenants": ["a"], "tenantGrants": [
+            {"tenant": "b", "ports": [{"protocol": "UDP", "port": 53}, {"port": 8000, "endPort": 8010}],
+             "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["x"]}]}},
+            {"tenant": "c"}]}}),
+    )
+    .unwrap();
+    assert!(!g.open);
+    assert_eq!(
+        g.from_tenants.iter().cloned().collect::<Vec<_>>(),
+        vec!["a".to_string()]
+    );
+    assert_eq!(g.narrowed.len(), 2);
+    assert_eq!(g.narrowed[0].conns.to_string(), "TCP 8000-8010,UDP 53");
+    assert_eq!(g.narrowed[0].pods.to_string(), "app in (x)");
+    assert_eq!((g.narrowed[1].tenant.as_str(), g.narrowed[1].index), ("c", 1));
+    assert!(g.narrowed[1].conns.is_all() && g.narrowed[1].pods.is_everything());
+    assert!(
+        Grant::from_network_spec("t", &json!({"isolation": "None"}))
+            .unwrap()
+            .open
+    );
+
+    let bad = [
+        (
+            json!({"tenantGrants": [{"tenant": "b", "ports": [{"port": 0}]}]}),
+            "spec.network.allowFrom.tenantGrants[0].ports[0].port",
+        ),
+        (
+            json!({"tenantGrants": [{"tenant": "b", "ports": [{"port": 90, "endPort": 80}]}]}),
+            "spec.network.allowFrom.tenantGrants[0].ports[0].endPort",
+        ),
+        (
+            json!({"tenantGrants": [{"tenant": "b", "ports": [{"port": 80, "protocol": "ICMP"}]}]}),
+            "spec.network.allowFrom.tenantGrants[0].ports[0].protocol",
+        ),
+        (
+            json!({"tenantGrants": [{"ports": []}]}),
+            "spec.network.allowFrom.tenantGrants[0].tenant",
+        ),
+        (
+            json!({"tenantGrants": [{"tenant": "b", "podSelector": {"matchExpressions": [{"key": "k", "operator": "Near"}]}}]}),
+            "spec.network.allowFrom.tenantGrants[0].podSelector.matchExpressions[0].operator",
+        ),
+        (json!({"tenants": [3]}), "spec.network.allowFrom.tenants[0]"),
+    ];
+    for (allow_from, field) in bad {
+        let err = Grant::from_network_spec("catalog", &json!({"allowFrom": allow_from}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("field `{field}`")) && err.contains("Tenant catalog"),
+            "{field}: {err}"
+        );
+    }
 }
