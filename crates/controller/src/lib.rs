@@ -51,6 +51,7 @@ pub mod cache;
 pub mod compare;
 pub mod diff;
 pub mod discovery;
+pub mod foreign;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;

@@ -153,6 +153,10 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
             invalid: invalid.iter().map(ToString::to_string).collect(),
             ..Outcome::default()
         };
+        let outcome = Outcome {
+            foreign_policies: ctx.shared.foreign().of(&name, &outcome.namespaces),
+            ..outcome
+        };
         write_status(ctx, tenant, &outcome, &params).await?;
         tracing::warn!(tenant = %name, errors = ?outcome.invalid, "invalid Tenant: nothing applied");
         return Ok(Action::await_change());
@@ -250,6 +254,7 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
         tracing::warn!(tenant = %name, ?unreadable, "unreadable quota usage left out of the sum");
     }
     outcome.quota_used = quota_used;
+    outcome.foreign_policies = ctx.shared.foreign().of(&name, &outcome.namespaces);
     let previously_limited: Vec<String> = tenant
         .status
         .as_ref()

@@ -158,6 +158,7 @@ async fn run_controller(
             let all = related.tenants().state();
             let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
             related.wake(woken_by_tenant(tenant, &before, &all));
+            related.tenant_seen(tenant);
         });
     let controller = Controller::for_stream(tenant_changes, tenant_store.clone()).reconcile_on(woken);
 
@@ -172,6 +173,22 @@ async fn run_controller(
                 "a watch has not listed its objects after {FIRST_LIST_TIMEOUT:?} (see the warnings above); starting without it"
             );
         }
+    }
+    // NetworkPolicies Palisade did not write, judged by the webhook's rule (see `foreign`):
+    // started once the namespaces are known, so each policy's tenant is.
+    let (foreign_listed, foreign_first_list) = tokio::sync::oneshot::channel();
+    let _foreign = AbortOnDrop(tokio::spawn(crate::foreign::watch(
+        client.clone(),
+        shared.clone(),
+        foreign_listed,
+    )));
+    if tokio::time::timeout(FIRST_LIST_TIMEOUT, foreign_first_list)
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            "the watch of NetworkPolicies not written by Palisade has not listed them after {FIRST_LIST_TIMEOUT:?}; starting without it"
+        );
     }
     tracing::info!(
         watched = ?served.iter().map(|k| k.describe()).collect::<Vec<_>>(),

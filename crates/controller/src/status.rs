@@ -30,11 +30,15 @@ pub struct Outcome {
     /// ClusterRoles the API server would not let the controller bind.
     pub unbindable_roles: BTreeSet<String>,
     pub quota_used: BTreeMap<String, Quantity>,
+    /// `namespace/name: why` of each NetworkPolicy in the tenant's namespaces, not written by
+    /// Palisade, that the webhook would refuse today (see [`crate::foreign`]).
+    pub foreign_policies: Vec<String>,
 }
 
 pub const READY: &str = "Ready";
 pub const CORDONED: &str = "Cordoned";
 pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
+pub const FOREIGN_POLICIES: &str = "ForeignPolicies";
 
 /// At most this many items are spelled out in a condition message.
 const LISTED: usize = 5;
@@ -136,6 +140,7 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
             now,
         ),
         quota_condition(previous, tenant, &outcome.quota_used, generation, now),
+        foreign_condition(previous, &outcome.foreign_policies, generation, now),
     ];
     let hard = tenant_hard(tenant);
     TenantStatus {
@@ -267,6 +272,49 @@ fn skipped_message(skipped: &[Skipped]) -> String {
         })
         .collect();
     parts.join("; ")
+}
+
+/// `ForeignPolicies`: NetworkPolicies in the tenant's namespaces that Palisade did not write and
+/// the webhook would refuse. Each is named with why, never with another tenant's name.
+fn foreign_condition(
+    previous: &[TenantCondition],
+    policies: &[String],
+    generation: Option<i64>,
+    now: &str,
+) -> TenantCondition {
+    if policies.is_empty() {
+        return condition(
+            previous,
+            FOREIGN_POLICIES,
+            false,
+            "None",
+            "every NetworkPolicy in the tenant's namespaces not written by Palisade is one the webhook admits today"
+                .to_string(),
+            generation,
+            now,
+        );
+    }
+    let mut text = policies
+        .iter()
+        .take(crate::foreign::LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if policies.len() > crate::foreign::LISTED {
+        text.push_str(&format!("; and {} more", policies.len() - crate::foreign::LISTED));
+    }
+    condition(
+        previous,
+        FOREIGN_POLICIES,
+        true,
+        "WouldBeRefused",
+        format!(
+            "{} NetworkPolicy(ies) in the tenant's namespaces, not written by Palisade (stored before the webhook's NetworkPolicy rule, or by an administrator), would be refused by the webhook today and may open paths no grant allows, or outlive a revoked grant: {text}. Delete them, or rewrite them to select only this tenant's namespaces and addresses outside the cluster",
+            policies.len()
+        ),
+        generation,
+        now,
+    )
 }
 
 fn listed(items: impl Iterator<Item = String>) -> String {
@@ -438,6 +486,33 @@ mod tests {
                 .collect(),
             ..Outcome::default()
         }
+    }
+
+    #[test]
+    fn foreign_policies_listed_at_most_ten_then_counted() {
+        let t = tenant(false);
+        let none = tenant_status(&t, &Outcome::default(), "now");
+        let c = get(&none, FOREIGN_POLICIES);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "None"));
+        let policies: Vec<String> = (0..12)
+            .map(|i| format!("shop-1/p{i:02}: ingress rule 1 has no peers"))
+            .collect();
+        let outcome = Outcome {
+            foreign_policies: policies,
+            ..Outcome::default()
+        };
+        let some = tenant_status(&t, &outcome, "now");
+        let c = get(&some, FOREIGN_POLICIES);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "WouldBeRefused"));
+        assert!(c.message.starts_with("12 NetworkPolicy(ies)"), "{}", c.message);
+        assert!(
+            c.message.contains("shop-1/p09: ingress rule 1 has no peers"),
+            "{}",
+            c.message
+        );
+        assert!(!c.message.contains("shop-1/p10"), "{}", c.message);
+        assert!(c.message.contains("; and 2 more."), "{}", c.message);
+        assert_eq!(get(&some, READY).status, "True", "reported, not a reconcile failure");
     }
 
     #[test]

@@ -18,10 +18,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use palisade_api::{Tenant, labels};
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::cache::{Cache, Seen, fingerprint_of};
 use crate::diff::ObjectKey;
+use crate::foreign::{ForeignPolicies, tenant_changes_verdicts};
 use crate::kinds::ManagedKind;
 use crate::related::mesh_callers_of;
 
@@ -30,6 +31,12 @@ pub struct Shared {
     cache: Mutex<Cache>,
     tenants: Store<Tenant>,
     wake: UnboundedSender<ObjectRef<Tenant>>,
+    /// Verdicts on the NetworkPolicies Palisade did not write (see [`crate::foreign`]).
+    foreign: Mutex<ForeignPolicies>,
+    /// Tells the watch of those policies to list and judge them all again.
+    pub judge_again: Notify,
+    /// The platform namespaces each Tenant granted when last seen.
+    granted_namespaces: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl Shared {
@@ -38,6 +45,25 @@ impl Shared {
             cache: Mutex::default(),
             tenants,
             wake,
+            foreign: Mutex::default(),
+            judge_again: Notify::new(),
+            granted_namespaces: Mutex::default(),
+        }
+    }
+
+    pub fn foreign(&self) -> MutexGuard<'_, ForeignPolicies> {
+        self.foreign.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A Tenant was written: if it is new or grants other platform namespaces, the verdicts on
+    /// the policies Palisade did not write are computed again.
+    pub fn tenant_seen(&self, tenant: &Tenant) {
+        let mut granted = self
+            .granted_namespaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tenant_changes_verdicts(&mut granted, tenant) {
+            self.judge_again.notify_one();
         }
     }
 
@@ -243,7 +269,13 @@ async fn pump(
                     }
                     woken
                 }
-                Ok(watcher::Event::Apply(seen)) => cache.saw(seen),
+                Ok(watcher::Event::Apply(seen)) => {
+                    if kind.kind == "Namespace" && cache.namespace_tenant(&seen.key.name) != seen.tenant.as_deref() {
+                        // Bound to a tenant or leaving one: the policies in it are judged again.
+                        shared.judge_again.notify_one();
+                    }
+                    cache.saw(seen)
+                }
                 Ok(watcher::Event::Delete(seen)) => cache.deleted(&seen.key),
                 Err(error) => {
                     tracing::warn!(kind = %kind.describe(), %error, "watch failed; retrying with backoff");

@@ -1,0 +1,453 @@
+//! NetworkPolicies in tenant namespaces that the webhook would refuse today but that are stored
+//! anyway: written before the webhook's NetworkPolicy rule existed, while the webhook was down,
+//! or by an administrator (who is exempt). They are reported on the Tenant as the condition
+//! `ForeignPolicies`, since Palisade's promise — revoking a grant closes every path it opened,
+//! whatever tenants wrote — holds only while no such policy is stored.
+//!
+//! One watch of every NetworkPolicy Palisade did not write (label selector
+//! `app.kubernetes.io/managed-by!=palisade`, whole objects, since the rule reads the spec) feeds a
+//! small [`ForeignPolicies`] index: each policy is judged as it arrives, by the webhook's own rule
+//! ([`palisade_admission::network_policy::check_spec`]), and only the verdicts of offending
+//! policies are kept (namespace, name, tenant, one phrase), never the specs. A change of verdict
+//! wakes the tenant; a reconcile reads the index and costs no request.
+//!
+//! A verdict depends on more than the policy: which tenant holds the namespace, and which
+//! platform namespaces the Tenant grants. When either changes (a namespace is bound to a tenant
+//! or leaves it, a Tenant appears or changes `spec.network.allowFrom.namespaces`), the watch
+//! starts over, which lists the policies once more and judges them all again. A steady cluster
+//! costs no request.
+//!
+//! ipBlocks are left to the webhook: it knows the cluster's pod and Service CIDRs (from the
+//! nodes, ServiceCIDR objects or its flags) and the controller does not, so the controller judges
+//! every ipBlock peer as allowed rather than reporting every ipBlock as unverifiable. Verdicts
+//! never name another tenant: [`Refusal::summary`] names the rule and the class of problem only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use palisade_admission::network_policy::{Refusal, check_spec};
+use palisade_admission::{AdmissionConfig, ClusterView, IngressRoute, VolumeOwner};
+use palisade_api::{Tenant, labels};
+use tokio::sync::oneshot;
+
+use crate::cache::Cache;
+use crate::watch::Shared;
+
+/// How many offending policies a condition message spells out.
+pub const LISTED: usize = 10;
+
+/// An offending policy, as the index keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offence {
+    /// The tenant whose namespace holds the policy.
+    pub tenant: String,
+    /// Why the webhook would refuse it, naming no other tenant (`ingress rule 1 has no peers…`).
+    pub why: String,
+}
+
+type Key = (String, String);
+
+/// The verdicts of the offending policies, by (namespace, name). Pure.
+#[derive(Debug, Default)]
+pub struct ForeignPolicies {
+    offending: BTreeMap<Key, Offence>,
+    /// While the watch lists again: what the list has shown so far.
+    relisting: Option<BTreeMap<Key, Offence>>,
+}
+
+impl ForeignPolicies {
+    /// A policy was written (or listed outside a relist); returns the tenants to wake.
+    pub fn saw(&mut self, namespace: &str, name: &str, verdict: Option<Offence>) -> BTreeSet<String> {
+        let key = (namespace.to_string(), name.to_string());
+        let before = match verdict.clone() {
+            Some(offence) => self.offending.insert(key, offence),
+            None => self.offending.remove(&key),
+        };
+        changed(before.as_ref(), verdict.as_ref())
+    }
+
+    /// A policy was deleted; returns the tenants to wake.
+    pub fn deleted(&mut self, namespace: &str, name: &str) -> BTreeSet<String> {
+        self.saw(namespace, name, None)
+    }
+
+    pub fn relist_started(&mut self) {
+        self.relisting = Some(BTreeMap::new());
+    }
+
+    pub fn relisted(&mut self, namespace: &str, name: &str, verdict: Option<Offence>) {
+        if let (Some(listing), Some(offence)) = (self.relisting.as_mut(), verdict) {
+            listing.insert((namespace.to_string(), name.to_string()), offence);
+        }
+    }
+
+    /// The relist is complete: it replaces what was known. Returns the tenants whose verdicts
+    /// changed.
+    pub fn relist_done(&mut self) -> BTreeSet<String> {
+        let Some(listed) = self.relisting.take() else {
+            return BTreeSet::new();
+        };
+        let mut woken = BTreeSet::new();
+        for (key, before) in &self.offending {
+            woken.extend(changed(Some(before), listed.get(key)));
+        }
+        for (key, now) in &listed {
+            if !self.offending.contains_key(key) {
+                woken.insert(now.tenant.clone());
+            }
+        }
+        self.offending = listed;
+        woken
+    }
+
+    /// `namespace/name: why` of each offending policy of `tenant` in `namespaces`, sorted.
+    pub fn of(&self, tenant: &str, namespaces: &[String]) -> Vec<String> {
+        namespaces
+            .iter()
+            .flat_map(|ns| {
+                self.offending
+                    .range((ns.clone(), String::new())..)
+                    .take_while(move |((n, _), _)| n == ns)
+            })
+            .filter(|(_, offence)| offence.tenant == tenant)
+            .map(|((ns, name), offence)| format!("{ns}/{name}: {}", offence.why))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.offending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offending.is_empty()
+    }
+}
+
+fn changed(before: Option<&Offence>, now: Option<&Offence>) -> BTreeSet<String> {
+    if before == now {
+        return BTreeSet::new();
+    }
+    before.iter().chain(now.iter()).map(|o| o.tenant.clone()).collect()
+}
+
+/// The webhook's verdict on a policy Palisade did not write, in the namespace of a tenant.
+/// `None` when the policy is Palisade's, its namespace is no known tenant's, or the webhook would
+/// admit it (ipBlocks aside: see the module docs).
+pub fn judge(
+    policy: &NetworkPolicy,
+    cache: &Cache,
+    tenant_of: impl Fn(&str) -> Option<Arc<Tenant>>,
+) -> Option<Offence> {
+    let metadata = &policy.metadata;
+    let managed = metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::MANAGED_BY))
+        .is_some_and(|v| v == labels::MANAGED_BY_VALUE);
+    if managed {
+        return None;
+    }
+    let tenant_name = cache.namespace_tenant(metadata.namespace.as_deref()?)?;
+    let tenant = tenant_of(tenant_name)?;
+    let spec = trusting_ip_blocks(policy.spec.as_ref()?);
+    let view = CacheView(cache);
+    let refusal: Refusal = check_spec(&tenant, tenant_name, &view, &AdmissionConfig::default(), &spec).err()?;
+    Some(Offence {
+        tenant: tenant_name.to_string(),
+        why: refusal.summary(),
+    })
+}
+
+/// The spec with each ipBlock peer replaced by a peer of the policy's own namespace (which the
+/// rule always allows): the controller does not know the ranges an ipBlock is judged against.
+/// A peer holds either an ipBlock or selectors, never both, so nothing else changes.
+pub fn trusting_ip_blocks(spec: &NetworkPolicySpec) -> NetworkPolicySpec {
+    let own_namespace = || NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..NetworkPolicyPeer::default()
+    };
+    let trust = |peers: &mut Option<Vec<NetworkPolicyPeer>>| {
+        for peer in peers.iter_mut().flatten() {
+            if peer.ip_block.is_some() {
+                *peer = own_namespace();
+            }
+        }
+    };
+    let mut spec = spec.clone();
+    for rule in spec.ingress.iter_mut().flatten() {
+        trust(&mut rule.from);
+    }
+    for rule in spec.egress.iter_mut().flatten() {
+        trust(&mut rule.to);
+    }
+    spec
+}
+
+/// What the rule reads of the cluster, from the controller's cache: which tenant holds a
+/// namespace. Pod and Service CIDRs are unknown (ipBlocks are not judged here).
+struct CacheView<'a>(&'a Cache);
+
+impl ClusterView for CacheView<'_> {
+    fn tenant(&self, _name: &str) -> Option<&Tenant> {
+        None
+    }
+    fn tenants(&self) -> Vec<&Tenant> {
+        Vec::new()
+    }
+    fn namespace_labels(&self, _namespace: &str) -> Option<&BTreeMap<String, String>> {
+        None
+    }
+    fn namespaces_of(&self, tenant: &str) -> Vec<String> {
+        self.0.namespaces_of(tenant)
+    }
+    fn volume(&self, _name: &str) -> Option<&VolumeOwner> {
+        None
+    }
+    fn ingress_routes(&self) -> Vec<&IngressRoute> {
+        Vec::new()
+    }
+    fn tenant_of_namespace(&self, namespace: &str) -> Option<&str> {
+        self.0.namespace_tenant(namespace)
+    }
+}
+
+/// Whether a Tenant's change calls for judging every policy again: a Tenant not seen before, or
+/// other granted platform namespaces. Records what it saw in `granted`.
+pub fn tenant_changes_verdicts(granted: &mut BTreeMap<String, Vec<String>>, tenant: &Tenant) -> bool {
+    let name = tenant.metadata.name.clone().unwrap_or_default();
+    let now = tenant.spec.network.allow_from.namespaces.clone();
+    granted.insert(name, now.clone()).is_none_or(|before| before != now)
+}
+
+/// Watches the NetworkPolicies Palisade did not write, feeding [`Shared::foreign`]; starts over
+/// (a fresh list) whenever [`Shared::judge_again`] is called. `listed` completes after the first
+/// list.
+pub async fn watch(client: Client, shared: Arc<Shared>, listed: oneshot::Sender<()>) {
+    let mut listed = Some(listed);
+    loop {
+        let selector = format!("{}!={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+        let events = watcher(
+            Api::<NetworkPolicy>::all(client.clone()),
+            watcher::Config::default().labels(&selector),
+        )
+        .default_backoff();
+        let mut events = std::pin::pin!(events);
+        loop {
+            tokio::select! {
+                event = events.next() => {
+                    let Some(event) = event else { break };
+                    let woken = handle(&shared, event, &mut listed);
+                    shared.wake(woken);
+                }
+                () = shared.judge_again.notified() => break,
+            }
+        }
+        // Changes come in bursts (a Tenant and its namespaces): judge once they settle.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn handle(
+    shared: &Shared,
+    event: Result<watcher::Event<NetworkPolicy>, watcher::Error>,
+    listed: &mut Option<oneshot::Sender<()>>,
+) -> BTreeSet<String> {
+    let judged = |policy: &NetworkPolicy| {
+        let verdict = judge(policy, &shared.cache(), |name| {
+            shared.tenants().get(&ObjectRef::<Tenant>::new(name))
+        });
+        let namespace = policy.metadata.namespace.clone().unwrap_or_default();
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        (namespace, name, verdict)
+    };
+    match event {
+        Ok(watcher::Event::Init) => {
+            shared.foreign().relist_started();
+            BTreeSet::new()
+        }
+        Ok(watcher::Event::InitApply(policy)) => {
+            let (namespace, name, verdict) = judged(&policy);
+            shared.foreign().relisted(&namespace, &name, verdict);
+            BTreeSet::new()
+        }
+        Ok(watcher::Event::InitDone) => {
+            let woken = shared.foreign().relist_done();
+            if let Some(listed) = listed.take() {
+                let _ = listed.send(());
+            }
+            woken
+        }
+        Ok(watcher::Event::Apply(policy)) => {
+            let (namespace, name, verdict) = judged(&policy);
+            shared.foreign().saw(&namespace, &name, verdict)
+        }
+        Ok(watcher::Event::Delete(policy)) => {
+            let namespace = policy.metadata.namespace.clone().unwrap_or_default();
+            let name = policy.metadata.name.clone().unwrap_or_default();
+            shared.foreign().deleted(&namespace, &name)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "watch of NetworkPolicies not written by Palisade failed; retrying with backoff");
+            BTreeSet::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Seen;
+    use crate::diff::ObjectKey;
+
+    fn offence(tenant: &str, why: &str) -> Option<Offence> {
+        Some(Offence {
+            tenant: tenant.into(),
+            why: why.into(),
+        })
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn index_wakes_on_changes_only_and_relists_replace() {
+        let mut index = ForeignPolicies::default();
+        assert_eq!(index.saw("a-1", "p", offence("a", "x")), set(&["a"]));
+        assert_eq!(index.saw("a-1", "p", offence("a", "x")), set(&[]), "same verdict");
+        assert_eq!(index.saw("a-1", "fine", None), set(&[]), "never offending");
+        assert_eq!(index.saw("a-1", "p", offence("a", "y")), set(&["a"]));
+        assert_eq!(index.saw("b-1", "q", offence("b", "z")), set(&["b"]));
+        assert_eq!(
+            index.of("a", &["a-1".into(), "b-1".into()]),
+            vec!["a-1/p: y".to_string()]
+        );
+        assert_eq!(index.deleted("a-1", "p"), set(&["a"]));
+        assert!(index.of("a", &["a-1".into()]).is_empty());
+
+        index.relist_started();
+        index.relisted("b-1", "q", offence("b", "z"));
+        index.relisted("c-1", "r", offence("c", "w"));
+        index.relisted("c-1", "ok", None);
+        assert_eq!(index.relist_done(), set(&["c"]), "b unchanged, c new");
+        index.relist_started();
+        assert_eq!(index.relist_done(), set(&["b", "c"]), "both gone");
+        assert!(index.is_empty());
+    }
+
+    fn policy(namespace: &str, spec: serde_json::Value, managed: bool) -> NetworkPolicy {
+        let labels = if managed {
+            serde_json::json!({ "app.kubernetes.io/managed-by": "palisade" })
+        } else {
+            serde_json::json!({})
+        };
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "p", "namespace": namespace, "labels": labels },
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    fn tenant(name: &str) -> Arc<Tenant> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "palisade.dev/v1alpha1", "kind": "Tenant",
+                "metadata": { "name": name },
+                "spec": { "owners": [{ "kind": "User", "name": "alice" }] }
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn namespace(name: &str, tenant: &str) -> Seen {
+        Seen {
+            key: ObjectKey::new("v1", "Namespace", None, name),
+            tenant: Some(tenant.into()),
+            managed: false,
+            fingerprint: 1,
+            quota_used: None,
+            claimed: None,
+            terminating: false,
+        }
+    }
+
+    #[test]
+    fn judge_table() {
+        let mut cache = Cache::default();
+        cache.saw(namespace("alpha-1", "alpha"));
+        cache.saw(namespace("beta-1", "beta"));
+        let tenants = |name: &str| (name == "alpha" || name == "beta").then(|| tenant(name));
+        let foreign = serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"palisade.dev/tenant": "beta"}}}]}]});
+        let cases = [
+            (
+                "selects another tenant",
+                "alpha-1",
+                foreign.clone(),
+                false,
+                Some("ingress rule 1 selects another tenant's namespaces"),
+            ),
+            ("Palisade's own", "alpha-1", foreign.clone(), true, None),
+            ("not a tenant namespace", "kube-system", foreign.clone(), false, None),
+            (
+                "own tenant",
+                "alpha-1",
+                serde_json::json!({"egress": [{"to": [{"namespaceSelector": {"matchLabels": {"palisade.dev/tenant": "alpha"}}}]}]}),
+                false,
+                None,
+            ),
+            (
+                "peerless egress",
+                "beta-1",
+                serde_json::json!({"egress": [{}]}),
+                false,
+                Some("egress rule 1 has no peers"),
+            ),
+            (
+                "ipBlocks are the webhook's",
+                "alpha-1",
+                serde_json::json!({"egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}),
+                false,
+                None,
+            ),
+            (
+                "a rule after an ipBlock still counts",
+                "alpha-1",
+                serde_json::json!({"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}, {}]}),
+                false,
+                Some("egress rule 2 has no peers"),
+            ),
+        ];
+        for (what, ns, spec, managed, want) in cases {
+            let got = judge(&policy(ns, spec, managed), &cache, tenants);
+            match (got, want) {
+                (None, None) => {}
+                (Some(offence), Some(start)) => {
+                    assert!(offence.why.starts_with(start), "{what}: {}", offence.why);
+                    assert!(
+                        !offence.why.contains("beta"),
+                        "{what} names another tenant: {}",
+                        offence.why
+                    );
+                }
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tenants_call_for_judging_again_when_new_or_granting_other_namespaces() {
+        let mut granted = BTreeMap::new();
+        let mut t = (*tenant("alpha")).clone();
+        assert!(tenant_changes_verdicts(&mut granted, &t), "new");
+        assert!(!tenant_changes_verdicts(&mut granted, &t), "unchanged");
+        t.spec.network.allow_from.namespaces = vec!["monitoring".into()];
+        assert!(tenant_changes_verdicts(&mut granted, &t), "grants another namespace");
+    }
+}
