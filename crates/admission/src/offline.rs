@@ -27,6 +27,11 @@ pub fn resource_for(kind: &str) -> String {
     }
 }
 
+fn next_uid() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A CREATE of `manifest` by `user` in `groups`, as the API server would send it.
 pub fn create_request(
     manifest: &Value,
@@ -46,13 +51,20 @@ pub fn create_request(
     };
     let gvk = json!({ "group": group, "version": version, "kind": kind });
     let gvr = json!({ "group": group, "version": version, "resource": resource_for(kind) });
+    // The API server gives an object its uid before validating admission; each object of a
+    // run gets its own, so the quota step counts them apart.
+    let uid = format!("00000000-0000-4000-8000-{:012x}", next_uid());
+    let mut object = manifest.clone();
+    if object["metadata"]["uid"].is_null() {
+        object["metadata"]["uid"] = json!(uid);
+    }
     let mut request = json!({
-        "uid": "00000000-0000-0000-0000-000000000000",
+        "uid": uid,
         "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
         "name": name,
         "operation": "CREATE",
         "userInfo": { "username": user, "groups": groups },
-        "object": manifest,
+        "object": object,
         "oldObject": null,
         "dryRun": true,
     });

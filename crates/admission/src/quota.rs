@@ -35,11 +35,15 @@
 
 use std::collections::BTreeMap;
 
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, Operation};
+use palisade_api::{Tenant, labels};
 use palisade_tenancy::quantity::{self, Amount};
 
 use serde::{Deserialize, Serialize};
 
-use crate::usage::Usage;
+use crate::usage::{self, Counted, Usage};
+use crate::{ClusterView, Verdict};
 
 /// One admitted request's usage, held until the watch has the object or the grace has passed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,4 +172,213 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// A kind counted only by number, which the webhook lists live (it does not watch it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedKind {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+}
+
+/// The kinds whose usage the webhook's watches keep (`palisade_webhook`'s index); every other kind is counted
+/// by listing it live when a request adds one.
+pub const WATCHED: [(&str, &str); 3] = [("", "pods"), ("", "persistentvolumeclaims"), ("", "services")];
+
+/// What the quota step is asked (by the webhook, and by `palisade check` offline): the tenant, its limits, and the request in quota terms.
+pub struct Asked {
+    pub tenant: String,
+    pub hard: BTreeMap<String, Amount>,
+    pub key: String,
+    pub described: String,
+    pub new: Usage,
+    pub old: Usage,
+    pub namespace: String,
+    /// `<apiVersion>|<kind>|<plural>|<name>`, to find the object again.
+    pub object: String,
+    /// A kind the watches do not follow (counted only by number, `count/<resource>.<group>`):
+    /// its objects in the tenant's namespaces are listed live at each admission.
+    pub listed_live: Option<CountedKind>,
+}
+
+fn parse_limits(tenant: &Tenant, tenant_name: &str) -> Result<BTreeMap<String, Amount>, Verdict> {
+    let Some(policy) = tenant.spec.quota.as_ref() else {
+        return Ok(BTreeMap::new());
+    };
+    policy
+        .tenant
+        .iter()
+        .map(|(resource, limit)| match quantity::parse(&limit.0) {
+            Some(amount) => Ok((resource.clone(), amount)),
+            None => Err(Verdict::deny(format!(
+                "tenant \"{tenant_name}\" has spec.quota.tenant[\"{resource}\"] = \"{}\", which is not a quantity, so no request can be measured against it; ask your platform team to fix the Tenant",
+                limit.0
+            ))),
+        })
+        .collect()
+}
+
+/// The request in quota terms, or `None` when it cannot add to a limited resource.
+pub fn ask(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView) -> Result<Option<Asked>, Verdict> {
+    let Some(object) = request.object.as_ref() else {
+        return Ok(None);
+    };
+    let api_version = if request.kind.group.is_empty() {
+        request.kind.version.clone()
+    } else {
+        format!("{}/{}", request.kind.group, request.kind.version)
+    };
+    let plural = request.resource.resource.as_str();
+    if request.kind.group.is_empty() && request.kind.kind == "Namespace" {
+        if request.operation != Operation::Create {
+            return Ok(None);
+        }
+        let Some(tenant_name) = object.metadata.labels.as_ref().and_then(|l| l.get(labels::TENANT)) else {
+            return Ok(None);
+        };
+        let Some(max) = view.tenant(tenant_name).and_then(|t| t.spec.namespaces.max) else {
+            return Ok(None);
+        };
+        let counted = Usage::from([(NAMESPACES.to_string(), Amount::units(1))]);
+        return Ok(Some(Asked {
+            tenant: tenant_name.clone(),
+            hard: BTreeMap::from([(NAMESPACES.to_string(), Amount::units(i64::from(max)))]),
+            key: namespace_key(&request.name),
+            described: format!("new namespace \"{}\"", request.name),
+            new: counted,
+            old: Usage::new(),
+            namespace: request.name.clone(),
+            object: format!("{api_version}|Namespace|namespaces|{}", request.name),
+            listed_live: None,
+        }));
+    }
+    let Some(namespace) = request.namespace.as_deref() else {
+        return Ok(None);
+    };
+    let Some(tenant_name) = view.tenant_of_namespace(namespace) else {
+        return Ok(None);
+    };
+    let Some(tenant) = view.tenant(tenant_name) else {
+        return Ok(None);
+    };
+    let hard = parse_limits(tenant, tenant_name)?;
+    if hard.is_empty() {
+        return Ok(None);
+    }
+    let counted = Counted {
+        group: &request.kind.group,
+        kind: &request.kind.kind,
+        resource: plural,
+    };
+    let operation = match request.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete | Operation::Connect => return Ok(None),
+    };
+    if !usage::charged_on(
+        &counted,
+        operation,
+        request.sub_resource.as_deref().filter(|s| !s.is_empty()),
+    ) {
+        return Ok(None);
+    }
+    let measure = |object: Option<&DynamicObject>| -> Result<Usage, Verdict> {
+        let Some(object) = object else {
+            return Ok(Usage::new());
+        };
+        let value = serde_json::to_value(object)
+            .map_err(|e| Verdict::deny(format!("cannot read the {}: {e}", request.kind.kind)))?;
+        usage::usage(&counted, &value).map_err(|error| {
+            Verdict::deny(format!(
+                "tenant \"{tenant_name}\" limits its quota across namespaces, and the quota use of {} \"{}\" cannot be measured: {error}",
+                request.kind.kind, request.name
+            ))
+        })
+    };
+    let new = measure(Some(object))?;
+    let old = measure(request.old_object.as_ref())?;
+    let probe = Request {
+        tenant: tenant_name,
+        key: "",
+        described: "",
+        new: &new,
+        old: &old,
+    };
+    if growing(&hard, &probe).is_empty() {
+        return Ok(None);
+    }
+    let Some(uid) = object.metadata.uid.clone() else {
+        // The API server assigns uids before validating admission; a request without one
+        // cannot be tied to its object, so it cannot be reserved.
+        return Err(Verdict::deny(format!(
+            "{} \"{}\" reached Palisade's quota check without a uid; retry, and report this if it persists",
+            request.kind.kind, request.name
+        )));
+    };
+    Ok(Some(Asked {
+        tenant: tenant_name.to_string(),
+        hard,
+        key: object_key(plural, &uid),
+        described: format!("{} \"{}\"", request.kind.kind, request.name),
+        new,
+        old,
+        namespace: namespace.to_string(),
+        object: format!("{api_version}|{}|{plural}|{}", request.kind.kind, request.name),
+        listed_live: (!WATCHED.contains(&(request.kind.group.as_str(), plural))).then(|| CountedKind {
+            group: request.kind.group.clone(),
+            version: request.kind.version.clone(),
+            kind: request.kind.kind.clone(),
+            plural: plural.to_string(),
+        }),
+    }))
+}
+
+/// The quota step as `palisade check` runs it: against what `view` observed plus the
+/// reservations of the requests checked before it in the same run (`ledger`, which an admitted
+/// request extends, as the webhook's ledger would be). Kinds counted only by number that the view
+/// does not hold are not counted offline; the caller says so.
+pub fn check_offline(
+    request: &AdmissionRequest<DynamicObject>,
+    view: &dyn ClusterView,
+    ledger: &mut Ledger,
+) -> Verdict {
+    let asked = match ask(request, view) {
+        Ok(Some(asked)) => asked,
+        Ok(None) => return Verdict::Allow,
+        Err(denial) => return denial,
+    };
+    if asked.listed_live.is_some() {
+        return Verdict::Allow;
+    }
+    let observed = view.observed_usage(&asked.tenant);
+    let used = tenant_usage(&observed, ledger, &asked.key);
+    let namespaces = view.namespaces_of(&asked.tenant).len();
+    let request = Request {
+        tenant: &asked.tenant,
+        key: &asked.key,
+        described: &asked.described,
+        new: &asked.new,
+        old: &asked.old,
+    };
+    if let Err(message) = check(&asked.hard, &used, namespaces, &request) {
+        return Verdict::deny(message);
+    }
+    let usage = asked
+        .new
+        .iter()
+        .filter(|(resource, _)| asked.hard.contains_key(*resource))
+        .map(|(resource, amount)| (resource.clone(), quantity::format(*amount)))
+        .collect();
+    ledger.reservations.insert(
+        asked.key.clone(),
+        Reservation {
+            namespace: asked.namespace.clone(),
+            object: asked.object.clone(),
+            since: 0,
+            usage,
+        },
+    );
+    Verdict::Allow
 }

@@ -324,3 +324,42 @@ fn check_names_what_is_wrong_in_a_cluster_state() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--tenants"), "{}", stderr(&out));
 }
+
+#[test]
+fn check_counts_the_tenant_wide_quota_across_the_objects_it_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenant.yaml");
+    std::fs::write(
+        &tenants,
+        "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata: { name: metered }\nspec:\n  owners: [{ kind: User, name: mia }]\n  namespaces: { names: [metered-a, metered-b] }\n  quota: { tenant: { requests.cpu: \"1\" } }\n",
+    )
+    .unwrap();
+    let pods: String = ["metered-a", "metered-b", "metered-a"]
+        .iter()
+        .enumerate()
+        .map(|(n, namespace)| {
+            format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{ name: p{n}, namespace: {namespace} }}\nspec:\n  containers: [{{ name: app, image: registry.example.com/app:1, imagePullPolicy: Always, resources: {{ requests: {{ cpu: 400m }} }} }}]\n"
+            )
+        })
+        .collect();
+    let objects = dir.path().join("pods.yaml");
+    std::fs::write(&objects, pods).unwrap();
+    let out = palisade(&[
+        "check",
+        "--tenants",
+        tenants.to_str().unwrap(),
+        "-f",
+        objects.to_str().unwrap(),
+        "--as",
+        "mia",
+    ]);
+    let lines = stdout(&out);
+    assert!(lines.contains("allowed  Pod metered-a/p0"), "{lines}");
+    assert!(lines.contains("allowed  Pod metered-b/p1"), "{lines}");
+    assert!(
+        lines.contains("DENIED   Pod metered-a/p2: tenant \"metered\" would use 1200m of its 1 requests.cpu (800m in 2 namespaces + 400m in this Pod \"p2\")"),
+        "{lines}"
+    );
+    assert!(!out.status.success());
+}

@@ -9,19 +9,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{ApiResource, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
-use kube::core::admission::{AdmissionRequest, Operation};
+use kube::core::admission::AdmissionRequest;
 use kube::{Api, Client};
-use palisade_admission::quantity::{self, Amount};
-use palisade_admission::quota::{self, Ledger, Request, Reservation};
+use palisade_admission::quantity;
+use palisade_admission::quota::{self, Asked, Ledger, Request, Reservation};
 use palisade_admission::usage::{self, Counted, Usage};
 use palisade_admission::{ClusterView, Verdict};
-use palisade_api::{Tenant, labels};
+use palisade_api::labels;
 
 use crate::Index;
-
-/// The kinds whose usage the webhook's watches keep (crate::index); every other kind is counted
-/// by listing it live when a request adds one.
-const WATCHED: [(&str, &str); 3] = [("", "pods"), ("", "persistentvolumeclaims"), ("", "services")];
 
 /// The key in the ConfigMap's data holding the ledger as JSON.
 const DATA_KEY: &str = "ledger.json";
@@ -54,22 +50,6 @@ struct Waiting {
     answer: tokio::sync::oneshot::Sender<Verdict>,
 }
 
-/// What the quota step is asked: the tenant, its limits, and the request in quota terms.
-struct Asked {
-    tenant: String,
-    hard: BTreeMap<String, Amount>,
-    key: String,
-    described: String,
-    new: Usage,
-    old: Usage,
-    namespace: String,
-    /// `<apiVersion>|<kind>|<plural>|<name>`, to find the object again.
-    object: String,
-    /// A kind the watches do not follow (counted only by number, `count/<resource>.<group>`):
-    /// its objects in the tenant's namespaces are listed live at each admission.
-    listed_live: Option<ApiResource>,
-}
-
 impl Ledgers {
     pub fn new(client: Client, namespace: String, grace: Duration) -> Self {
         Ledgers {
@@ -90,7 +70,7 @@ impl Ledgers {
     pub async fn admit(&self, index: &Index, request: &AdmissionRequest<DynamicObject>) -> Verdict {
         let asked = {
             let view = index.read();
-            match asked(request, &*view) {
+            match quota::ask(request, &*view) {
                 Ok(Some(asked)) => asked,
                 Ok(None) => return Verdict::Allow,
                 Err(denial) => return denial,
@@ -168,11 +148,15 @@ impl Ledgers {
             let mut observed = index.read().observed_usage(tenant);
             let mut listed = Vec::new();
             for waiting in group {
-                if let Some(resource) = &waiting.asked.listed_live
-                    && !listed.contains(&resource.plural)
+                if let Some(kind) = &waiting.asked.listed_live
+                    && !listed.contains(&kind.plural)
                 {
-                    listed.push(resource.plural.clone());
-                    match self.list_live(index, tenant, resource).await {
+                    listed.push(kind.plural.clone());
+                    let resource = ApiResource::from_gvk_with_plural(
+                        &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
+                        &kind.plural,
+                    );
+                    match self.list_live(index, tenant, &resource).await {
                         Ok(objects) => observed.extend(objects),
                         Err(error) => return vec![cannot("count the objects of", tenant, &error); group.len()],
                     }
@@ -374,136 +358,4 @@ pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn parse_limits(tenant: &Tenant, tenant_name: &str) -> Result<BTreeMap<String, Amount>, Verdict> {
-    let Some(policy) = tenant.spec.quota.as_ref() else {
-        return Ok(BTreeMap::new());
-    };
-    policy
-        .tenant
-        .iter()
-        .map(|(resource, limit)| match quantity::parse(&limit.0) {
-            Some(amount) => Ok((resource.clone(), amount)),
-            None => Err(Verdict::deny(format!(
-                "tenant \"{tenant_name}\" has spec.quota.tenant[\"{resource}\"] = \"{}\", which is not a quantity, so no request can be measured against it; ask your platform team to fix the Tenant",
-                limit.0
-            ))),
-        })
-        .collect()
-}
-
-/// The request in quota terms, or `None` when it cannot add to a limited resource.
-fn asked(request: &AdmissionRequest<DynamicObject>, view: &dyn ClusterView) -> Result<Option<Asked>, Verdict> {
-    let Some(object) = request.object.as_ref() else {
-        return Ok(None);
-    };
-    let api_version = if request.kind.group.is_empty() {
-        request.kind.version.clone()
-    } else {
-        format!("{}/{}", request.kind.group, request.kind.version)
-    };
-    let plural = request.resource.resource.as_str();
-    if request.kind.group.is_empty() && request.kind.kind == "Namespace" {
-        if request.operation != Operation::Create {
-            return Ok(None);
-        }
-        let Some(tenant_name) = object.metadata.labels.as_ref().and_then(|l| l.get(labels::TENANT)) else {
-            return Ok(None);
-        };
-        let Some(max) = view.tenant(tenant_name).and_then(|t| t.spec.namespaces.max) else {
-            return Ok(None);
-        };
-        let counted = Usage::from([(quota::NAMESPACES.to_string(), Amount::units(1))]);
-        return Ok(Some(Asked {
-            tenant: tenant_name.clone(),
-            hard: BTreeMap::from([(quota::NAMESPACES.to_string(), Amount::units(i64::from(max)))]),
-            key: quota::namespace_key(&request.name),
-            described: format!("new namespace \"{}\"", request.name),
-            new: counted,
-            old: Usage::new(),
-            namespace: request.name.clone(),
-            object: format!("{api_version}|Namespace|namespaces|{}", request.name),
-            listed_live: None,
-        }));
-    }
-    let Some(namespace) = request.namespace.as_deref() else {
-        return Ok(None);
-    };
-    let Some(tenant_name) = view.tenant_of_namespace(namespace) else {
-        return Ok(None);
-    };
-    let Some(tenant) = view.tenant(tenant_name) else {
-        return Ok(None);
-    };
-    let hard = parse_limits(tenant, tenant_name)?;
-    if hard.is_empty() {
-        return Ok(None);
-    }
-    let counted = Counted {
-        group: &request.kind.group,
-        kind: &request.kind.kind,
-        resource: plural,
-    };
-    let operation = match request.operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete | Operation::Connect => return Ok(None),
-    };
-    if !usage::charged_on(
-        &counted,
-        operation,
-        request.sub_resource.as_deref().filter(|s| !s.is_empty()),
-    ) {
-        return Ok(None);
-    }
-    let measure = |object: Option<&DynamicObject>| -> Result<Usage, Verdict> {
-        let Some(object) = object else {
-            return Ok(Usage::new());
-        };
-        let value = serde_json::to_value(object)
-            .map_err(|e| Verdict::deny(format!("cannot read the {}: {e}", request.kind.kind)))?;
-        usage::usage(&counted, &value).map_err(|error| {
-            Verdict::deny(format!(
-                "tenant \"{tenant_name}\" limits its quota across namespaces, and the quota use of {} \"{}\" cannot be measured: {error}",
-                request.kind.kind, request.name
-            ))
-        })
-    };
-    let new = measure(Some(object))?;
-    let old = measure(request.old_object.as_ref())?;
-    let probe = Request {
-        tenant: tenant_name,
-        key: "",
-        described: "",
-        new: &new,
-        old: &old,
-    };
-    if quota::growing(&hard, &probe).is_empty() {
-        return Ok(None);
-    }
-    let Some(uid) = object.metadata.uid.clone() else {
-        // The API server assigns uids before validating admission; a request without one
-        // cannot be tied to its object, so it cannot be reserved.
-        return Err(Verdict::deny(format!(
-            "{} \"{}\" reached Palisade's quota check without a uid; retry, and report this if it persists",
-            request.kind.kind, request.name
-        )));
-    };
-    Ok(Some(Asked {
-        tenant: tenant_name.to_string(),
-        hard,
-        key: quota::object_key(plural, &uid),
-        described: format!("{} \"{}\"", request.kind.kind, request.name),
-        new,
-        old,
-        namespace: namespace.to_string(),
-        object: format!("{api_version}|{}|{plural}|{}", request.kind.kind, request.name),
-        listed_live: (!WATCHED.contains(&(request.kind.group.as_str(), plural))).then(|| {
-            ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(&request.kind.group, &request.kind.version, &request.kind.kind),
-                plural,
-            )
-        }),
-    }))
 }

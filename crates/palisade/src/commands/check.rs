@@ -50,7 +50,7 @@ const NOT_CHECKED: &[&str] = &[
     "API validation (schema, required fields, immutable fields): the API server's, before and after the webhook",
     "Pod Security admission (the namespace's pod-security.kubernetes.io labels)",
     "RBAC: whether the user may send the request at all",
-    "the tenant-wide quota (spec.quota.tenant, spec.namespaces.max): the webhook decides it against live reservations in its ledger",
+    "the tenant-wide quota's requests in flight: checked here against the objects in the cluster state and the objects checked before in this run, not against the webhook's live reservations; kinds counted only by number (count/<resource>) other than pods, claims and Services are not counted",
     "Kubernetes' own ResourceQuota and LimitRange admission in each namespace",
     "ValidatingAdmissionPolicies and other admission webhooks",
 ];
@@ -106,6 +106,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut denied = 0;
+    // Reservations of the objects checked so far, as the webhook's ledger would hold them.
+    let mut ledger = palisade_admission::quota::Ledger::default();
     for object in &objects {
         let request = offline::create_request(&object.manifest, &args.user, &args.groups)
             .with_context(|| object.origin.to_string())?;
@@ -113,7 +115,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             Some(ns) => format!("{} {ns}/{}", request.kind.kind, request.name),
             None => format!("{} {}", request.kind.kind, request.name),
         };
-        match review(&request, &snapshot, &config) {
+        let verdict = match review(&request, &snapshot, &config) {
+            Verdict::Deny(message) => Verdict::Deny(message),
+            admitted => match palisade_admission::quota::check_offline(&request, &snapshot, &mut ledger) {
+                Verdict::Allow => admitted,
+                refused => refused,
+            },
+        };
+        match verdict {
             Verdict::Allow => println!("allowed  {what}"),
             Verdict::Patch(patch) => {
                 let changes = serde_json::to_string(&patch).context("writing the patch")?;
