@@ -35,10 +35,12 @@ pub struct MeshPolicy {
     /// Other tenants whose workloads may call this tenant's workloads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_from_tenants: Vec<String>,
-    /// Istio only: other tenants whose workloads may call some ports and/or some workloads of this
-    /// tenant (an AuthorizationPolicy per grant, with `to.operation.ports` and a `selector`:
-    /// TCP ports without ranges, and `matchLabels` only, as Istio matches them). A tenant in
-    /// `allowFromTenants` cannot be listed here too.
+    /// Other tenants whose workloads may call some ports and/or some workloads of this tenant:
+    /// TCP ports without ranges. Istio: an AuthorizationPolicy per grant with
+    /// `to.operation.ports` and a `matchLabels` selector. Linkerd: a Server per granted port
+    /// (selecting the grant's pods; the ports must be listed, and every grant naming a port must
+    /// select the same pods) and an AuthorizationPolicy per grant and port allowing the granted
+    /// tenant's namespaces. A tenant in `allowFromTenants` cannot be listed here too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub allow_from_tenant_grants: Vec<TenantGrant>,

@@ -108,6 +108,17 @@ pub struct TenantGrant {
 
 impl Eq for TenantGrant {}
 
+impl TenantGrant {
+    /// The pod selector when it narrows anything (`None` for an absent or empty selector, which
+    /// both mean every pod).
+    pub fn narrowing_selector(&self) -> Option<&LabelSelector> {
+        self.pod_selector.as_ref().filter(|s| {
+            s.match_labels.as_ref().is_some_and(|m| !m.is_empty())
+                || s.match_expressions.as_ref().is_some_and(|e| !e.is_empty())
+        })
+    }
+}
+
 /// An external destination the tenant's pods may reach.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -3,7 +3,7 @@
 //! of the field at fault, so `palisade validate`, the webhook and the controller report the same
 //! list in the same words.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use ipnet::IpNet;
@@ -514,15 +514,12 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             );
         }
     }
+    let linkerd = mesh.provider == MeshProvider::Linkerd;
+    let mesh_name = if linkerd { "Linkerd" } else { "Istio" };
+    // Linkerd: the grant (index) whose pod selector holds each port's Server.
+    let mut port_servers: BTreeMap<u16, usize> = BTreeMap::new();
     for (i, grant) in mesh.allow_from_tenant_grants.iter().enumerate() {
         let path = format!("spec.mesh.allowFromTenantGrants[{i}]");
-        if mesh.provider == MeshProvider::Linkerd {
-            errors.push(
-                &path,
-                "narrowed mesh grants are rendered for Istio only; for Linkerd list the tenant in spec.mesh.allowFromTenants and narrow the network with spec.network.allowFrom.tenantGrants",
-            );
-            continue;
-        }
         let other = &grant.tenant;
         if other == tenant {
             errors.push(
@@ -540,26 +537,68 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             );
         }
         validate_ports(&format!("{path}.ports"), &grant.ports, errors);
+        if linkerd && grant.ports.is_empty() {
+            errors.push(
+                format!("{path}.ports"),
+                "Linkerd authorizes per Server, and a Server names one port: list the TCP ports this grant opens (or put the tenant in spec.mesh.allowFromTenants for every port)",
+            );
+        }
         for (j, port) in grant.ports.iter().enumerate() {
             if port.protocol != "TCP" {
                 errors.push(
                     format!("{path}.ports[{j}].protocol"),
                     format!(
-                        "Istio authorizes TCP only; \"{}\" cannot be narrowed here",
+                        "{mesh_name} authorizes TCP only; \"{}\" cannot be narrowed here",
                         port.protocol
                     ),
                 );
             }
             if port.end_port.is_some() {
+                let what = if linkerd {
+                    "a Linkerd Server names one port"
+                } else {
+                    "Istio's AuthorizationPolicy lists single ports"
+                };
                 errors.push(
                     format!("{path}.ports[{j}].endPort"),
-                    "Istio's AuthorizationPolicy lists single ports; list each port instead of a range",
+                    format!("{what}; list each port instead of a range"),
                 );
+            }
+            if !linkerd || port.port == 0 {
+                continue;
+            }
+            let selector = grant.narrowing_selector();
+            let p = port.port;
+            if selector.is_some() && mesh.ports.contains(&p) {
+                errors.push(
+                    format!("{path}.ports[{j}].port"),
+                    format!(
+                        "port {p} is in spec.mesh.ports, whose Server selects every pod, and Linkerd lets only one Server select a pod's port; remove {p} from spec.mesh.ports (this grant's Server then covers its pods, for the tenant's own callers too) or remove this grant's podSelector"
+                    ),
+                );
+                continue;
+            }
+            match port_servers.get(&p) {
+                None => {
+                    port_servers.insert(p, i);
+                }
+                Some(&first) if first != i => {
+                    let first_selector = mesh.allow_from_tenant_grants[first].narrowing_selector();
+                    if first_selector != selector {
+                        errors.push(
+                            format!("{path}.ports[{j}].port"),
+                            format!(
+                                "spec.mesh.allowFromTenantGrants[{first}] opens port {p} to other pods, and Linkerd lets only one Server select a pod's port; give every grant of port {p} the same podSelector"
+                            ),
+                        );
+                    }
+                }
+                Some(_) => {}
             }
         }
         if let Some(selector) = &grant.pod_selector {
             validate_label_selector(&format!("{path}.podSelector"), selector, errors);
-            if selector.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+            if !linkerd && selector.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
                 errors.push(
                     format!("{path}.podSelector.matchExpressions"),
                     "Istio selects workloads by matchLabels only; use matchLabels",

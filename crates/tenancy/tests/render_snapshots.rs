@@ -206,6 +206,55 @@ fn narrowed_mesh_grants_istio() {
     insta::assert_snapshot!(serde_saphyr::to_string_multiple(&mesh).unwrap());
 }
 
+/// Linkerd narrowed grants: a Server per granted port selecting the grant's pods (port 8080,
+/// granted for every pod and in `spec.mesh.ports`, reuses that Server; 9090 is shared by two
+/// grants with one selector), a MeshTLSAuthentication per granted tenant naming its namespaces,
+/// and an AuthorizationPolicy per grant and port targeting the Server; nothing to allow for a
+/// tenant without a namespace (its Server still selects the port).
+#[test]
+fn narrowed_mesh_grants_linkerd() {
+    let granting = tenant(&GRANTING.replace("PROVIDER", "Kubernetes").replace(
+        "MESH",
+        "{ provider: Linkerd, allowFromTenants: [], ports: [8080], allowFromTenantGrants: [{ tenant: storefront, ports: [{ port: 9090 }, { port: 8443 }, { port: 9090 }], podSelector: { matchLabels: { app: api }, matchExpressions: [{ key: tier, operator: In, values: [web] }] } }, { tenant: storefront, ports: [{ port: 8080 }] }, { tenant: reporting, ports: [{ port: 9090 }], podSelector: { matchLabels: { app: api }, matchExpressions: [{ key: tier, operator: In, values: [web] }] } }, { tenant: nowhere, ports: [{ port: 7070 }] }] }",
+    ));
+    let tenants = [
+        granting,
+        tenant(&GRANTED.replace("PROVIDER", "Kubernetes")),
+        tenant(&REPORTING.replace("PROVIDER", "Kubernetes")),
+    ];
+    let index = TenantIndex::new(tenants.iter());
+    let plan = render_namespace(&tenants[0], "catalog-api", &index, &facts());
+    let mesh: Vec<_> = plan
+        .objects
+        .iter()
+        .map(|o| &o.manifest)
+        .filter(|m| {
+            m["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("policy.linkerd.io"))
+        })
+        .collect();
+    // Every policy targets a Server rendered here, and requires an authentication rendered here.
+    let named = |kind: &str| -> Vec<&str> {
+        mesh.iter()
+            .filter(|m| m["kind"] == kind)
+            .filter_map(|m| m["metadata"]["name"].as_str())
+            .collect()
+    };
+    let (servers, authentications) = (named("Server"), named("MeshTLSAuthentication"));
+    for policy in mesh.iter().filter(|m| m["kind"] == "AuthorizationPolicy") {
+        let target = &policy["spec"]["targetRef"];
+        if target["kind"] == "Server" {
+            assert!(servers.contains(&target["name"].as_str().unwrap()), "{policy}");
+        }
+        let authentication = policy["spec"]["requiredAuthenticationRefs"][0]["name"]
+            .as_str()
+            .unwrap();
+        assert!(authentications.contains(&authentication), "{policy}");
+    }
+    insta::assert_snapshot!(serde_saphyr::to_string_multiple(&mesh).unwrap());
+}
+
 #[test]
 fn minimal_tenant() {
     insta::assert_snapshot!(render_first(&[tenant(MINIMAL)], &facts()));

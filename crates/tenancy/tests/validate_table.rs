@@ -297,12 +297,6 @@ fn narrowed_grants_report_their_field() {
             "not a valid key",
         ),
         (
-            "mesh: Linkerd",
-            with("mesh: { provider: Linkerd, allowFromTenantGrants: [{ tenant: other, ports: [{ port: 80 }] }] }"),
-            "spec.mesh.allowFromTenantGrants[0]".to_string(),
-            "Istio only",
-        ),
-        (
             "mesh: UDP",
             with(
                 "mesh: { provider: Istio, allowFromTenantGrants: [{ tenant: other, ports: [{ protocol: UDP, port: 53 }] }] }",
@@ -359,6 +353,104 @@ fn narrowed_grants_report_their_field() {
     // The compliant twin: every shape above, written right, is valid.
     let valid = with(
         "network:\n  allowFrom:\n    tenants: [third]\n    tenantGrants:\n      - { tenant: other, ports: [{ port: 8080 }, { protocol: UDP, port: 9000, endPort: 9100 }, { protocol: SCTP, port: 65535 }] }\n      - { tenant: other, podSelector: { matchLabels: { app.kubernetes.io/name: api, empty: \"\" }, matchExpressions: [{ key: tier, operator: NotIn, values: [db] }, { key: canary, operator: DoesNotExist }] } }",
+    );
+    assert_eq!(validate(&valid), vec![]);
+}
+
+/// Linkerd narrowed mesh grants: what a Server per port cannot express is refused at its field.
+#[test]
+fn linkerd_narrowed_mesh_grants_report_what_linkerd_cannot_express() {
+    let mesh = |extra: &str, grants: &str| {
+        with(&format!(
+            "mesh: {{ provider: Linkerd{extra}, allowFromTenantGrants: [{grants}] }}"
+        ))
+    };
+    let p = "spec.mesh.allowFromTenantGrants";
+    let api = "podSelector: { matchLabels: { app: api } }";
+    let cases: Vec<(&str, Tenant, String, &str)> = vec![
+        (
+            "no ports",
+            mesh("", "{ tenant: other }"),
+            format!("{p}[0].ports"),
+            "a Server names one port: list the TCP ports",
+        ),
+        (
+            "UDP",
+            mesh("", "{ tenant: other, ports: [{ protocol: UDP, port: 53 }] }"),
+            format!("{p}[0].ports[0].protocol"),
+            "Linkerd authorizes TCP only",
+        ),
+        (
+            "range",
+            mesh("", "{ tenant: other, ports: [{ port: 80, endPort: 90 }] }"),
+            format!("{p}[0].ports[0].endPort"),
+            "a Linkerd Server names one port; list each port instead of a range",
+        ),
+        (
+            "pods on a port of spec.mesh.ports",
+            mesh(
+                ", ports: [80]",
+                &format!("{{ tenant: other, ports: [{{ port: 80 }}], {api} }}"),
+            ),
+            format!("{p}[0].ports[0].port"),
+            "remove 80 from spec.mesh.ports",
+        ),
+        (
+            "two selectors for one port",
+            mesh(
+                "",
+                &format!(
+                    "{{ tenant: other, ports: [{{ port: 80 }}], {api} }}, {{ tenant: third, ports: [{{ port: 81 }}, {{ port: 80 }}], podSelector: {{ matchLabels: {{ app: web }} }} }}"
+                ),
+            ),
+            format!("{p}[1].ports[1].port"),
+            "spec.mesh.allowFromTenantGrants[0] opens port 80 to other pods",
+        ),
+        (
+            "every pod and some pods on one port",
+            mesh(
+                "",
+                &format!(
+                    "{{ tenant: other, ports: [{{ port: 80 }}] }}, {{ tenant: third, ports: [{{ port: 80 }}], {api} }}"
+                ),
+            ),
+            format!("{p}[1].ports[0].port"),
+            "give every grant of port 80 the same podSelector",
+        ),
+        (
+            "selector still checked",
+            mesh(
+                "",
+                "{ tenant: other, ports: [{ port: 80 }], podSelector: { matchExpressions: [{ key: app, operator: In }] } }",
+            ),
+            format!("{p}[0].podSelector.matchExpressions[0].values"),
+            "at least one value",
+        ),
+        (
+            "also whole",
+            with(
+                "mesh: { provider: Linkerd, allowFromTenants: [other], allowFromTenantGrants: [{ tenant: other, ports: [{ port: 80 }] }] }",
+            ),
+            format!("{p}[0].tenant"),
+            "already lets it call",
+        ),
+    ];
+    for (name, tenant, path, fragment) in &cases {
+        let errors = validate(tenant);
+        let Some(error) = errors.iter().find(|e| e.path == *path) else {
+            panic!("case {name:?}: expected an error at {path}, got {errors:#?}");
+        };
+        assert!(
+            error.message.contains(fragment),
+            "case {name:?}: message {:?} lacks {fragment:?}",
+            error.message
+        );
+    }
+    // The compliant twin: every-pod grants on a spec.mesh.ports port, matchExpressions, one
+    // selector shared by two grants of a port, an empty selector counted as none.
+    let valid = mesh(
+        ", ports: [8080]",
+        "{ tenant: other, ports: [{ port: 8080 }] }, { tenant: other, ports: [{ port: 9090 }, { port: 9091 }], podSelector: { matchExpressions: [{ key: app, operator: In, values: [api] }] } }, { tenant: third, ports: [{ port: 9090 }], podSelector: { matchExpressions: [{ key: app, operator: In, values: [api] }] } }, { tenant: third, ports: [{ port: 8080 }], podSelector: {} }",
     );
     assert_eq!(validate(&valid), vec![]);
 }
