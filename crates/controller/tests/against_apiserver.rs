@@ -584,3 +584,72 @@ async fn a_namespace_of_another_tenant_is_never_taken_over() {
             .is_some()
     );
 }
+
+/// Issue 11, item 4: a NetworkPolicy the webhook would refuse, stored without it (here by an
+/// administrator, who is exempt), is reported on the Tenant as ForeignPolicies=True with its
+/// namespace/name and why, never with the other tenant's name; deleting it turns the condition
+/// False. The watch wakes the tenant: nothing about the Tenant changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_policy_the_webhook_would_refuse_is_reported_until_deleted() {
+    let cluster = Cluster::start().await;
+    let a = unique("fpa");
+    let b = unique("fpb");
+    cluster.create(&three_namespace_tenant(&a)).await;
+    cluster.create(&three_namespace_tenant(&b)).await;
+    let tenant = cluster.wait_reconciled(&a, "True").await;
+    cluster.wait_reconciled(&b, "True").await;
+    let before = condition(&tenant, "ForeignPolicies").expect("a ForeignPolicies condition");
+    assert_eq!((before.status.as_str(), before.reason.as_str()), ("False", "None"));
+
+    let namespace = format!("{a}-a");
+    let policies =
+        Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::namespaced(cluster.admin.clone(), &namespace);
+    let policy: k8s_openapi::api::networking::v1::NetworkPolicy = serde_json::from_value(json!({
+        "metadata": { "name": "from-the-other-tenant" },
+        "spec": {
+            "podSelector": {},
+            "ingress": [{ "from": [{ "namespaceSelector": { "matchLabels": { labels::TENANT: b } } }] }],
+        },
+    }))
+    .unwrap();
+    policies.create(&Default::default(), &policy).await.unwrap();
+    let tenants = cluster.tenants();
+    let reported = eventually("ForeignPolicies=True listing the policy", WAIT, || async {
+        let tenant = tenants.get(&a).await.ok()?;
+        let c = condition(&tenant, "ForeignPolicies")?;
+        (c.status == "True").then_some(c)
+    })
+    .await
+    .unwrap();
+    assert_eq!(reported.reason, "WouldBeRefused");
+    assert!(
+        reported.message.contains(&format!(
+            "{namespace}/from-the-other-tenant: ingress rule 1 selects another tenant's namespaces"
+        )),
+        "{}",
+        reported.message
+    );
+    assert!(
+        !reported.message.contains(&b),
+        "names the other tenant: {}",
+        reported.message
+    );
+    let other = tenants.get(&b).await.unwrap();
+    assert_eq!(
+        condition(&other, "ForeignPolicies").unwrap().status,
+        "False",
+        "the named tenant has nothing of its own to fix"
+    );
+
+    policies
+        .delete("from-the-other-tenant", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("ForeignPolicies=False once the policy is gone", WAIT, || async {
+        let tenant = tenants.get(&a).await.ok()?;
+        let c = condition(&tenant, "ForeignPolicies")?;
+        (c.status == "False" && c.reason == "None").then_some(())
+    })
+    .await
+    .unwrap();
+}
