@@ -226,8 +226,8 @@ pub fn tenant_changes_verdicts(granted: &mut BTreeMap<String, Vec<String>>, tena
     granted.insert(name, now.clone()).is_none_or(|before| before != now)
 }
 
-/// Watches the NetworkPolicies Palisade did not write, feeding [`Shared::foreign`]; starts over
-/// (a fresh list) whenever [`Shared::judge_again`] is called. `listed` completes after the first
+/// Watches the NetworkPolicies Palisade did not write, feeding the shared [`ForeignPolicies`];
+/// starts over (a fresh list) whenever `Shared::judge_again` is notified. `listed` completes after the first
 /// list.
 pub async fn watch(client: Client, shared: Arc<Shared>, listed: oneshot::Sender<()>) {
     let mut listed = Some(listed);

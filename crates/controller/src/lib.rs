@@ -11,6 +11,9 @@
 //!      ├─ diff::to_prune() . cached managed objects no longer desired   (pure)
 //!      ├─ prune ............ delete those
 //!      └─ status ........... namespaces, conditions, quota usage        (pure status::tenant_status)
+//!  foreign .......... a watch of NetworkPolicies Palisade did not write (whole objects), each
+//!                     judged by the webhook's rule (admission::network_policy::check_spec) into
+//!                     a verdict-only index that wakes its tenant: the `ForeignPolicies` condition
 //!  discovery ........ optional APIs, API server endpoints, DNS; refreshed on CRD changes
 //!  leader ........... a Lease, so only one replica writes
 //! ```
@@ -42,6 +45,11 @@
 //!   Ready=False (`RoleNotBindable`) with the exact resourceNames entry to add. The 403 of the
 //!   apply is used rather than a SubjectAccessReview beforehand: it is the API server's own
 //!   verdict (escalation check included), and costs no request when all is well.
+//! - **Policies the webhook never saw.** A NetworkPolicy in a tenant namespace that Palisade did
+//!   not write and that the webhook would refuse today (stored before its NetworkPolicy rule,
+//!   while it was down, or by an administrator) makes the Tenant `ForeignPolicies=True`, listing
+//!   `namespace/name` and why, never another tenant's name (see [`foreign`]): revoking a grant
+//!   closes every path it opened only while no such policy is stored.
 //! - **Owners' cluster RBAC.** Each Tenant gets a ClusterRole and ClusterRoleBinding
 //!   `palisade:tenant-owner:<tenant>`: create namespaces, get its own Tenant, and
 //!   get/update/patch/delete its current namespaces by name. The controller holds those
