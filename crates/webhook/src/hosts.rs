@@ -142,6 +142,27 @@ fn route_paths(route: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every (host, path) an Ingress serves, as the webhook's index records them.
+fn ingress_paths(ingress: &Value) -> Vec<(String, String)> {
+    ingress["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| {
+            let host = rule["host"].as_str()?.to_ascii_lowercase();
+            let paths: Vec<String> = rule["http"]["paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["path"].as_str().unwrap_or("/").to_string())
+                .collect();
+            let paths = if paths.is_empty() { vec!["/".to_string()] } else { paths };
+            Some(paths.into_iter().map(move |path| (host.clone(), path)))
+        })
+        .flatten()
+        .collect()
+}
+
 fn serves_hosts(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
@@ -193,15 +214,17 @@ impl HostClaims {
                 return denial;
             }
         }
-        if request.kind.kind == "HTTPRoute" {
+        if matches!(request.kind.kind.as_str(), "HTTPRoute" | "Ingress") {
             return self.route_collisions(index, request, &tenant, namespace, &value).await;
         }
         Verdict::Allow
     }
 
     /// HTTPRoutes get the Ingress's host-and-path uniqueness inside the tenant's collision scope
-    /// (across tenants, host ownership already decides). Routes are not watched, so the
-    /// tenant's routes in scope are listed live, and its Ingresses come from the watch.
+    /// (across tenants, host ownership already decides), against the tenant's other routes and
+    /// its Ingresses, and an Ingress against the tenant's routes (Ingress against Ingress is the
+    /// cache-fed rule's). Routes are not watched, so they are listed live; a cluster without the
+    /// Gateway API has none.
     async fn route_collisions(
         &self,
         index: &Index,
@@ -220,10 +243,11 @@ impl HostClaims {
                 CollisionScope::Namespace => vec![namespace.to_string()],
                 CollisionScope::Cluster | CollisionScope::Tenant => view.namespaces_of(tenant),
             };
+            let is_route = request.kind.kind == "HTTPRoute";
             let ingress_routes: Vec<(String, String, String)> = view
                 .ingress_routes()
                 .into_iter()
-                .filter(|r| namespaces.contains(&r.namespace))
+                .filter(|r| is_route && namespaces.contains(&r.namespace))
                 .map(|r| {
                     (
                         format!("Ingress {}/{}", r.namespace, r.name),
@@ -234,16 +258,22 @@ impl HostClaims {
                 .collect();
             (policy, namespaces, ingress_routes)
         };
-        let wanted = route_paths(route);
+        let wanted = if request.kind.kind == "Ingress" {
+            ingress_paths(route)
+        } else {
+            route_paths(route)
+        };
         let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(&request.kind.group, &request.kind.version, &request.kind.kind),
-            &request.resource.resource,
+            &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+            "httproutes",
         );
         let mut taken = ingress_routes;
         for listed in &namespaces {
             let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), listed, &resource);
             let routes = match api.list(&Default::default()).await {
                 Ok(routes) => routes,
+                // No Gateway API in this cluster: no routes to collide with.
+                Err(kube::Error::Api(status)) if status.code == 404 => break,
                 Err(error) => {
                     return Verdict::deny(format!(
                         "Palisade cannot list the tenant's HTTPRoutes ({error}) to check host and path collisions; retry in a moment"
@@ -252,7 +282,7 @@ impl HostClaims {
             };
             for other in routes.items {
                 let name = other.metadata.name.clone().unwrap_or_default();
-                if listed == namespace && name == request.name {
+                if listed == namespace && name == request.name && request.kind.kind == "HTTPRoute" {
                     continue;
                 }
                 let value = serde_json::to_value(&other).unwrap_or_default();

@@ -330,4 +330,17 @@ async fn http_routes_keep_host_and_path_unique_inside_the_tenant() {
         .create(&PostParams::default(), &with_path("web", "/web"))
         .await
         .unwrap();
+    // And an Ingress cannot take a path a route of the tenant serves.
+    let mut taken = serde_json::to_value(ingress("web", &host)).unwrap();
+    taken["spec"]["rules"][0]["http"]["paths"][0]["path"] = json!("/web");
+    let taken: Ingress = serde_json::from_value(taken).unwrap();
+    expect_denied(
+        Api::<Ingress>::namespaced(owner.clone(), &namespaces[0])
+            .create(&PostParams::default(), &taken)
+            .await,
+        &[&format!(
+            "{host}/web is already served by HTTPRoute {}/web",
+            namespaces[1]
+        )],
+    );
 }
