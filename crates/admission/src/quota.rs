@@ -353,8 +353,22 @@ pub fn check_offline(
         return Verdict::Allow;
     }
     let observed = view.observed_usage(&asked.tenant);
-    let used = tenant_usage(&observed, ledger, &asked.key);
     let namespaces = view.namespaces_of(&asked.tenant).len();
+    admit_into(&asked, &observed, namespaces, ledger, 0, true)
+}
+
+/// Decides `asked` against the tenant's usage (`observed` plus `ledger`'s reservations) and, when
+/// it fits and `reserve` is set (not a dry run), adds its reservation, written at `now`, to
+/// `ledger`. The one decision of the webhook's group commit and of `palisade check` alike.
+pub fn admit_into(
+    asked: &Asked,
+    observed: &BTreeMap<String, Usage>,
+    namespaces: usize,
+    ledger: &mut Ledger,
+    now: i64,
+    reserve: bool,
+) -> Verdict {
+    let used = tenant_usage(observed, ledger, &asked.key);
     let request = Request {
         tenant: &asked.tenant,
         key: &asked.key,
@@ -365,20 +379,22 @@ pub fn check_offline(
     if let Err(message) = check(&asked.hard, &used, namespaces, &request) {
         return Verdict::deny(message);
     }
-    let usage = asked
-        .new
-        .iter()
-        .filter(|(resource, _)| asked.hard.contains_key(*resource))
-        .map(|(resource, amount)| (resource.clone(), quantity::format(*amount)))
-        .collect();
-    ledger.reservations.insert(
-        asked.key.clone(),
-        Reservation {
-            namespace: asked.namespace.clone(),
-            object: asked.object.clone(),
-            since: 0,
-            usage,
-        },
-    );
+    if reserve {
+        let usage = asked
+            .new
+            .iter()
+            .filter(|(resource, _)| asked.hard.contains_key(*resource))
+            .map(|(resource, amount)| (resource.clone(), quantity::format(*amount)))
+            .collect();
+        ledger.reservations.insert(
+            asked.key.clone(),
+            Reservation {
+                namespace: asked.namespace.clone(),
+                object: asked.object.clone(),
+                since: now,
+                usage,
+            },
+        );
+    }
     Verdict::Allow
 }

@@ -11,8 +11,7 @@ use kube::api::{ApiResource, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::core::admission::AdmissionRequest;
 use kube::{Api, Client};
-use palisade_admission::quantity;
-use palisade_admission::quota::{self, Asked, Ledger, Request, Reservation};
+use palisade_admission::quota::{self, Asked, Ledger, Reservation};
 use palisade_admission::usage::{self, Counted, Usage};
 use palisade_admission::{ClusterView, Verdict};
 use palisade_api::labels;
@@ -166,39 +165,10 @@ impl Ledgers {
             let mut verdicts = Vec::with_capacity(group.len());
             let mut reserved = false;
             for waiting in group {
-                let asked = &waiting.asked;
-                let used = quota::tenant_usage(&observed, &ledger, &asked.key);
-                let request = Request {
-                    tenant: &asked.tenant,
-                    key: &asked.key,
-                    described: &asked.described,
-                    new: &asked.new,
-                    old: &asked.old,
-                };
-                if let Err(message) = quota::check(&asked.hard, &used, namespaces, &request) {
-                    verdicts.push(Verdict::deny(message));
-                    continue;
-                }
-                verdicts.push(Verdict::Allow);
-                if waiting.dry_run {
-                    continue;
-                }
-                let limited: BTreeMap<String, String> = asked
-                    .new
-                    .iter()
-                    .filter(|(resource, _)| asked.hard.contains_key(*resource))
-                    .map(|(resource, amount)| (resource.clone(), quantity::format(*amount)))
-                    .collect();
-                ledger.reservations.insert(
-                    asked.key.clone(),
-                    Reservation {
-                        namespace: asked.namespace.clone(),
-                        object: asked.object.clone(),
-                        since: now,
-                        usage: limited,
-                    },
-                );
-                reserved = true;
+                let reserve = !waiting.dry_run;
+                let verdict = quota::admit_into(&waiting.asked, &observed, namespaces, &mut ledger, now, reserve);
+                reserved |= reserve && verdict.is_allowed();
+                verdicts.push(verdict);
             }
             if !reserved && !settled {
                 if from_cache {
