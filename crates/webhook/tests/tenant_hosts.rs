@@ -39,6 +39,21 @@ fn routes(client: &Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &resource)
 }
 
+/// The API server serves HTTPRoutes (through a schemaless stand-in for the Gateway API CRD).
+async fn serve_http_routes(cluster: &Cluster) {
+    palisade_testenv::install_stand_in_crd(
+        &cluster.admin,
+        palisade_testenv::StandInKind {
+            api_version: "gateway.networking.k8s.io/v1",
+            kind: "HTTPRoute",
+            plural: "httproutes",
+            namespaced: true,
+        },
+    )
+    .await
+    .unwrap();
+}
+
 fn route(name: &str, host: &str) -> DynamicObject {
     serde_json::from_value(
         json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
@@ -87,17 +102,7 @@ async fn fifty_racing_pairs_of_ingresses_leave_one_holder_per_host() {
 #[tokio::test]
 async fn fifty_racing_pairs_of_http_routes_leave_one_holder_per_host() {
     let cluster = Cluster::start().await;
-    palisade_testenv::install_stand_in_crd(
-        &cluster.admin,
-        palisade_testenv::StandInKind {
-            api_version: "gateway.networking.k8s.io/v1",
-            kind: "HTTPRoute",
-            plural: "httproutes",
-            namespaced: true,
-        },
-    )
-    .await
-    .unwrap();
+    serve_http_routes(&cluster).await;
     let (first, first_owner) = tenant_namespace(&cluster, "routea").await;
     let (second, second_owner) = tenant_namespace(&cluster, "routeb").await;
     let suffix = unique("r");
@@ -262,17 +267,7 @@ async fn a_wildcard_and_a_host_it_covers_racing_leave_one_holder() {
 #[tokio::test]
 async fn http_routes_keep_host_and_path_unique_inside_the_tenant() {
     let cluster = Cluster::start().await;
-    palisade_testenv::install_stand_in_crd(
-        &cluster.admin,
-        palisade_testenv::StandInKind {
-            api_version: "gateway.networking.k8s.io/v1",
-            kind: "HTTPRoute",
-            plural: "httproutes",
-            namespaced: true,
-        },
-    )
-    .await
-    .unwrap();
+    serve_http_routes(&cluster).await;
     let (tenant, owner) = cluster.tenant_with("paths", "{ forcePrefix: true }", HOSTS).await;
     let mut namespaces = Vec::new();
     for index in 0..2 {
