@@ -45,6 +45,31 @@ impl Errors {
     }
 }
 
+/// The `tenant` of a narrowed grant at `path`: not the granting tenant itself, a valid name, and
+/// not also in the list of whole-tenant grants (`whole`, described by `whole_list`).
+fn check_granted_tenant(
+    path: &str,
+    tenant: &str,
+    other: &str,
+    whole: &[String],
+    whole_list: &str,
+    errors: &mut Errors,
+) {
+    if other == tenant {
+        errors.push(
+            format!("{path}.tenant"),
+            "a tenant always reaches itself; remove this grant",
+        );
+    } else if let Some(problem) = dns_label_problem(other) {
+        errors.push(format!("{path}.tenant"), format!("\"{other}\" {problem}"));
+    } else if whole.iter().any(|t| t == other) {
+        errors.push(
+            format!("{path}.tenant"),
+            format!("\"{other}\" is also in {whole_list}; remove it from one of the lists"),
+        );
+    }
+}
+
 /// Longest tenant name that still leaves room for `<tenant>-<suffix>` namespace names.
 pub const MAX_TENANT_NAME: usize = 52;
 
@@ -325,22 +350,14 @@ fn validate_network(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     }
     for (i, grant) in network.allow_from.tenant_grants.iter().enumerate() {
         let path = format!("spec.network.allowFrom.tenantGrants[{i}]");
-        let other = &grant.tenant;
-        if other == tenant {
-            errors.push(
-                format!("{path}.tenant"),
-                "a tenant always reaches itself; remove this grant",
-            );
-        } else if let Some(problem) = dns_label_problem(other) {
-            errors.push(format!("{path}.tenant"), format!("\"{other}\" {problem}"));
-        } else if network.allow_from.tenants.contains(other) {
-            errors.push(
-                format!("{path}.tenant"),
-                format!(
-                    "\"{other}\" is also in spec.network.allowFrom.tenants, which already opens every port of every pod; remove it from one of the lists"
-                ),
-            );
-        }
+        check_granted_tenant(
+            &path,
+            tenant,
+            &grant.tenant,
+            &network.allow_from.tenants,
+            "spec.network.allowFrom.tenants, which already opens every port of every pod",
+            errors,
+        );
         validate_ports(&format!("{path}.ports"), &grant.ports, errors);
         if let Some(selector) = &grant.pod_selector {
             validate_label_selector(&format!("{path}.podSelector"), selector, errors);
@@ -520,22 +537,14 @@ fn validate_mesh(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     let mut port_servers: BTreeMap<u16, usize> = BTreeMap::new();
     for (i, grant) in mesh.allow_from_tenant_grants.iter().enumerate() {
         let path = format!("spec.mesh.allowFromTenantGrants[{i}]");
-        let other = &grant.tenant;
-        if other == tenant {
-            errors.push(
-                format!("{path}.tenant"),
-                "a tenant always reaches itself; remove this grant",
-            );
-        } else if let Some(problem) = dns_label_problem(other) {
-            errors.push(format!("{path}.tenant"), format!("\"{other}\" {problem}"));
-        } else if mesh.allow_from_tenants.contains(other) {
-            errors.push(
-                format!("{path}.tenant"),
-                format!(
-                    "\"{other}\" is also in spec.mesh.allowFromTenants, which already lets it call every port of every workload; remove it from one of the lists"
-                ),
-            );
-        }
+        check_granted_tenant(
+            &path,
+            tenant,
+            &grant.tenant,
+            &mesh.allow_from_tenants,
+            "spec.mesh.allowFromTenants, which already lets it call every port of every workload",
+            errors,
+        );
         validate_ports(&format!("{path}.ports"), &grant.ports, errors);
         if linkerd && grant.ports.is_empty() {
             errors.push(
