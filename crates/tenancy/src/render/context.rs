@@ -80,6 +80,31 @@ impl AvailableApis {
     }
 }
 
+/// What the renderer asks about the other tenants. [`TenantIndex`] answers from files (`palisade
+/// render`); the controller answers from its watch-fed tenant directory (`palisade-view`), so
+/// that it never rebuilds an index per reconcile.
+pub trait TenantLookup {
+    /// The namespaces of `tenant`, sorted.
+    fn namespaces_of(&self, tenant: &str) -> Vec<String>;
+    /// Tenants that let `tenant`'s pods connect to theirs, sorted.
+    fn network_egress_targets(&self, tenant: &str) -> Vec<String>;
+    /// Narrowed grants that let `tenant`'s pods connect to some ports or pods of another tenant:
+    /// `(granting tenant, grant)`, sorted by granting tenant, each tenant's grants in its order.
+    fn network_egress_narrowed(&self, tenant: &str) -> Vec<(String, TenantGrant)>;
+}
+
+impl TenantLookup for TenantIndex {
+    fn namespaces_of(&self, tenant: &str) -> Vec<String> {
+        TenantIndex::namespaces_of(self, tenant)
+    }
+    fn network_egress_targets(&self, tenant: &str) -> Vec<String> {
+        TenantIndex::network_egress_targets(self, tenant)
+    }
+    fn network_egress_narrowed(&self, tenant: &str) -> Vec<(String, TenantGrant)> {
+        TenantIndex::network_egress_narrowed(self, tenant)
+    }
+}
+
 /// All tenants and their namespaces, as far as they are known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantIndex {

@@ -14,7 +14,7 @@ mod object;
 mod quota;
 mod rbac;
 
-pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, TenantIndex};
+pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, TenantIndex, TenantLookup};
 pub use namespace::{namespace_annotations, namespace_labels};
 pub use naming::short_hash;
 pub use object::{ManagedObject, Skipped};
@@ -58,7 +58,12 @@ impl TenantPlan {
 }
 
 /// What namespace `namespace` of `tenant` must hold.
-pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, facts: &ClusterFacts) -> NamespacePlan {
+pub fn render_namespace(
+    tenant: &Tenant,
+    namespace: &str,
+    index: &dyn TenantLookup,
+    facts: &ClusterFacts,
+) -> NamespacePlan {
     let name = tenant_name(tenant);
     let mut plan = NamespacePlan {
         namespace: namespace.to_string(),
@@ -79,7 +84,7 @@ pub fn render_namespace(tenant: &Tenant, namespace: &str, index: &TenantIndex, f
 /// CiliumClusterwideNetworkPolicy.
 pub fn render_cluster_scoped(
     tenant: &Tenant,
-    index: &TenantIndex,
+    index: &dyn TenantLookup,
     facts: &ClusterFacts,
 ) -> (Vec<ManagedObject>, Vec<Skipped>) {
     let mut objects = rbac::render_owner_cluster_rbac(tenant, &index.namespaces_of(tenant_name(tenant)));
@@ -89,7 +94,7 @@ pub fn render_cluster_scoped(
 }
 
 /// The whole tenant: cluster-scoped objects and every namespace the index knows for it.
-pub fn render_tenant(tenant: &Tenant, index: &TenantIndex, facts: &ClusterFacts) -> TenantPlan {
+pub fn render_tenant(tenant: &Tenant, index: &dyn TenantLookup, facts: &ClusterFacts) -> TenantPlan {
     let name = tenant_name(tenant);
     let (cluster_objects, skipped) = render_cluster_scoped(tenant, index, facts);
     let namespaces = index

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::{caller_namespaces, granted_service_accounts};
 use crate::render::network::narrowed_names;
-use crate::render::{ManagedObject, TenantIndex};
+use crate::render::{ManagedObject, TenantLookup};
 
-pub fn render(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<ManagedObject> {
+pub fn render(tenant: &Tenant, namespace: &str, index: &dyn TenantLookup) -> Vec<ManagedObject> {
     let name = tenant.metadata.name.as_deref().unwrap_or_default();
     let mesh = &tenant.spec.mesh;
     let mode = match mesh.mtls {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{caller_namespaces, granted_service_accounts};
 use crate::render::network::narrowed_names;
-use crate::render::{ManagedObject, TenantIndex};
+use crate::render::{ManagedObject, TenantLookup};
 
 const IDENTITIES_NAME: &str = "palisade-tenant-identities";
 const POLICY_GROUP: &str = "policy.linkerd.io";
@@ -32,7 +32,7 @@ fn server(namespace: &str, name: &str, tenant: &str, pod_selector: Value, port: 
     )
 }
 
-pub fn render(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<ManagedObject> {
+pub fn render(tenant: &Tenant, namespace: &str, index: &dyn TenantLookup) -> Vec<ManagedObject> {
     let name = tenant.metadata.name.as_deref().unwrap_or_default();
     let mut namespaces = caller_namespaces(tenant, index);
     if !namespaces.iter().any(|ns| ns == namespace) {
@@ -87,7 +87,7 @@ pub fn render(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<Mana
 }
 
 /// Servers, MeshTLSAuthentications and AuthorizationPolicies of `spec.mesh.allowFromTenantGrants`.
-fn narrowed_grants(tenant: &Tenant, namespace: &str, index: &TenantIndex) -> Vec<ManagedObject> {
+fn narrowed_grants(tenant: &Tenant, namespace: &str, index: &dyn TenantLookup) -> Vec<ManagedObject> {
     let name = tenant.metadata.name.as_deref().unwrap_or_default();
     let mesh = &tenant.spec.mesh;
     let mut objects = Vec::new();

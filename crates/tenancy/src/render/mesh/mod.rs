@@ -6,10 +6,10 @@ mod linkerd;
 
 use palisade_api::{MeshProvider, Tenant};
 
-use super::{ClusterFacts, NamespacePlan, Skipped, TenantIndex};
+use super::{ClusterFacts, NamespacePlan, Skipped, TenantLookup};
 
 /// Namespaces whose workloads may call into `tenant`: its own, and those of granted tenants.
-fn caller_namespaces(tenant: &Tenant, index: &TenantIndex) -> Vec<String> {
+fn caller_namespaces(tenant: &Tenant, index: &dyn TenantLookup) -> Vec<String> {
     let name = tenant.metadata.name.as_deref().unwrap_or_default();
     let mut namespaces = index.namespaces_of(name);
     for granted in &tenant.spec.mesh.allow_from_tenants {
@@ -38,7 +38,7 @@ fn granted_service_accounts(tenant: &Tenant) -> Vec<(String, String)> {
 pub fn render_namespace(
     tenant: &Tenant,
     namespace: &str,
-    index: &TenantIndex,
+    index: &dyn TenantLookup,
     facts: &ClusterFacts,
     plan: &mut NamespacePlan,
 ) {

@@ -12,7 +12,7 @@ mod kubernetes;
 
 use palisade_api::{EgressCidr, IsolationMode, NetworkProvider, PortRule, Tenant, TenantGrant};
 
-use super::{ClusterFacts, ManagedObject, NamespacePlan, Skipped, TenantIndex};
+use super::{ClusterFacts, ManagedObject, NamespacePlan, Skipped, TenantLookup};
 
 /// The tenant's network intent, with the cross-tenant grants resolved.
 pub(crate) struct Grants<'a> {
@@ -33,7 +33,7 @@ pub(crate) struct Grants<'a> {
 }
 
 impl<'a> Grants<'a> {
-    fn new(tenant: &'a Tenant, index: &TenantIndex) -> Self {
+    fn new(tenant: &'a Tenant, index: &dyn TenantLookup) -> Self {
         let name = tenant.metadata.name.as_deref().unwrap_or_default();
         let network = &tenant.spec.network;
         Grants {
@@ -53,7 +53,7 @@ impl<'a> Grants<'a> {
 pub fn render_namespace(
     tenant: &Tenant,
     namespace: &str,
-    index: &TenantIndex,
+    index: &dyn TenantLookup,
     facts: &ClusterFacts,
     plan: &mut NamespacePlan,
 ) {
@@ -83,7 +83,7 @@ pub fn render_namespace(
 
 pub fn render_cluster_scoped(
     tenant: &Tenant,
-    index: &TenantIndex,
+    index: &dyn TenantLookup,
     facts: &ClusterFacts,
 ) -> (Vec<ManagedObject>, Vec<Skipped>) {
     let network = &tenant.spec.network;

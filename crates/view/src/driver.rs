@@ -1,0 +1,348 @@
+//! The one watch driver: every watch of the webhook and the controller runs here, with kube's
+//! watcher and its backoff, feeding any number of [`Sink`]s (an [`Index`] behind a lock, or a
+//! sink that also wakes reconciles). Whether the view is synced is derived from the watches
+//! registered, not from a hand-kept count, and every kind has its own metrics.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use futures::StreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher as watch_stream};
+use kube::{Api, Resource};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::Index;
+
+/// Where a watch delivers what it sees. Implemented for an [`Index`] behind a lock; a sink with
+/// side effects (waking reconciles) implements it directly.
+pub trait Sink<V>: Send + Sync {
+    fn apply(&self, value: V);
+    fn delete(&self, value: V);
+    fn reset(&self, values: Vec<V>);
+}
+
+impl<V, I: Index<V> + Send + Sync> Sink<V> for RwLock<I> {
+    fn apply(&self, value: V) {
+        self.write().unwrap_or_else(PoisonError::into_inner).apply(value);
+    }
+    fn delete(&self, value: V) {
+        self.write().unwrap_or_else(PoisonError::into_inner).delete(value);
+    }
+    fn reset(&self, values: Vec<V>) {
+        self.write().unwrap_or_else(PoisonError::into_inner).reset(values);
+    }
+}
+
+impl<V, I: Index<V> + Send> Sink<V> for Mutex<I> {
+    fn apply(&self, value: V) {
+        self.lock().unwrap_or_else(PoisonError::into_inner).apply(value);
+    }
+    fn delete(&self, value: V) {
+        self.lock().unwrap_or_else(PoisonError::into_inner).delete(value);
+    }
+    fn reset(&self, values: Vec<V>) {
+        self.lock().unwrap_or_else(PoisonError::into_inner).reset(values);
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    kind: String,
+    /// `apply`, `delete` or `relist`.
+    event: String,
+}
+
+/// Per-kind metrics of the watches, registered under `<prefix>_watch_`.
+#[derive(Clone, Default)]
+pub struct WatchMetrics {
+    events: Family<EventLabels, Counter>,
+    errors: Family<KindLabels, Counter>,
+    synced: Family<KindLabels, Gauge>,
+    listed: Family<KindLabels, Gauge>,
+}
+
+impl WatchMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        let watch = registry.sub_registry_with_prefix("watch");
+        watch.register(
+            "events",
+            "Watch events applied to the view, by kind and event (apply, delete, relist)",
+            self.events.clone(),
+        );
+        watch.register(
+            "errors",
+            "Watch failures, by kind (the watch retries with backoff)",
+            self.errors.clone(),
+        );
+        watch.register(
+            "synced",
+            "1 once the kind has been listed since the watch started",
+            self.synced.clone(),
+        );
+        watch.register("listed", "Objects in the kind's last full list", self.listed.clone());
+    }
+
+    fn event(&self, kind: &str, event: &str) {
+        let labels = EventLabels {
+            kind: kind.to_string(),
+            event: event.to_string(),
+        };
+        self.events.get_or_create(&labels).inc();
+    }
+
+    fn kind(kind: &str) -> KindLabels {
+        KindLabels { kind: kind.to_string() }
+    }
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Kinds that count for [`Synced::is_synced`], with whether each has been listed.
+    required: BTreeMap<String, bool>,
+    /// Set for views filled by hand (a fixed snapshot): synced with no watch at all.
+    forced: bool,
+}
+
+/// Whether every required watch has listed its kind at least once: a shared, cheap handle.
+#[derive(Clone, Default)]
+pub struct Synced {
+    state: Arc<Mutex<SyncState>>,
+    changed: Arc<Notify>,
+}
+
+impl Synced {
+    fn state(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True once every required kind has listed (and at least one is required), or when forced.
+    pub fn is_synced(&self) -> bool {
+        let state = self.state();
+        state.forced || (!state.required.is_empty() && state.required.values().all(|listed| *listed))
+    }
+
+    /// The required kinds not listed yet.
+    pub fn pending(&self) -> Vec<String> {
+        let state = self.state();
+        state
+            .required
+            .iter()
+            .filter(|(_, listed)| !**listed)
+            .map(|(kind, _)| kind.clone())
+            .collect()
+    }
+
+    /// Declares the view synced without watches (a fixed snapshot served offline).
+    pub fn force(&self) {
+        self.state().forced = true;
+        self.changed.notify_waiters();
+    }
+
+    /// Whether `kind` has been listed since its watch started.
+    pub fn has_listed(&self, kind: &str) -> bool {
+        self.state().required.get(kind).copied().unwrap_or(false)
+    }
+
+    /// Waits until `kind` has been listed.
+    pub async fn listed(&self, kind: &str) {
+        loop {
+            let notified = self.changed.notified();
+            if self.has_listed(kind) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the whole view is synced.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.changed.notified();
+            if self.is_synced() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn register(&self, kind: &str) {
+        self.state().required.insert(kind.to_string(), false);
+    }
+
+    fn mark_listed(&self, kind: &str) {
+        if let Some(listed) = self.state().required.get_mut(kind) {
+            *listed = true;
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn unregister(&self, kind: &str) {
+        self.state().required.remove(kind);
+        self.changed.notify_waiters();
+    }
+}
+
+/// A running watch; dropping it stops the watch and removes its kind from [`Synced`].
+pub struct WatchTask {
+    task: tokio::task::JoinHandle<()>,
+    kind: String,
+    synced: Option<Synced>,
+}
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(synced) = &self.synced {
+            synced.unregister(&self.kind);
+        }
+    }
+}
+
+/// Whether a watch counts for [`Synced`]: an optional one (an API the cluster may not serve)
+/// feeds the view when it can, without holding readiness back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needed {
+    Required,
+    Optional,
+}
+
+/// Starts watches and tracks them.
+#[derive(Clone, Default)]
+pub struct Driver {
+    synced: Synced,
+    metrics: WatchMetrics,
+}
+
+impl Driver {
+    pub fn new() -> Driver {
+        Driver::default()
+    }
+
+    pub fn synced(&self) -> Synced {
+        self.synced.clone()
+    }
+
+    pub fn metrics(&self) -> &WatchMetrics {
+        &self.metrics
+    }
+
+    /// Watches `api` (narrowed by `config`) under the name `kind`, reduces each object with
+    /// `reduce`, and delivers the results to every sink.
+    pub fn watch<K, V>(
+        &self,
+        kind: &str,
+        needed: Needed,
+        api: Api<K>,
+        config: watcher::Config,
+        reduce: impl Fn(K) -> V + Send + 'static,
+        sinks: Vec<Arc<dyn Sink<V>>>,
+    ) -> WatchTask
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+        V: Clone + Send + 'static,
+    {
+        let synced = (needed == Needed::Required).then(|| {
+            self.synced.register(kind);
+            self.synced.clone()
+        });
+        let run = Run {
+            kind: kind.to_string(),
+            synced: synced.clone(),
+            metrics: self.metrics.clone(),
+            sinks,
+        };
+        let events = watch_stream(api, config).default_backoff();
+        WatchTask {
+            task: tokio::spawn(run.pump(events, reduce)),
+            kind: kind.to_string(),
+            synced,
+        }
+    }
+}
+
+/// One watch's loop.
+struct Run<V> {
+    kind: String,
+    synced: Option<Synced>,
+    metrics: WatchMetrics,
+    sinks: Vec<Arc<dyn Sink<V>>>,
+}
+
+impl<V: Clone> Run<V> {
+    async fn pump<K>(
+        self,
+        events: impl futures::Stream<Item = Result<Event<K>, watcher::Error>>,
+        reduce: impl Fn(K) -> V,
+    ) {
+        let mut events = std::pin::pin!(events);
+        // Objects of a relist in progress, reduced: delivered at once when the list is complete.
+        let mut relist: Vec<V> = Vec::new();
+        let mut failing = false;
+        let labels = WatchMetrics::kind(&self.kind);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Init) => relist.clear(),
+                Ok(Event::InitApply(object)) => relist.push(reduce(object)),
+                Ok(Event::InitDone) => {
+                    let objects = std::mem::take(&mut relist);
+                    let count = objects.len();
+                    self.metrics.listed.get_or_create(&labels).set(count as i64);
+                    self.metrics.event(&self.kind, "relist");
+                    self.each(objects, |sink, values| sink.reset(values));
+                    self.metrics.synced.get_or_create(&labels).set(1);
+                    if let Some(synced) = &self.synced {
+                        if !synced.has_listed(&self.kind) {
+                            tracing::info!(kind = %self.kind, count, "listed");
+                        }
+                        synced.mark_listed(&self.kind);
+                    }
+                    failing = false;
+                }
+                Ok(Event::Apply(object)) => {
+                    self.metrics.event(&self.kind, "apply");
+                    self.each(reduce(object), |sink, value| sink.apply(value));
+                    failing = false;
+                }
+                Ok(Event::Delete(object)) => {
+                    self.metrics.event(&self.kind, "delete");
+                    self.each(reduce(object), |sink, value| sink.delete(value));
+                }
+                Err(error) => {
+                    self.metrics.errors.get_or_create(&labels).inc();
+                    // Said once per outage: a cluster that does not serve an optional kind would
+                    // otherwise fill the log. The backoff spaces the retries.
+                    if failing {
+                        tracing::debug!(kind = %self.kind, %error, "watch still failing; retrying with backoff");
+                    } else {
+                        tracing::warn!(kind = %self.kind, %error, "watch failed; retrying with backoff");
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+
+    /// Gives `value` to every sink (cloned for all but the last).
+    fn each<T: Clone>(&self, value: T, deliver: impl Fn(&dyn Sink<V>, T)) {
+        let Some((last, rest)) = self.sinks.split_last() else {
+            return;
+        };
+        for sink in rest {
+            deliver(sink.as_ref(), value.clone());
+        }
+        deliver(last.as_ref(), value);
+    }
+}
