@@ -12,9 +12,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use palisade_api::labels;
 
-use crate::diff::{ObjectKey, Observed};
+use crate::diff::ObjectKey;
 use crate::kinds::MANAGED_KINDS;
 use palisade_tenancy::quantity::{self, Amount};
 
@@ -311,22 +310,13 @@ impl Cache {
         self.insert(slot, tenant, entry);
     }
 
-    /// The managed objects of `tenant`, as the pruning diff wants them.
-    pub fn observed(&self, tenant: &str) -> Vec<Observed> {
-        let labels: BTreeMap<String, String> = [
-            (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
-            (labels::TENANT.to_string(), tenant.to_string()),
-        ]
-        .into_iter()
-        .collect();
+    /// The managed objects of `tenant`: those filed under it, which carry both labels.
+    pub fn managed_keys(&self, tenant: &str) -> Vec<ObjectKey> {
         self.by_tenant
             .get(tenant)
             .into_iter()
             .flatten()
-            .map(|slot| Observed {
-                key: slot.key(),
-                labels: labels.clone(),
-            })
+            .map(|slot| slot.key())
             .collect()
     }
 
@@ -417,7 +407,7 @@ mod tests {
     }
 
     fn keys(cache: &Cache, tenant: &str) -> Vec<ObjectKey> {
-        let mut keys: Vec<ObjectKey> = cache.observed(tenant).into_iter().map(|o| o.key).collect();
+        let mut keys = cache.managed_keys(tenant);
         keys.sort();
         keys
     }

@@ -1,8 +1,7 @@
 //! What to delete: the managed objects of a tenant that the renderer no longer lists. Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use palisade_api::labels;
 use palisade_tenancy::ManagedObject;
 
 /// The identity of an object: `(apiVersion, kind, namespace, name)`.
@@ -43,29 +42,17 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
-/// An object found in the cluster, with its labels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub key: ObjectKey,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// Whether `labels` mark an object Palisade manages for `tenant`: both labels, exact values.
-pub fn managed_for(labels: &BTreeMap<String, String>, tenant: &str) -> bool {
-    labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
-        && labels.get(labels::TENANT).map(String::as_str) == Some(tenant)
-}
-
-/// The observed objects to delete: managed by Palisade for `tenant` (both labels), not desired.
-/// Namespaces are never pruned: a namespace holds the tenant's data, and one that leaves the
-/// plan stays (it is deleted with its Tenant, or by its owners).
-pub fn to_prune<'a>(tenant: &str, desired: &BTreeSet<ObjectKey>, observed: &'a [Observed]) -> Vec<&'a ObjectKey> {
-    let mut result: Vec<&ObjectKey> = observed
+/// The managed objects to delete: those of `managed` (what the tenant has live, both labels)
+/// not `desired`, except in a `held` namespace (being deleted, or whose own apply failed: its
+/// objects stay as they are). Namespaces are never pruned: a namespace holds the tenant's data,
+/// and one that leaves the plan stays (it is deleted with its Tenant, or by its owners).
+pub fn to_prune(desired: &BTreeSet<ObjectKey>, managed: &[ObjectKey], held: &BTreeSet<String>) -> Vec<ObjectKey> {
+    let mut result: Vec<ObjectKey> = managed
         .iter()
-        .filter(|o| managed_for(&o.labels, tenant))
-        .filter(|o| !(o.key.api_version == "v1" && o.key.kind == "Namespace"))
-        .filter(|o| !desired.contains(&o.key))
-        .map(|o| &o.key)
+        .filter(|key| !(key.api_version == "v1" && key.kind == "Namespace"))
+        .filter(|key| !key.namespace.as_ref().is_some_and(|ns| held.contains(ns)))
+        .filter(|key| !desired.contains(key))
+        .cloned()
         .collect();
     result.sort();
     result.dedup();
@@ -86,86 +73,60 @@ mod tests {
         ObjectKey::new(api_version, kind, ns, name)
     }
 
-    fn observed(key: ObjectKey, pairs: &[(&str, &str)]) -> Observed {
-        Observed {
-            key,
-            labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        }
-    }
-
-    const MANAGED_A: &[(&str, &str)] = &[(labels::MANAGED_BY, "palisade"), (labels::TENANT, "a")];
-
     #[test]
     fn table() {
         struct Case {
             what: &'static str,
             desired: Vec<ObjectKey>,
-            observed: Vec<Observed>,
+            managed: Vec<ObjectKey>,
+            held: &'static [&'static str],
             pruned: Vec<ObjectKey>,
         }
         let rb = |name: &str| key("RoleBinding", Some("a-1"), name);
         let cases = vec![
             Case {
-                what: "nothing observed, nothing pruned",
+                what: "nothing managed, nothing pruned",
                 desired: vec![rb("x")],
-                observed: vec![],
+                managed: vec![],
+                held: &[],
                 pruned: vec![],
             },
             Case {
                 what: "desired objects stay",
                 desired: vec![rb("x")],
-                observed: vec![observed(rb("x"), MANAGED_A)],
+                managed: vec![rb("x")],
+                held: &[],
                 pruned: vec![],
             },
             Case {
                 what: "an object no longer desired goes",
                 desired: vec![rb("x")],
-                observed: vec![observed(rb("x"), MANAGED_A), observed(rb("old"), MANAGED_A)],
+                managed: vec![rb("x"), rb("old")],
+                held: &[],
                 pruned: vec![rb("old")],
-            },
-            Case {
-                what: "without managed-by it is not ours",
-                desired: vec![],
-                observed: vec![observed(rb("user"), &[(labels::TENANT, "a")])],
-                pruned: vec![],
-            },
-            Case {
-                what: "managed-by another tool is not ours",
-                desired: vec![],
-                observed: vec![observed(
-                    rb("helm"),
-                    &[(labels::MANAGED_BY, "Helm"), (labels::TENANT, "a")],
-                )],
-                pruned: vec![],
-            },
-            Case {
-                what: "without the tenant label it is not ours",
-                desired: vec![],
-                observed: vec![observed(rb("x"), &[(labels::MANAGED_BY, "palisade")])],
-                pruned: vec![],
-            },
-            Case {
-                what: "another tenant's objects are never pruned",
-                desired: vec![],
-                observed: vec![observed(
-                    rb("x"),
-                    &[(labels::MANAGED_BY, "palisade"), (labels::TENANT, "b")],
-                )],
-                pruned: vec![],
             },
             Case {
                 what: "namespaces are never pruned",
                 desired: vec![],
-                observed: vec![observed(key("Namespace", None, "a-1"), MANAGED_A)],
+                managed: vec![key("Namespace", None, "a-1")],
+                held: &[],
                 pruned: vec![],
+            },
+            Case {
+                what: "nothing in a held namespace is pruned",
+                desired: vec![],
+                managed: vec![rb("old"), key("RoleBinding", Some("a-2"), "old")],
+                held: &["a-1"],
+                pruned: vec![key("RoleBinding", Some("a-2"), "old")],
             },
             Case {
                 what: "same name, other kind or namespace, is a different object",
                 desired: vec![rb("x")],
-                observed: vec![
-                    observed(key("NetworkPolicy", Some("a-1"), "x"), MANAGED_A),
-                    observed(key("RoleBinding", Some("a-2"), "x"), MANAGED_A),
+                managed: vec![
+                    key("NetworkPolicy", Some("a-1"), "x"),
+                    key("RoleBinding", Some("a-2"), "x"),
                 ],
+                held: &[],
                 pruned: vec![
                     key("NetworkPolicy", Some("a-1"), "x"),
                     key("RoleBinding", Some("a-2"), "x"),
@@ -174,13 +135,15 @@ mod tests {
             Case {
                 what: "a cluster-scoped object of a switched-away provider goes",
                 desired: vec![rb("x")],
-                observed: vec![observed(key("AdminNetworkPolicy", None, "palisade-a"), MANAGED_A)],
+                managed: vec![key("AdminNetworkPolicy", None, "palisade-a")],
+                held: &["a-1"],
                 pruned: vec![key("AdminNetworkPolicy", None, "palisade-a")],
             },
         ];
         for case in cases {
             let desired: BTreeSet<ObjectKey> = case.desired.into_iter().collect();
-            let got: Vec<ObjectKey> = to_prune("a", &desired, &case.observed).into_iter().cloned().collect();
+            let held: BTreeSet<String> = case.held.iter().map(|s| s.to_string()).collect();
+            let got = to_prune(&desired, &case.managed, &held);
             let mut want = case.pruned;
             want.sort();
             assert_eq!(got, want, "{}", case.what);

@@ -4,13 +4,17 @@
 //!  watches (metadata only) ── Namespaces labelled palisade.dev/tenant, managed objects by label
 //!      │  feed cache::Cache (a fingerprint per object) and wake the tenants they belong to
 //!      ▼
-//!  reconcile(tenant)                                                  (kube-runtime Controller)
+//!  reconcile(tenant)                                  (kube-runtime Controller; a `reconcile` span)
 //!      ├─ render_tenant() .. the desired objects, and what is skipped   (pure, palisade-tenancy)
-//!      ├─ apply ............ server-side apply (field manager `palisade`) of each object whose
-//!      │                     live fingerprint is not what Palisade's last apply left
-//!      ├─ diff::to_prune() . cached managed objects no longer desired   (pure)
-//!      ├─ prune ............ delete those
+//!      ├─ plan::plan() ..... per namespace: create, existing, refused, terminating or gone; per
+//!      │                     object: apply, unchanged (live fingerprint as Palisade's last apply
+//!      │                     left it) or skipped; the live managed objects      (pure)
+//!      ├─ executor ......... namespace by namespace: its own create and apply, then (only if
+//!      │                     those succeeded) server-side apply (field manager `palisade`) of
+//!      │                     the rest; then the prune: managed objects no longer desired,
+//!      │                     never in a namespace that terminates or failed (Plan::settle, pure)
 //!      └─ status ........... namespaces, conditions, quota usage        (pure status::tenant_status)
+//!                            metrics: reconcile_failures_total{step} names the step that failed
 //!  foreign .......... a watch of NetworkPolicies Palisade did not write (whole objects), each
 //!                     judged by the webhook's rule (admission::network_policy::check_spec) into
 //!                     a verdict-only index that wakes its tenant: the `ForeignPolicies` condition
@@ -59,10 +63,12 @@ pub mod cache;
 pub mod compare;
 pub mod diff;
 pub mod discovery;
+mod executor;
 pub mod foreign;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;
+pub mod plan;
 mod reconcile;
 pub mod related;
 mod run;

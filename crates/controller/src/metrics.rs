@@ -18,6 +18,39 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    /// The step of a reconcile that failed: see [`Step`].
+    pub step: String,
+}
+
+/// A step of a reconcile that can fail, named after what failed.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// The Tenant is invalid (or lacks a uid): nothing applied or pruned.
+    Validate,
+    /// Creating, reading or applying one of the tenant's namespaces.
+    Namespace,
+    /// Applying an object.
+    Apply,
+    /// Deleting an object no longer desired.
+    Prune,
+    /// Writing the Tenant's status.
+    Status,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::Namespace => "namespace",
+            Step::Apply => "apply",
+            Step::Prune => "prune",
+            Step::Status => "status",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerbLabels {
     /// `get`, `list`, `watch`, `apply`, `delete`, ... as the API server would name it.
     pub verb: String,
@@ -42,6 +75,7 @@ pub struct Metrics {
     registry: Registry,
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_seconds: Histogram,
+    pub reconcile_failures: Family<StepLabels, Counter>,
     pub api_requests: Family<VerbLabels, Counter>,
     pub objects_applied: Counter,
     pub objects_pruned: Counter,
@@ -59,6 +93,7 @@ impl Default for Metrics {
         let metrics = Metrics {
             reconciles: Family::default(),
             reconcile_seconds: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+            reconcile_failures: Family::default(),
             api_requests: Family::default(),
             objects_applied: Counter::default(),
             objects_pruned: Counter::default(),
@@ -75,6 +110,11 @@ impl Default for Metrics {
             "reconcile_seconds",
             "Time to reconcile one tenant",
             metrics.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "reconcile_failures",
+            "Reconciles in which a step failed, by step (a reconcile counts once for each step that failed in it)",
+            metrics.reconcile_failures.clone(),
         );
         registry.register(
             "api_requests",
@@ -151,6 +191,15 @@ impl Metrics {
             let used = used.get(resource).and_then(|q| units(&q.0)).unwrap_or(0.0);
             self.tenant_quota_used.get_or_create(&labels).set(used);
         }
+    }
+
+    /// Counts one reconcile in which `step` failed.
+    pub fn count_failure(&self, step: Step) {
+        self.reconcile_failures
+            .get_or_create(&StepLabels {
+                step: step.as_str().to_string(),
+            })
+            .inc();
     }
 
     pub fn encode(&self) -> String {
@@ -257,6 +306,21 @@ mod tests {
             text.contains("palisade_controller_tenant_quota_hard{tenant=\"payments\",resource=\"pods\"} 50.0"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn failures_are_counted_by_the_step_that_failed() {
+        let metrics = Metrics::default();
+        metrics.count_failure(Step::Apply);
+        metrics.count_failure(Step::Apply);
+        metrics.count_failure(Step::Namespace);
+        let text = metrics.encode();
+        for line in [
+            "palisade_controller_reconcile_failures_total{step=\"apply\"} 2",
+            "palisade_controller_reconcile_failures_total{step=\"namespace\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 
     #[test]
