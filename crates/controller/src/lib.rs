@@ -40,7 +40,8 @@
 //!   which fails when the name exists; an owner-created namespace is never created. Applies to an
 //!   existing namespace carry its live uid, so a namespace deleted meanwhile is refused by the API
 //!   server ("uid mismatch") instead of being re-created from a stale cache. Nothing is applied
-//!   into a terminating namespace (Ready=False, `NamespaceTerminating`).
+//!   into, or pruned from, a terminating namespace (Ready=False, `NamespaceTerminating`), nor a
+//!   namespace whose own create or apply failed.
 //! - **Re-creation after an administrator deletes a listed namespace** (the documented choice):
 //!   it is created again, empty, once it is fully gone, because the Tenant still lists it; never
 //!   while it terminates. To keep it deleted, remove it from `spec.namespaces.names`.
