@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+# CI habits (issue 13): cargo deny, docs with warnings denied, the declared rust-version built.
+bash scripts/ci-habits.sh
+
 if [ -x scripts/build-testenv.sh ] || [ -f scripts/build-testenv.sh ]; then
   echo "== building testenv (the real kube-apiserver + etcd + kube-controller-manager)"
   PALISADE_TESTENV_BIN="$(bash scripts/build-testenv.sh | tail -n 1)"

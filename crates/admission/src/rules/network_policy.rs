@@ -156,7 +156,7 @@ struct Scope<'a> {
 }
 
 /// The NetworkPolicy rule on a spec alone: whether `tenant` (named `tenant_name`) may hold a
-/// NetworkPolicy with this spec in one of its namespaces. The webhook's [`review`] and the
+/// NetworkPolicy with this spec in one of its namespaces. The webhook's `review` and the
 /// controller's report of policies stored without the webhook (`ForeignPolicies`) both call it,
 /// so they cannot disagree. The first problem found is returned.
 pub fn check_spec(

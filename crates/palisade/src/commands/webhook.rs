@@ -22,7 +22,7 @@ pub struct WebhookArgs {
     /// The URL the API server calls (e.g. https://127.0.0.1:8443 for a local control plane).
     #[arg(long, conflicts_with = "service")]
     pub url: Option<String>,
-    /// The Service the API server calls, as NAMESPACE/NAME[:PORT].
+    /// The Service the API server calls, as NAMESPACE/NAME or NAMESPACE/NAME:PORT.
     #[arg(long, default_value = "palisade-system/palisade-webhook:443")]
     pub service: String,
     /// Do not write the webhook configurations (someone else manages them).
