@@ -29,7 +29,7 @@ mod view;
 pub use config::{AdmissionConfig, default_system_controllers};
 pub use image::normalize_image;
 pub use requester::Requester;
-pub use snapshot_from::{SNAPSHOT_KINDS, SnapshotEntry, SnapshotError};
+pub use snapshot_from::{SNAPSHOT_KINDS, SnapshotError};
 pub use verdict::Verdict;
 pub use view::{ClusterView, IngressRoute, Snapshot, VolumeOwner};
 

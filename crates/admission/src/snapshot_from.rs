@@ -1,10 +1,11 @@
-//! Cluster objects into a [`Snapshot`]: ONE function per kind, used by the webhook's watch-driven
-//! index (one event at a time) and by `palisade check --cluster-state` (a dump of the cluster), so
+//! Where a watch event becomes admission state: [`Snapshot`] is an [`Index`] of every kind a
+//! decision reads, driven by the webhook's watches (one event at a time, through the
+//! `palisade-view` driver) and by `palisade check --cluster-state` (a dump of the cluster), so
 //! that both decide from the same view of the same objects.
 //!
-//! Each kind has `apply` (add or replace the object's entry), `delete` and `reset` (forget every
-//! entry of the kind, before a re-list). [`Snapshot::apply_object`] reads any of these kinds from
-//! JSON, as `kubectl get -o json` prints them.
+//! Each kind has `put` (add or replace the object's entry), `remove` and `clear` (forget every
+//! entry of the kind); a relist is clear, then put each. [`Snapshot::apply_object`] reads any of
+//! these kinds from JSON, as `kubectl get -o json` prints them.
 
 use k8s_openapi::api::core::v1::{
     LimitRange, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
@@ -14,45 +15,86 @@ use kube::ResourceExt;
 use palisade_api::{Tenant, labels};
 use serde_json::Value;
 
+use palisade_view::{Index, NamespaceEntry};
+
 use crate::usage::{self, Counted};
 use crate::{IngressRoute, Snapshot, VolumeOwner};
 
 /// How one kind of cluster object is kept in a [`Snapshot`].
-pub trait SnapshotEntry: Sized {
+trait Entry: Sized {
     /// Adds the object's entry, replacing what an earlier version of it left.
-    fn apply(snapshot: &mut Snapshot, object: &Self);
+    fn put(snapshot: &mut Snapshot, object: &Self);
     /// Removes the object's entry.
-    fn delete(snapshot: &mut Snapshot, object: &Self);
+    fn remove(snapshot: &mut Snapshot, object: &Self);
     /// Removes every entry of this kind.
-    fn reset(snapshot: &mut Snapshot);
+    fn clear(snapshot: &mut Snapshot);
 }
 
-impl SnapshotEntry for Tenant {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.tenants.insert(object.name_any(), object.clone());
+macro_rules! index_of_entries {
+    ($($kind:ty),* $(,)?) => {
+        $(
+            impl Index<$kind> for Snapshot {
+                fn apply(&mut self, object: $kind) {
+                    <$kind as Entry>::put(self, &object);
+                }
+                fn delete(&mut self, object: $kind) {
+                    <$kind as Entry>::remove(self, &object);
+                }
+                fn reset(&mut self, objects: Vec<$kind>) {
+                    <$kind as Entry>::clear(self);
+                    for object in &objects {
+                        <$kind as Entry>::put(self, object);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+index_of_entries!(
+    Namespace,
+    PersistentVolume,
+    Node,
+    ServiceCIDR,
+    Ingress,
+    Pod,
+    PersistentVolumeClaim,
+    Service,
+    ResourceQuota,
+    LimitRange,
+);
+
+/// Tenants live in the tenant directory, which keeps its own relations.
+impl Index<Tenant> for Snapshot {
+    fn apply(&mut self, tenant: Tenant) {
+        self.directory.apply(tenant);
     }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
-        snapshot.tenants.remove(&object.name_any());
+    fn delete(&mut self, tenant: Tenant) {
+        self.directory.delete(tenant);
     }
-    fn reset(snapshot: &mut Snapshot) {
-        snapshot.tenants.clear();
+    fn reset(&mut self, tenants: Vec<Tenant>) {
+        self.directory.reset(tenants);
     }
 }
 
-impl SnapshotEntry for Namespace {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
+/// Every namespace's labels for the rules, and the labelled ones in the tenant directory.
+impl Entry for Namespace {
+    fn put(snapshot: &mut Snapshot, object: &Self) {
         snapshot.namespaces.insert(object.name_any(), object.labels().clone());
+        snapshot.directory.apply(NamespaceEntry::from(object));
     }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
+    fn remove(snapshot: &mut Snapshot, object: &Self) {
         snapshot.namespaces.remove(&object.name_any());
+        snapshot.directory.delete(NamespaceEntry::from(object));
     }
-    fn reset(snapshot: &mut Snapshot) {
+    fn clear(snapshot: &mut Snapshot) {
         snapshot.namespaces.clear();
+        snapshot.directory.reset(Vec::<NamespaceEntry>::new());
     }
 }
 
-impl SnapshotEntry for PersistentVolume {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
+impl Entry for PersistentVolume {
+    fn put(snapshot: &mut Snapshot, object: &Self) {
         let owner = VolumeOwner {
             tenant: object.labels().get(labels::TENANT).cloned(),
             claim_namespace: object
@@ -63,16 +105,16 @@ impl SnapshotEntry for PersistentVolume {
         };
         snapshot.volumes.insert(object.name_any(), owner);
     }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
+    fn remove(snapshot: &mut Snapshot, object: &Self) {
         snapshot.volumes.remove(&object.name_any());
     }
-    fn reset(snapshot: &mut Snapshot) {
+    fn clear(snapshot: &mut Snapshot) {
         snapshot.volumes.clear();
     }
 }
 
-impl SnapshotEntry for Node {
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
+impl Entry for Node {
+    fn put(snapshot: &mut Snapshot, object: &Self) {
         let spec = object.spec.as_ref();
         let cidrs = spec
             .and_then(|s| s.pod_cidrs.clone())
@@ -83,17 +125,17 @@ impl SnapshotEntry for Node {
             .collect();
         snapshot.node_pod_cidrs.insert(object.name_any(), cidrs);
     }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
+    fn remove(snapshot: &mut Snapshot, object: &Self) {
         snapshot.node_pod_cidrs.remove(&object.name_any());
     }
-    fn reset(snapshot: &mut Snapshot) {
+    fn clear(snapshot: &mut Snapshot) {
         snapshot.node_pod_cidrs.clear();
     }
 }
 
-impl SnapshotEntry for ServiceCIDR {
+impl Entry for ServiceCIDR {
     /// Entries that do not parse are left out (the API server validates them, so there are none).
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
+    fn put(snapshot: &mut Snapshot, object: &Self) {
         let cidrs = object
             .spec
             .iter()
@@ -102,18 +144,18 @@ impl SnapshotEntry for ServiceCIDR {
             .collect();
         snapshot.service_cidrs.insert(object.name_any(), cidrs);
     }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
+    fn remove(snapshot: &mut Snapshot, object: &Self) {
         snapshot.service_cidrs.remove(&object.name_any());
     }
-    fn reset(snapshot: &mut Snapshot) {
+    fn clear(snapshot: &mut Snapshot) {
         snapshot.service_cidrs.clear();
     }
 }
 
-impl SnapshotEntry for Ingress {
+impl Entry for Ingress {
     /// Every host and path the Ingress serves (a rule without paths serves `/`).
-    fn apply(snapshot: &mut Snapshot, object: &Self) {
-        Self::delete(snapshot, object);
+    fn put(snapshot: &mut Snapshot, object: &Self) {
+        Self::remove(snapshot, object);
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
         for rule in object.spec.iter().flat_map(|s| s.rules.iter().flatten()) {
@@ -134,14 +176,14 @@ impl SnapshotEntry for Ingress {
             }
         }
     }
-    fn delete(snapshot: &mut Snapshot, object: &Self) {
+    fn remove(snapshot: &mut Snapshot, object: &Self) {
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
         snapshot
             .ingress_routes
             .retain(|r| !(r.namespace == namespace && r.name == name));
     }
-    fn reset(snapshot: &mut Snapshot) {
+    fn clear(snapshot: &mut Snapshot) {
         snapshot.ingress_routes.clear();
     }
 }
@@ -150,8 +192,8 @@ impl SnapshotEntry for Ingress {
 /// per object, so a review only sums.
 macro_rules! counted_by_usage {
     ($kind:ty, $counted:expr) => {
-        impl SnapshotEntry for $kind {
-            fn apply(snapshot: &mut Snapshot, object: &Self) {
+        impl Entry for $kind {
+            fn put(snapshot: &mut Snapshot, object: &Self) {
                 let Some(uid) = object.metadata.uid.clone() else {
                     return;
                 };
@@ -168,14 +210,14 @@ macro_rules! counted_by_usage {
                     .or_default()
                     .insert(key, usage);
             }
-            fn delete(snapshot: &mut Snapshot, object: &Self) {
+            fn remove(snapshot: &mut Snapshot, object: &Self) {
                 let namespace = object.namespace().unwrap_or_default();
                 let counted: Counted<'static> = $counted;
                 if let (Some(objects), Some(uid)) = (snapshot.object_usage.get_mut(&namespace), &object.metadata.uid) {
                     objects.remove(&crate::quota::object_key(counted.resource, uid));
                 }
             }
-            fn reset(snapshot: &mut Snapshot) {
+            fn clear(snapshot: &mut Snapshot) {
                 let counted: Counted<'static> = $counted;
                 let prefix = crate::quota::object_key(counted.resource, "");
                 for objects in snapshot.object_usage.values_mut() {
@@ -195,8 +237,8 @@ counted_by_usage!(Service, Counted::SERVICE);
 /// entries (the webhook watches only Palisade's; a dump holds everyone's).
 macro_rules! managed_presence {
     ($kind:ty, $name:expr) => {
-        impl SnapshotEntry for $kind {
-            fn apply(snapshot: &mut Snapshot, object: &Self) {
+        impl Entry for $kind {
+            fn put(snapshot: &mut Snapshot, object: &Self) {
                 let held = snapshot.managed_quota_objects.get_or_insert_default();
                 let entry = (object.namespace().unwrap_or_default(), $name.to_string());
                 if is_managed(object.labels()) {
@@ -205,11 +247,11 @@ macro_rules! managed_presence {
                     held.remove(&entry);
                 }
             }
-            fn delete(snapshot: &mut Snapshot, object: &Self) {
+            fn remove(snapshot: &mut Snapshot, object: &Self) {
                 let held = snapshot.managed_quota_objects.get_or_insert_default();
                 held.remove(&(object.namespace().unwrap_or_default(), $name.to_string()));
             }
-            fn reset(snapshot: &mut Snapshot) {
+            fn clear(snapshot: &mut Snapshot) {
                 let held = snapshot.managed_quota_objects.get_or_insert_default();
                 held.retain(|(_, kind)| kind != $name);
             }
@@ -292,17 +334,17 @@ impl Snapshot {
             });
         };
         match known {
-            "Tenant" => Tenant::apply(self, &typed(known, object)?),
-            "Namespace" => Namespace::apply(self, &typed(known, object)?),
-            "PersistentVolume" => PersistentVolume::apply(self, &typed(known, object)?),
-            "Node" => Node::apply(self, &typed(known, object)?),
-            "ServiceCIDR" => ServiceCIDR::apply(self, &typed(known, object)?),
-            "Ingress" => Ingress::apply(self, &typed(known, object)?),
-            "Pod" => Pod::apply(self, &typed(known, object)?),
-            "PersistentVolumeClaim" => PersistentVolumeClaim::apply(self, &typed(known, object)?),
-            "Service" => Service::apply(self, &typed(known, object)?),
-            "ResourceQuota" => ResourceQuota::apply(self, &typed(known, object)?),
-            "LimitRange" => LimitRange::apply(self, &typed(known, object)?),
+            "Tenant" => Index::<Tenant>::apply(self, typed(known, object)?),
+            "Namespace" => Index::<Namespace>::apply(self, typed(known, object)?),
+            "PersistentVolume" => Index::<PersistentVolume>::apply(self, typed(known, object)?),
+            "Node" => Index::<Node>::apply(self, typed(known, object)?),
+            "ServiceCIDR" => Index::<ServiceCIDR>::apply(self, typed(known, object)?),
+            "Ingress" => Index::<Ingress>::apply(self, typed(known, object)?),
+            "Pod" => Index::<Pod>::apply(self, typed(known, object)?),
+            "PersistentVolumeClaim" => Index::<PersistentVolumeClaim>::apply(self, typed(known, object)?),
+            "Service" => Index::<Service>::apply(self, typed(known, object)?),
+            "ResourceQuota" => Index::<ResourceQuota>::apply(self, typed(known, object)?),
+            "LimitRange" => Index::<LimitRange>::apply(self, typed(known, object)?),
             _ => {
                 return Err(SnapshotError::UnknownKind {
                     api_version: api_version.to_string(),

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use palisade_api::{Tenant, labels};
+use palisade_view::{Index, TenantDirectory};
 
 use crate::quota::namespace_key;
 use crate::usage::Usage;
@@ -68,7 +71,10 @@ pub trait ClusterView {
 /// A plain in-memory [`ClusterView`].
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub tenants: BTreeMap<String, Tenant>,
+    /// Tenants, and which namespaces are labelled for each: fed through [`palisade_view::Index`]
+    /// (see [`crate::snapshot_from`]), never edited by hand, so its relations stay true.
+    pub directory: TenantDirectory,
+    /// Labels of every namespace.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     pub volumes: BTreeMap<String, VolumeOwner>,
     pub ingress_routes: Vec<IngressRoute>,
@@ -84,8 +90,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn with_tenant(mut self, tenant: Tenant) -> Self {
-        let name = tenant.metadata.name.clone().unwrap_or_default();
-        self.tenants.insert(name, tenant);
+        Index::<Tenant>::apply(&mut self, tenant);
         self
     }
 
@@ -95,18 +100,26 @@ impl Snapshot {
         if let Some(tenant) = tenant {
             namespace_labels.insert(labels::TENANT.to_string(), tenant.to_string());
         }
-        self.namespaces.insert(name.to_string(), namespace_labels);
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                labels: Some(namespace_labels),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        Index::<Namespace>::apply(&mut self, namespace);
         self
     }
 }
 
 impl ClusterView for Snapshot {
     fn tenant(&self, name: &str) -> Option<&Tenant> {
-        self.tenants.get(name)
+        self.directory.tenant(name)
     }
 
     fn tenants(&self) -> Vec<&Tenant> {
-        self.tenants.values().collect()
+        self.directory.tenants().collect()
     }
 
     fn namespace_labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
@@ -114,11 +127,14 @@ impl ClusterView for Snapshot {
     }
 
     fn namespaces_of(&self, tenant: &str) -> Vec<String> {
-        self.namespaces
-            .iter()
-            .filter(|(_, l)| l.get(labels::TENANT).map(String::as_str) == Some(tenant))
-            .map(|(name, _)| name.clone())
+        self.directory
+            .labelled_namespaces_of(tenant)
+            .map(str::to_string)
             .collect()
+    }
+
+    fn tenant_of_namespace(&self, namespace: &str) -> Option<&str> {
+        self.directory.tenant_of(namespace)
     }
 
     fn volume(&self, name: &str) -> Option<&VolumeOwner> {

@@ -421,13 +421,14 @@ fn role_bindings_name_only_the_tenants_own_subjects() {
     ]);
     allowed(role_binding(inside).decide());
     // The platform can let a named outsider in.
-    let mut snapshot = cluster();
-    let payments = snapshot.tenants.get_mut("payments").unwrap();
+    let mut payments = cluster().directory.tenant("payments").unwrap().clone();
     payments.spec.rbac.outside_subjects = vec![palisade_api::SubjectRef {
         kind: palisade_api::SubjectKind::ServiceAccount,
         name: "prometheus".into(),
         namespace: Some("monitoring".into()),
     }];
+    payments.metadata.resource_version = Some("changed".into());
+    let snapshot = cluster().with_tenant(payments);
     allowed(
         role_binding(json!([{ "kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring" }]))
             .decide_in(&snapshot),

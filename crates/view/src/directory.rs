@@ -283,12 +283,14 @@ impl TenantDirectory {
 impl Index<Tenant> for TenantDirectory {
     fn apply(&mut self, tenant: Tenant) {
         let name = name_of(&tenant).to_string();
-        if let Some(old) = self.tenants.get(&name) {
-            let same_version = old.metadata.resource_version.is_some()
-                && old.metadata.resource_version == tenant.metadata.resource_version;
-            if same_version {
-                return;
-            }
+        // Relations follow from the spec and the age alone: a status write, a resync or a
+        // relist of an unchanged Tenant keeps the newest object and wakes nobody.
+        let same_relations = self.tenants.get(&name).is_some_and(|old| {
+            old.spec == tenant.spec && old.metadata.creation_timestamp == tenant.metadata.creation_timestamp
+        });
+        if same_relations {
+            self.tenants.insert(name, Arc::new(tenant));
+            return;
         }
         self.remove_tenant(&name);
         self.relate(&tenant, true);

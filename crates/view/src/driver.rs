@@ -227,8 +227,10 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new() -> Driver {
-        Driver::default()
+    /// A driver reporting to `synced` and `metrics` (held by whoever serves readiness and
+    /// `/metrics`).
+    pub fn new(synced: Synced, metrics: WatchMetrics) -> Driver {
+        Driver { synced, metrics }
     }
 
     pub fn synced(&self) -> Synced {

@@ -120,7 +120,7 @@ fn grants_and_mesh_callers_follow_every_change_of_the_granting_tenant() {
     assert!(directory.network_egress_targets("monitoring").is_empty());
     assert!(directory.take_woken().contains("monitoring"));
 
-    // The same version again (a resync, a relist) changes nothing and wakes nobody.
+    // The same spec again (a status write, a resync, a relist) changes nothing and wakes nobody.
     directory.apply(payments);
     assert!(directory.take_woken().is_empty());
 

@@ -1,29 +1,27 @@
-//! The webhook's view of the cluster: a [`Snapshot`] kept current by watches, read under a lock
-//! by every review. Each kind has apply / delete / reset, so a watch restart replaces that
-//! kind's contents atomically.
+//! The webhook's view of the cluster: admission's [`Snapshot`], kept current by the
+//! `palisade-view` driver and read under a lock by every review. How each kind becomes state is
+//! admission's (`palisade_admission::snapshot_from`), shared with `palisade check`; this module
+//! only says what is watched, and reads live what a review must not wait for.
 
-use std::fmt::Debug;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     LimitRange, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
 };
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::runtime::watcher::{self, Event};
+use k8s_openapi::api::networking::v1::{Ingress, ServiceCIDR};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
-use palisade_admission::{Snapshot, SnapshotEntry};
+use palisade_admission::{ClusterView, Snapshot};
 use palisade_api::{Tenant, labels};
+use palisade_view::Index as _;
+use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
 use serde::de::DeserializeOwned;
-
-/// The kinds the webhook watches.
-const WATCHED_KINDS: usize = 10;
 
 #[derive(Default)]
 pub struct Index {
     snapshot: RwLock<Snapshot>,
-    synced_kinds: AtomicUsize,
+    synced: Synced,
+    watch_metrics: WatchMetrics,
 }
 
 impl Index {
@@ -41,7 +39,21 @@ impl Index {
 
     /// Whether every watched kind has been listed once.
     pub fn is_synced(&self) -> bool {
-        self.synced_kinds.load(Ordering::Acquire) >= WATCHED_KINDS
+        self.synced.is_synced()
+    }
+
+    /// The kinds not listed yet (for `/readyz`).
+    pub fn pending_kinds(&self) -> Vec<String> {
+        self.synced.pending()
+    }
+
+    /// Whether the watches have listed, shared with whoever waits for it.
+    pub fn synced(&self) -> &Synced {
+        &self.synced
+    }
+
+    pub fn watch_metrics(&self) -> &WatchMetrics {
+        &self.watch_metrics
     }
 
     /// Makes sure the snapshot knows `name` if the cluster has it, reading it live when the
@@ -52,7 +64,7 @@ impl Index {
             return;
         }
         match Api::<Namespace>::all(client.clone()).get_opt(name).await {
-            Ok(Some(namespace)) => self.write(|snapshot| Namespace::apply(snapshot, &namespace)),
+            Ok(Some(namespace)) => self.write(|snapshot| snapshot.apply(namespace)),
             Ok(None) => {}
             Err(error) => tracing::warn!(namespace = name, %error, "cannot read a namespace the cache does not know"),
         }
@@ -63,7 +75,6 @@ impl Index {
     /// set-up namespace must not wait for the watch to catch up.
     pub async fn ensure_managed_quota(&self, client: &Client, namespace: &str) {
         let (wants_quota, wants_limits) = {
-            use palisade_admission::ClusterView;
             let view = self.read();
             let policy = view
                 .tenant_of_namespace(namespace)
@@ -75,41 +86,33 @@ impl Index {
                 !policy.limits.is_empty(),
             )
         };
-        let missing = |kind: &str| {
-            let wanted = if kind == "ResourceQuota" {
-                wants_quota
-            } else {
-                wants_limits
-            };
-            wanted
-                && self
-                    .read()
-                    .managed_quota_objects
-                    .as_ref()
-                    .is_some_and(|held| !held.contains(&(namespace.to_string(), kind.to_string())))
-        };
+        let missing = |kind: &str, wanted: bool| wanted && self.read().holds_managed(namespace, kind) == Some(false);
+        if missing("ResourceQuota", wants_quota) {
+            self.read_managed::<ResourceQuota>(client, namespace).await;
+        }
+        if missing("LimitRange", wants_limits) {
+            self.read_managed::<LimitRange>(client, namespace).await;
+        }
+    }
+
+    async fn read_managed<K>(&self, client: &Client, namespace: &str)
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        Snapshot: palisade_view::Index<K>,
+    {
         let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
         let params = kube::api::ListParams::default().labels(&selector);
-        if missing("ResourceQuota")
-            && let Ok(found) = Api::<ResourceQuota>::namespaced(client.clone(), namespace)
-                .list(&params)
-                .await
-        {
-            self.write(|snapshot| found.items.iter().for_each(|o| ResourceQuota::apply(snapshot, o)));
-        }
-        if missing("LimitRange")
-            && let Ok(found) = Api::<LimitRange>::namespaced(client.clone(), namespace)
-                .list(&params)
-                .await
-        {
-            self.write(|snapshot| found.items.iter().for_each(|o| LimitRange::apply(snapshot, o)));
+        if let Ok(found) = Api::<K>::namespaced(client.clone(), namespace).list(&params).await {
+            self.write(|snapshot| found.items.into_iter().for_each(|o| snapshot.apply(o)));
         }
     }
 
     /// Cluster facts some rule needs and the webhook does not have; those rules deny until
     /// they are known.
     pub fn missing_facts(&self, config: &palisade_admission::AdmissionConfig) -> Vec<String> {
-        use palisade_admission::ClusterView;
         let mut missing = Vec::new();
         if config.pod_cidrs.is_empty() && self.read().node_pod_cidrs().is_empty() {
             missing.push(
@@ -124,73 +127,141 @@ impl Index {
         missing
     }
 
-    /// Replaces the whole snapshot (tests, and `palisade check`-style callers).
+    /// Replaces the whole snapshot (tests, and `palisade check`-style callers): synced at once.
     pub fn replace(&self, snapshot: Snapshot) {
         self.write(|current| *current = snapshot);
-        self.synced_kinds.store(WATCHED_KINDS, Ordering::Release);
+        self.synced.force();
     }
 }
 
-/// How one kind is kept in the snapshot: the entry functions are palisade_admission's, shared
-/// with `palisade check --cluster-state`, so the webhook and the CLI see the same objects alike.
-trait Indexed:
-    SnapshotEntry + Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+/// The driver delivers each watched kind straight into the snapshot.
+impl<K: Send> Sink<K> for Index
+where
+    Snapshot: palisade_view::Index<K>,
 {
+    fn apply(&self, object: K) {
+        self.write(|snapshot| snapshot.apply(object));
+    }
+    fn delete(&self, object: K) {
+        self.write(|snapshot| snapshot.delete(object));
+    }
+    fn reset(&self, objects: Vec<K>) {
+        self.write(|snapshot| snapshot.reset(objects));
+    }
 }
 
-impl<K> Indexed for K where
-    K: SnapshotEntry + Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
+/// Watches every kind the decisions need and keeps `index` current; runs until dropped or
+/// aborted, and the watches stop with it.
+pub async fn watch_all(client: Client, index: Arc<Index>) {
+    let _watches = start_watches(&client, &index);
+    std::future::pending::<()>().await;
 }
 
-/// Watches every kind the decisions need and keeps `index` current; runs until aborted.
-pub async fn watch_all(client: Client, index: std::sync::Arc<Index>) {
-    let _service_cidrs = crate::service_cidr::spawn(client.clone(), index.clone());
+/// Starts the watches; they run until the returned tasks are dropped.
+pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
+    let driver = Driver::new(index.synced.clone(), index.watch_metrics.clone());
     let everything = watcher::Config::default;
     let managed = || watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
-    tokio::join!(
-        watch::<Tenant>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<Namespace>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<PersistentVolume>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<Ingress>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<Node>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<Pod>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<PersistentVolumeClaim>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<Service>(Api::all(client.clone()), everything(), index.clone()),
-        watch::<ResourceQuota>(Api::all(client.clone()), managed(), index.clone()),
-        watch::<LimitRange>(Api::all(client), managed(), index),
-    );
+    let sink = |index: &Arc<Index>| -> Arc<Index> { index.clone() };
+    // Tenants are kept without managedFields: half of a Tenant's size, never read.
+    let tenants = |mut tenant: Tenant| {
+        tenant.metadata.managed_fields = None;
+        tenant
+    };
+    vec![
+        driver.watch(
+            "Tenant",
+            Needed::Required,
+            Api::all(client.clone()),
+            everything(),
+            tenants,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "Namespace",
+            Needed::Required,
+            Api::<Namespace>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "PersistentVolume",
+            Needed::Required,
+            Api::<PersistentVolume>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "Ingress",
+            Needed::Required,
+            Api::<Ingress>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "Node",
+            Needed::Required,
+            Api::<Node>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "Pod",
+            Needed::Required,
+            Api::<Pod>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "PersistentVolumeClaim",
+            Needed::Required,
+            Api::<PersistentVolumeClaim>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "Service",
+            Needed::Required,
+            Api::<Service>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "ResourceQuota",
+            Needed::Required,
+            Api::<ResourceQuota>::all(client.clone()),
+            managed(),
+            same,
+            vec![sink(index)],
+        ),
+        driver.watch(
+            "LimitRange",
+            Needed::Required,
+            Api::<LimitRange>::all(client.clone()),
+            managed(),
+            same,
+            vec![sink(index)],
+        ),
+        // Served since Kubernetes 1.33; on an older cluster the ipBlock rule refuses until
+        // `--service-cidr` is given, which `/readyz` says (see `missing_facts`).
+        driver.watch(
+            "ServiceCIDR",
+            Needed::Optional,
+            Api::<ServiceCIDR>::all(client.clone()),
+            everything(),
+            same,
+            vec![sink(index)],
+        ),
+    ]
 }
 
-async fn watch<K: Indexed>(api: Api<K>, config: watcher::Config, index: std::sync::Arc<Index>) {
-    let mut stream = watcher::watcher(api, config).boxed();
-    let mut buffer: Vec<K> = Vec::new();
-    let mut synced = false;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(Event::Init) => buffer.clear(),
-            Ok(Event::InitApply(object)) => buffer.push(object),
-            Ok(Event::InitDone) => {
-                let objects = std::mem::take(&mut buffer);
-                index.write(|snapshot| {
-                    K::reset(snapshot);
-                    for object in &objects {
-                        K::apply(snapshot, object);
-                    }
-                });
-                if !synced {
-                    synced = true;
-                    index.synced_kinds.fetch_add(1, Ordering::AcqRel);
-                    tracing::info!(kind = %K::kind(&()), count = objects.len(), "cache synced");
-                }
-            }
-            Ok(Event::Apply(object)) => index.write(|snapshot| K::apply(snapshot, &object)),
-            Ok(Event::Delete(object)) => index.write(|snapshot| K::delete(snapshot, &object)),
-            Err(error) => {
-                // The watcher retries with backoff by itself; say why it had to.
-                tracing::warn!(kind = %K::kind(&()), %error, "watch failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-    }
+fn same<K>(object: K) -> K {
+    object
 }

@@ -1,8 +1,9 @@
 //! `palisade webhook`: the admission webhook, as a thin shell around `palisade_admission::review`.
 //!
 //! ```text
-//!   watchers (Tenants, Namespaces, PersistentVolumes, Ingresses, Nodes)
-//!        │ apply / delete / reset
+//!   palisade-view driver: watches of Tenants, Namespaces, PersistentVolumes, Ingresses, Nodes,
+//!        │ Pods, claims, Services, Palisade's quotas and limits, ServiceCIDRs
+//!        │ apply / delete / reset (admission's snapshot_from says how each becomes state)
 //!        ▼
 //!   Index (RwLock<Snapshot>) ──read──▶ POST /mutate, /validate ──▶ review() ──▶ AdmissionReview
 //!        ▲                                 (axum over rustls)
@@ -21,12 +22,11 @@ mod ledger;
 mod metrics;
 mod registration;
 mod server;
-mod service_cidr;
 
 pub use certs::{ServingCertificate, generate_serving_certificate};
 pub use error::Error;
 pub use hosts::HostClaims;
-pub use index::{Index, watch_all};
+pub use index::{Index, start_watches, watch_all};
 pub use ledger::Ledgers;
 pub use metrics::Metrics;
 pub use registration::{Endpoint, WebhookNames, register_named, webhook_configurations};
@@ -88,7 +88,7 @@ pub async fn run_with_index(
     index: Arc<Index>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let watchers = tokio::spawn(watch_all(client.clone(), index.clone()));
+    let watches = start_watches(&client, &index);
     let warn_missing = tokio::spawn(warn_missing_facts(index.clone(), options.config.clone()));
     let (tls, ca_pem, background) = load_tls(&options.tls).await?;
     if options.register {
@@ -111,7 +111,7 @@ pub async fn run_with_index(
         options.reservation_grace,
     ));
     let result = serve(&options, tls, index, Some(client), Some((ledgers, hosts)), shutdown).await;
-    watchers.abort();
+    drop(watches);
     warn_missing.abort();
     background.abort();
     result
@@ -135,9 +135,7 @@ pub async fn run_offline(
 /// Once the caches are filled, says in the log which cluster facts are missing and which rules
 /// therefore deny (`/readyz` says the same).
 async fn warn_missing_facts(index: Arc<Index>, config: AdmissionConfig) {
-    while !index.is_synced() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    index.synced().wait().await;
     for missing in index.missing_facts(&config) {
         tracing::warn!("{missing}");
     }
@@ -188,10 +186,11 @@ async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let (ledgers, hosts) = claims.unzip();
+    let watch_metrics = &index.watch_metrics().clone();
     let state = AppState {
         index,
         config: Arc::new(options.config.clone()),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(Metrics::new(watch_metrics)),
         client,
         ledgers,
         hosts,

@@ -22,7 +22,15 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(&palisade_view::driver::WatchMetrics::default())
+    }
+}
+
+impl Metrics {
+    /// The webhook's metrics, with the watches' (`palisade_webhook_watch_*`).
+    pub fn new(watch: &palisade_view::driver::WatchMetrics) -> Self {
         let mut registry = Registry::with_prefix("palisade_webhook");
+        watch.register(&mut registry);
         let reviews = Family::<ReviewLabels, Counter>::default();
         let review_seconds = Histogram::new([0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]);
         let bad_requests = Counter::default();
@@ -48,9 +56,7 @@ impl Default for Metrics {
             bad_requests,
         }
     }
-}
 
-impl Metrics {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

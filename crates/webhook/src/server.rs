@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use palisade_admission::{AdmissionConfig, Verdict, review};
+use tracing::Instrument;
 
 use crate::metrics::ReviewLabels;
 use crate::{Index, Metrics};
@@ -34,7 +35,7 @@ pub struct AppState {
     pub hosts: Option<Arc<crate::HostClaims>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Mutate,
     Validate,
@@ -80,6 +81,21 @@ async fn handle(state: &AppState, body: &[u8], mode: Mode) -> Response {
         Ok(request) => request,
         Err(_) => return bad_request(state, "the AdmissionReview has no request".to_string()),
     };
+    // One span per review: every log line of the decision, the live reads, the host claim and
+    // the quota reservation carries which request it was for.
+    let span = tracing::debug_span!(
+        "review",
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        operation = ?request.operation,
+        namespace = request.namespace.as_deref().unwrap_or_default(),
+        name = %request.name,
+        mode = ?mode,
+    );
+    decide(state, request, mode, started).instrument(span).await
+}
+
+async fn decide(state: &AppState, request: AdmissionRequest<DynamicObject>, mode: Mode, started: Instant) -> Response {
     if let (Some(client), Some(namespace)) = (&state.client, request.namespace.as_deref()) {
         // A namespace created a moment ago may not have reached the watch yet.
         state.index.ensure_namespace(client, namespace).await;
@@ -144,7 +160,11 @@ pub async fn serve_health(addr: SocketAddr, state: AppState) {
             "/readyz",
             get(|State(state): State<AppState>| async move {
                 if !state.index.is_synced() {
-                    return (StatusCode::SERVICE_UNAVAILABLE, "caches not synced".to_string());
+                    let pending = state.index.pending_kinds().join(", ");
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("caches not synced: waiting for the first list of {pending}"),
+                    );
                 }
                 let missing = state.index.missing_facts(&state.config);
                 if missing.is_empty() {

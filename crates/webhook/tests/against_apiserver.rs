@@ -353,7 +353,14 @@ async fn a_cordoned_tenant_is_frozen_for_its_users() {
     palisade_testenv::eventually("the webhook to see the cordon", WAIT, || {
         let index = index.clone();
         let name = name.clone();
-        async move { index.read().tenants.get(&name).filter(|t| t.spec.cordoned).map(|_| ()) }
+        async move {
+            index
+                .read()
+                .directory
+                .tenant(&name)
+                .filter(|t| t.spec.cordoned)
+                .map(|_| ())
+        }
     })
     .await
     .unwrap();

@@ -382,7 +382,14 @@ async fn cordon(cluster: &Cluster, tenant: &str) {
     eventually("the webhook to see the cordon", WAIT, || {
         let index = index.clone();
         let name = name.clone();
-        async move { index.read().tenants.get(&name).filter(|t| t.spec.cordoned).map(|_| ()) }
+        async move {
+            index
+                .read()
+                .directory
+                .tenant(&name)
+                .filter(|t| t.spec.cordoned)
+                .map(|_| ())
+        }
     })
     .await
     .unwrap();

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use palisade_admission::{AdmissionConfig, SNAPSHOT_KINDS, Snapshot, SnapshotEntry, Verdict, offline, review};
-use palisade_api::Tenant;
+use palisade_admission::{AdmissionConfig, SNAPSHOT_KINDS, Snapshot, Verdict, offline, review};
+use palisade_view::Index as _;
 
 use super::validate::load_and_check;
 use crate::manifests;
@@ -94,7 +94,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             }
             let mut snapshot = state.snapshot;
             for loaded in tenants {
-                Tenant::apply(&mut snapshot, &loaded.tenant);
+                snapshot.apply(loaded.tenant);
             }
             snapshot
         }
@@ -201,7 +201,7 @@ impl ClusterState {
                 "the cluster state holds no Namespace: every namespaced object is in an unknown namespace".to_string(),
             );
         }
-        if none("Tenant") && self.snapshot.tenants.is_empty() {
+        if none("Tenant") && self.snapshot.directory.tenant_count() == 0 {
             warnings.push("the cluster state holds no Tenant (add `tenants` to kubectl get, or --tenants)".to_string());
         }
         if none("ResourceQuota") || none("LimitRange") {

@@ -206,7 +206,7 @@ impl Cluster {
         eventually("the webhook to know the tenant", WAIT, || {
             let index = index.clone();
             let name = name.clone();
-            async move { index.read().tenants.contains_key(&name).then_some(()) }
+            async move { index.read().directory.tenant(&name).is_some().then_some(()) }
         })
         .await
         .unwrap();
