@@ -10,7 +10,7 @@ use palisade_api::Tenant;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tenancy/tests/fixtures/capsule")
+        .join("../import-capsule/tests/fixtures/capsule")
         .join(name)
 }
 

@@ -9,7 +9,6 @@
 //!                                   └─ skipped (objects whose API the cluster lacks)
 //! ```
 
-pub mod import;
 pub mod quantity;
 pub mod render;
 pub mod validate;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!   files / dirs / `-` ──split into YAML documents──▶ serde_json::Value
-//!        ──palisade_tenancy::import::capsule::convert_document()──▶ Tenant + gaps
+//!        ──palisade_import_capsule::convert_document_with()──▶ Tenant + gaps
 //!   stdout (or --output): the Tenants as one multi-document YAML stream
 //!   stderr: every gap, per tenant, then a one-line summary
 //! ```
@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use palisade_tenancy::import::capsule::{self, Options};
-use palisade_tenancy::import::{Conversion, GapKind};
+use palisade_import_capsule::{Conversion, GapKind, Options, convert_document_with};
 use serde_json::Value;
 
 use crate::manifests::{Diagnostic, collect_files, file_diagnostic, split_documents};
@@ -183,7 +182,7 @@ fn convert_file(
             document.first_line,
             document.number
         );
-        match capsule::convert_document_with(&value, &source, options) {
+        match convert_document_with(&value, &source, options) {
             Ok(conversions) => converted.extend(conversions.into_iter().map(|conversion| Converted {
                 conversion,
                 path: path.to_path_buf(),
@@ -191,10 +190,10 @@ fn convert_file(
                 document: document.number,
             })),
             Err(errors) => problems.extend(errors.into_iter().map(|error| {
-                let line = field_line(document.text, &error.field)
+                let line = field_line(document.text, error.field())
                     .map_or(document.first_line, |l| document.first_line + l - 1);
-                let field = Some(error.field).filter(|f| !f.is_empty());
-                at(line, None, field, error.message)
+                let field = Some(error.field().to_string()).filter(|f| !f.is_empty());
+                at(line, None, field, error.message().to_string())
             })),
         }
     }

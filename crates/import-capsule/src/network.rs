@@ -1,9 +1,12 @@
 //! NetworkPolicies: which grants carry over into Palisade's own isolation.
 
-#[allow(unused_imports)]
-use super::*;
+use palisade_api::{EgressCidr, IsolationMode, PortRule, TenantSpec, labels};
+use serde_json::{Map, Value};
 
-pub(super) fn convert_network(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec, tenant: &str) {
+use crate::conversion::GapKind;
+use crate::cx::{Cx, compact};
+
+pub(crate) fn convert_network(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec, tenant: &str) {
     let path = "spec.networkPolicies";
     let items = match spec.get("networkPolicies") {
         Some(policies) => match cx.object(policies, path, &["items"]) {
@@ -92,13 +95,7 @@ pub(super) fn convert_network(cx: &mut Cx, spec: &Map<String, Value>, out: &mut 
 
 /// Reads one replicated NetworkPolicy and carries over the grants that map onto Palisade's
 /// tenant-level ones; describes the rest.
-pub(super) fn network_item(
-    item: &Value,
-    tenant: &str,
-    out: &mut TenantSpec,
-    carried: &mut Vec<String>,
-    lost: &mut Vec<String>,
-) {
+fn network_item(item: &Value, tenant: &str, out: &mut TenantSpec, carried: &mut Vec<String>, lost: &mut Vec<String>) {
     let peers = |rule: &Value, key: &str| rule.get(key).and_then(Value::as_array).cloned();
     for (r, rule) in item
         .get("ingress")
@@ -183,7 +180,7 @@ pub(super) fn network_item(
     }
 }
 
-pub(super) enum NamespacePeer {
+enum NamespacePeer {
     /// Pods of the policy's own namespace: inside the tenant.
     SameNamespace,
     Tenant(String),
@@ -191,7 +188,7 @@ pub(super) enum NamespacePeer {
 }
 
 /// A peer that selects all pods of a namespace (by name) or of a tenant (by Capsule's label).
-pub(super) fn namespace_peer(peer: &Value) -> Option<NamespacePeer> {
+fn namespace_peer(peer: &Value) -> Option<NamespacePeer> {
     let Some(namespaces) = peer.get("namespaceSelector") else {
         return peer.get("podSelector").map(|_| NamespacePeer::SameNamespace);
     };
@@ -223,7 +220,7 @@ pub(super) fn namespace_peer(peer: &Value) -> Option<NamespacePeer> {
 }
 
 /// Numeric ports of a NetworkPolicy rule, and whether it also had named ports.
-pub(super) fn port_rules(ports: Option<&Value>) -> (Vec<PortRule>, bool) {
+fn port_rules(ports: Option<&Value>) -> (Vec<PortRule>, bool) {
     let mut rules = Vec::new();
     let mut named = false;
     for port in ports.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
@@ -254,6 +251,6 @@ pub(super) fn port_rules(ports: Option<&Value>) -> (Vec<PortRule>, bool) {
     (rules, named)
 }
 
-pub(super) fn is_dns_only(ports: &[PortRule]) -> bool {
+fn is_dns_only(ports: &[PortRule]) -> bool {
     !ports.is_empty() && ports.iter().all(|p| p.port == 53 && p.end_port.is_none())
 }

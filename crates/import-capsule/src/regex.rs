@@ -1,11 +1,8 @@
 //! Capsule's regular expressions, translated where they are simple enough to be exact names, prefixes or wildcards.
 
-#[allow(unused_imports)]
-use super::*;
-
 /// What a translated regular expression is matched against.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum RegexTarget {
+pub(crate) enum RegexTarget {
     /// Class names: exact or `prefix*`.
     Class,
     /// Ingress hostnames: exact or `*.domain`.
@@ -15,15 +12,15 @@ pub(super) enum RegexTarget {
 }
 
 /// Palisade patterns for a regular expression, with what differs.
-pub(super) struct Translation {
-    pub(super) patterns: Vec<String>,
-    pub(super) caveats: Vec<&'static str>,
+pub(crate) struct Translation {
+    pub(crate) patterns: Vec<String>,
+    caveats: Vec<&'static str>,
     /// The expression matches every name (`.*`).
-    pub(super) everything: bool,
+    pub(crate) everything: bool,
 }
 
 impl Translation {
-    pub(super) fn describe(&self, regex: &str, target: &str) -> String {
+    pub(crate) fn describe(&self, regex: &str, target: &str) -> String {
         let patterns: Vec<String> = self.patterns.iter().map(|p| format!("`{p}`")).collect();
         let mut text = format!(
             "regular expression `{regex}` converted to {} in {target}",
@@ -40,18 +37,18 @@ impl Translation {
 
 /// One alternative of a simple regular expression: optional anchors around literal text, with
 /// "anything" before or after it.
-pub(super) struct Simple {
-    pub(super) anchored_start: bool,
-    pub(super) anchored_end: bool,
-    pub(super) lead: Lead,
-    pub(super) literal: String,
-    pub(super) trailing_any: bool,
+struct Simple {
+    anchored_start: bool,
+    anchored_end: bool,
+    lead: Lead,
+    literal: String,
+    trailing_any: bool,
     /// An unescaped `.` was read as a literal dot.
-    pub(super) loose_dots: bool,
+    loose_dots: bool,
 }
 
 #[derive(PartialEq, Eq)]
-pub(super) enum Lead {
+enum Lead {
     None,
     /// `.*` / `.+`: anything, dots included.
     Any,
@@ -60,7 +57,7 @@ pub(super) enum Lead {
 }
 
 /// Patterns equivalent to (or as close as safely possible to) `regex`; `None` when it is not simple.
-pub(super) fn translate_regex(regex: &str, target: RegexTarget) -> Option<Translation> {
+pub(crate) fn translate_regex(regex: &str, target: RegexTarget) -> Option<Translation> {
     let alternatives = split_alternatives(regex)?;
     let mut patterns = Vec::new();
     let mut caveats = Vec::new();
@@ -139,15 +136,15 @@ pub(super) fn translate_regex(regex: &str, target: RegexTarget) -> Option<Transl
     })
 }
 
-pub(super) struct Alternative {
-    pub(super) text: String,
-    pub(super) anchored_start: bool,
-    pub(super) anchored_end: bool,
+struct Alternative {
+    text: String,
+    anchored_start: bool,
+    anchored_end: bool,
 }
 
 /// Splits `^(a|b)$`, `(?:a|b)`, `a|b` into alternatives, distributing the anchors. `None` when
 /// groups are used any other way.
-pub(super) fn split_alternatives(regex: &str) -> Option<Vec<Alternative>> {
+fn split_alternatives(regex: &str) -> Option<Vec<Alternative>> {
     let (start, rest) = match regex.strip_prefix('^') {
         Some(rest) => (true, rest),
         None => (false, regex),
@@ -185,7 +182,7 @@ pub(super) fn split_alternatives(regex: &str) -> Option<Vec<Alternative>> {
     )
 }
 
-pub(super) fn parse_simple(text: &str, anchored_start: bool, anchored_end: bool) -> Option<Simple> {
+fn parse_simple(text: &str, anchored_start: bool, anchored_end: bool) -> Option<Simple> {
     const ONE_LABEL: [&str; 6] = [
         "[^.]+",
         "[^.]*",

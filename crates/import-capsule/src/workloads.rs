@@ -1,9 +1,16 @@
 //! Services, registries and pull policies.
 
-#[allow(unused_imports)]
-use super::*;
+use std::net::IpAddr;
 
-pub(super) fn convert_services(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+use ipnet::IpNet;
+use palisade_api::{PullPolicy, TenantSpec};
+use serde_json::{Map, Value};
+
+use crate::conversion::GapKind;
+use crate::cx::Cx;
+use crate::regex::{RegexTarget, translate_regex};
+
+pub(crate) fn convert_services(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     let path = "spec.serviceOptions";
     let known = [
         "additionalMetadata",
@@ -106,7 +113,7 @@ pub(super) fn convert_services(cx: &mut Cx, spec: &Map<String, Value>, out: &mut
     }
 }
 
-pub(super) fn capitalize(word: &str) -> String {
+fn capitalize(word: &str) -> String {
     let mut chars = word.chars();
     chars
         .next()
@@ -115,7 +122,7 @@ pub(super) fn capitalize(word: &str) -> String {
 }
 
 /// `entry` as a CIDR, and whether it had to be rewritten (a bare IP, or host bits set).
-pub(super) fn to_cidr(entry: &str) -> Option<(String, bool)> {
+fn to_cidr(entry: &str) -> Option<(String, bool)> {
     if let Ok(ip) = entry.parse::<IpAddr>() {
         let net = IpNet::from(ip);
         return Some((net.to_string(), true));
@@ -125,7 +132,7 @@ pub(super) fn to_cidr(entry: &str) -> Option<(String, bool)> {
     Some((truncated.to_string(), truncated != net))
 }
 
-pub(super) fn convert_registries(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+pub(crate) fn convert_registries(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     let path = "spec.containerRegistries";
     let Some(registries) = spec.get("containerRegistries") else {
         return;
@@ -208,7 +215,7 @@ pub(super) fn convert_registries(cx: &mut Cx, spec: &Map<String, Value>, out: &m
     }
 }
 
-pub(super) fn convert_pull_policies(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+pub(crate) fn convert_pull_policies(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     for (i, policy) in cx.strings(spec, "imagePullPolicies", "spec").into_iter().enumerate() {
         let policy = match policy.as_str() {
             "Always" => PullPolicy::Always,

@@ -1,46 +1,50 @@
 //! Class allow-lists (storage, ingress, gateway, priority, runtime) and ingress options.
 
-#[allow(unused_imports)]
-use super::*;
+use palisade_api::{ClassAllowList, CollisionScope, TenantSpec};
+use serde_json::{Map, Value};
+
+use crate::conversion::GapKind;
+use crate::cx::Cx;
+use crate::regex::{RegexTarget, translate_regex};
 
 /// What a class allow-list is about, for messages.
-pub(super) struct ClassKind {
+pub(crate) struct ClassKind {
     /// `StorageClass`
-    pub(super) kind: &'static str,
+    kind: &'static str,
     /// `storageclasses`, for kubectl hints.
-    pub(super) resource: &'static str,
+    resource: &'static str,
     /// Where it goes in the Palisade spec.
-    pub(super) target: &'static str,
+    target: &'static str,
 }
 
-pub(super) const CLASS_STORAGE: ClassKind = ClassKind {
+pub(crate) const CLASS_STORAGE: ClassKind = ClassKind {
     kind: "StorageClass",
     resource: "storageclasses",
     target: "spec.storage.classes",
 };
-pub(super) const CLASS_INGRESS: ClassKind = ClassKind {
+const CLASS_INGRESS: ClassKind = ClassKind {
     kind: "IngressClass",
     resource: "ingressclasses",
     target: "spec.ingress.classes",
 };
-pub(super) const CLASS_GATEWAY: ClassKind = ClassKind {
+pub(crate) const CLASS_GATEWAY: ClassKind = ClassKind {
     kind: "GatewayClass",
     resource: "gatewayclasses",
     target: "spec.gateway.classes",
 };
-pub(super) const CLASS_PRIORITY: ClassKind = ClassKind {
+pub(crate) const CLASS_PRIORITY: ClassKind = ClassKind {
     kind: "PriorityClass",
     resource: "priorityclasses",
     target: "spec.workloads.priorityClasses",
 };
-pub(super) const CLASS_RUNTIME: ClassKind = ClassKind {
+pub(crate) const CLASS_RUNTIME: ClassKind = ClassKind {
     kind: "RuntimeClass",
     resource: "runtimeclasses",
     target: "spec.workloads.runtimeClasses",
 };
 
 /// A Capsule allow-list of class names (exact names, a regex, a label selector, a default).
-pub(super) fn class_list(cx: &mut Cx, value: Option<&Value>, path: &str, class: ClassKind) -> Option<ClassAllowList> {
+pub(crate) fn class_list(cx: &mut Cx, value: Option<&Value>, path: &str, class: ClassKind) -> Option<ClassAllowList> {
     let known = ["allowed", "allowedRegex", "default", "matchLabels", "matchExpressions"];
     let map = cx.object(value?, path, &known)?;
     let mut allowed = Vec::new();
@@ -153,7 +157,7 @@ pub(super) fn class_list(cx: &mut Cx, value: Option<&Value>, path: &str, class: 
     Some(list)
 }
 
-pub(super) fn convert_ingress(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+pub(crate) fn convert_ingress(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     let path = "spec.ingressOptions";
     let known = [
         "allowedClasses",
@@ -258,7 +262,7 @@ pub(super) fn convert_ingress(cx: &mut Cx, spec: &Map<String, Value>, out: &mut 
 }
 
 /// A label selector as `kubectl -l` text; `Some("")` for an empty selector, `None` when absent.
-pub(super) fn selector_text(cx: &mut Cx, selector: &Value, path: &str) -> Option<String> {
+pub(crate) fn selector_text(cx: &mut Cx, selector: &Value, path: &str) -> Option<String> {
     let map = selector.as_object()?;
     if !map.contains_key("matchLabels") && !map.contains_key("matchExpressions") {
         return Some(String::new());

@@ -1,9 +1,15 @@
 //! ResourceQuotas and LimitRanges.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeMap;
 
-pub(super) fn convert_quotas(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+use k8s_openapi::api::core::v1::LimitRangeItem;
+use palisade_api::{QuotaPolicy, TenantSpec};
+use serde_json::{Map, Value};
+
+use crate::conversion::GapKind;
+use crate::cx::Cx;
+
+pub(crate) fn convert_quotas(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     let mut quota = QuotaPolicy {
         tenant: std::mem::take(&mut cx.counted_resources),
         ..QuotaPolicy::default()
@@ -142,7 +148,7 @@ pub(super) fn convert_quotas(cx: &mut Cx, spec: &Map<String, Value>, out: &mut T
 }
 
 /// A Kubernetes quantity as a number, for comparing two limits (`500m`, `2`, `16Gi`, `1e3`).
-pub(super) fn parse_quantity(text: &str) -> Option<f64> {
+fn parse_quantity(text: &str) -> Option<f64> {
     const SUFFIXES: [(&str, f64); 13] = [
         ("Ki", 1024.0),
         ("Mi", 1048576.0),

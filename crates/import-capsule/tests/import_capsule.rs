@@ -1,4 +1,4 @@
-//! `palisade_tenancy::import::capsule`: Capsule v1beta2 Tenants → Palisade Tenants, with every
+//! `palisade_import_capsule`: Capsule v1beta2 Tenants → Palisade Tenants, with every
 //! field either mapped or reported as a gap.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 
 use palisade_api::{CollisionScope, IsolationMode, PodSecurityLevel, PullPolicy, SubjectKind, Tenant};
-use palisade_tenancy::import::capsule::{Options, convert_document, convert_tenant, convert_tenant_with};
-use palisade_tenancy::import::{Conversion, Gap, GapKind, ImportError};
+use palisade_import_capsule::{
+    Conversion, Gap, GapKind, ImportError, Options, convert_document, convert_tenant, convert_tenant_with,
+};
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
@@ -323,9 +324,10 @@ fn kubectl_list_output_converts_every_item() {
 fn other_versions_and_kinds_are_refused_with_the_reason() {
     let errors = refused(&fixture("v1beta1.yaml"));
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].field, "apiVersion");
+    assert!(matches!(errors[0], ImportError::CheckType { .. }), "{errors:?}");
+    assert_eq!(errors[0].field(), "apiVersion");
     assert_eq!(
-        errors[0].message,
+        errors[0].message(),
         "only capsule.clastix.io/v1beta2 Tenants can be imported; found v1beta1: convert with \
          `kubectl get tenants.v1beta2.capsule.clastix.io -o yaml` first"
     );
@@ -351,9 +353,9 @@ fn other_versions_and_kinds_are_refused_with_the_reason() {
     for (yaml, expected) in cases {
         let errors = refused(yaml);
         assert!(
-            errors[0].message.starts_with(expected),
+            errors[0].message().starts_with(expected),
             "{yaml:?}: got {:?}",
-            errors[0].message
+            errors[0].message()
         );
     }
 }
@@ -400,14 +402,14 @@ fn malformed_values_name_their_field() {
             tenant_with(spec)
         };
         let errors = refused(&yaml);
-        let found = errors.iter().find(|e| e.field == field);
+        let found = errors.iter().find(|e| e.field() == field);
         assert!(
-            found.is_some_and(|e| e.message.starts_with(message)),
+            found.is_some_and(|e| matches!(e, ImportError::ConvertField { .. }) && e.message().starts_with(message)),
             "{spec:?}: expected {field}: {message}, got {errors:?}"
         );
     }
     let errors = refused("apiVersion: capsule.clastix.io/v1beta2\nkind: Tenant\nspec: {}\n");
-    assert_eq!(errors[0].field, "metadata.name");
+    assert_eq!(errors[0].field(), "metadata.name");
 }
 
 #[test]
@@ -415,7 +417,12 @@ fn list_errors_name_the_item() {
     let yaml = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: capsule.clastix.io/v1beta2\n    kind: Tenant\n    metadata:\n      name: a\n    spec:\n      owners: []\n  - apiVersion: v1\n    kind: Secret\n";
     let errors = refused(yaml);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].field, "items[1].kind");
+    assert_eq!(errors[0].field(), "items[1].kind");
+    assert!(matches!(errors[0], ImportError::CheckType { .. }), "{errors:?}");
+    assert_eq!(
+        errors[0].to_string(),
+        "items[1].kind: this is a v1 Secret, not a Capsule Tenant (apiVersion capsule.clastix.io/v1beta2, kind Tenant)"
+    );
 }
 
 /// (regex, Capsule field, Palisade result or None when it cannot be converted)

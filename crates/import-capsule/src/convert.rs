@@ -1,4 +1,4 @@
-//! Capsule `capsule.clastix.io/v1beta2` Tenant (as of Capsule v0.14) → Palisade Tenant.
+//! The entry points, and one Capsule Tenant converted field by field into a Palisade Tenant:
 //!
 //! ```text
 //!   owners[] ..................... spec.owners (SA `system:serviceaccount:ns:name` → kind ServiceAccount + namespace)
@@ -19,53 +19,26 @@
 //!
 //! Anything that is not a Capsule Tenant field is reported as a gap too, so a typo in the input is
 //! never silently lost. Malformed values (a string where a list belongs) stop the conversion with
-//! an [`ImportError`] naming the field, as the Capsule API server itself would have refused them.
+//! an [`ImportError::ConvertField`] naming the field, as the Capsule API server itself would have refused them.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use ipnet::IpNet;
-use k8s_openapi::api::core::v1::LimitRangeItem;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use palisade_api::{
-    AdditionalRoleBinding, ClassAllowList, CollisionScope, EgressCidr, IsolationMode, Owner, PodSecurityLevel,
-    PortRule, PullPolicy, QuotaPolicy, SubjectKind, SubjectRef, Tenant, TenantSpec, labels,
-};
-use serde_json::{Map, Value};
+use palisade_api::{Tenant, TenantSpec, labels};
+use serde_json::Value;
 
-use super::{Conversion, Gap, GapKind, ImportError};
-
-mod classes;
-mod namespaces;
-mod network;
-mod owners;
-mod quota;
-mod regex;
-mod workloads;
-
-#[allow(unused_imports)]
-use classes::*;
-#[allow(unused_imports)]
-use namespaces::*;
-#[allow(unused_imports)]
-use network::*;
-#[allow(unused_imports)]
-use owners::*;
-#[allow(unused_imports)]
-use quota::*;
-#[allow(unused_imports)]
-use regex::*;
-#[allow(unused_imports)]
-use workloads::*;
+use crate::classes::{CLASS_GATEWAY, CLASS_PRIORITY, CLASS_RUNTIME, CLASS_STORAGE, class_list, convert_ingress};
+use crate::conversion::{Conversion, GapKind, ImportError};
+use crate::cx::{Cx, describe};
+use crate::namespaces::convert_namespace_options;
+use crate::network::convert_network;
+use crate::owners::{convert_owners, convert_permissions, convert_role_bindings, convert_rules};
+use crate::quota::convert_quotas;
+use crate::workloads::{convert_pull_policies, convert_registries, convert_services};
 
 /// The only Capsule API version this importer reads.
 pub const API_VERSION: &str = "capsule.clastix.io/v1beta2";
 const GROUP_PREFIX: &str = "capsule.clastix.io/";
-
-/// ClusterRoles that Capsule installs for its own namespace handling; they do not exist without Capsule.
-const CAPSULE_CLUSTER_ROLES: [&str; 2] = ["capsule-namespace-deleter", "capsule-namespace-provisioner"];
-
-const NOT_A_FIELD: &str = "not a Capsule v1beta2 field as of v0.14; ignored";
 
 /// Choices the caller makes about a conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,23 +71,26 @@ pub fn convert_document_with(
         && let Some(items) = document.get("items")
     {
         let Some(items) = items.as_array() else {
-            return Err(vec![error(
-                "items",
-                format!("expected a list of Tenants, found {}", describe(items)),
-            )]);
+            return Err(vec![list_error(format!(
+                "expected a list of Tenants, found {}",
+                describe(items)
+            ))]);
         };
         if items.is_empty() {
-            return Err(vec![error("items", "the list is empty: no Tenant to import")]);
+            return Err(vec![list_error("the list is empty: no Tenant to import")]);
         }
         let mut conversions = Vec::new();
         let mut errors = Vec::new();
         for (i, item) in items.iter().enumerate() {
             match convert_tenant_with(item, &format!("{source}: items[{i}]"), options) {
                 Ok(conversion) => conversions.push(conversion),
-                Err(problems) => errors.extend(problems.into_iter().map(|problem| ImportError {
-                    field: join(&format!("items[{i}]"), &problem.field),
-                    message: problem.message,
-                })),
+                Err(problems) => {
+                    errors.extend(
+                        problems
+                            .into_iter()
+                            .map(|problem| problem.within(&format!("items[{i}]"))),
+                    );
+                }
             }
         }
         return if errors.is_empty() {
@@ -143,7 +119,10 @@ pub fn convert_tenant_with(value: &Value, source: &str, options: Options) -> Res
         .unwrap_or_default()
         .to_string();
     if name.is_empty() {
-        return Err(vec![error("metadata.name", "a Tenant needs a name")]);
+        return Err(vec![ImportError::ConvertField {
+            field: "metadata.name".to_string(),
+            message: "a Tenant needs a name".to_string(),
+        }]);
     }
     let mut tenant = Tenant::new(&name, TenantSpec::default());
     if let Some(metadata) = metadata {
@@ -159,7 +138,7 @@ pub fn convert_tenant_with(value: &Value, source: &str, options: Options) -> Res
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
-    for problem in crate::validate(&tenant) {
+    for problem in palisade_tenancy::validate(&tenant) {
         cx.gap(
             problem.path,
             GapKind::Invalid,
@@ -230,9 +209,17 @@ fn adopt_namespaces(cx: &mut Cx, status: &Value, tenant: &mut Tenant, options: O
     );
 }
 
+fn list_error(message: impl Into<String>) -> ImportError {
+    ImportError::SplitList {
+        field: "items".to_string(),
+        message: message.into(),
+    }
+}
+
+/// Whether `value` is a Capsule `v1beta2` Tenant, and if not, what it is.
 fn check_type(value: &Value) -> Result<(), ImportError> {
     if !value.is_object() {
-        return Err(error(
+        return Err(type_error(
             "",
             format!("expected a Capsule Tenant (a mapping), found {}", describe(value)),
         ));
@@ -245,7 +232,7 @@ fn check_type(value: &Value) -> Result<(), ImportError> {
     if kind == "Tenant"
         && let Some(version) = api_version.strip_prefix(GROUP_PREFIX)
     {
-        return Err(error(
+        return Err(type_error(
             "apiVersion",
             format!(
                 "only {API_VERSION} Tenants can be imported; found {version}: convert with \
@@ -254,7 +241,7 @@ fn check_type(value: &Value) -> Result<(), ImportError> {
         ));
     }
     if api_version.starts_with("palisade.dev/") {
-        return Err(error(
+        return Err(type_error(
             "kind",
             format!("this is already a Palisade {kind}; nothing to import"),
         ));
@@ -264,7 +251,7 @@ fn check_type(value: &Value) -> Result<(), ImportError> {
         (true, false) => format!("a {kind} without `apiVersion`"),
         (false, false) => format!("a {api_version} {kind}"),
     };
-    Err(error(
+    Err(type_error(
         "kind",
         format!("this is {what}, not a Capsule Tenant (apiVersion {API_VERSION}, kind Tenant)"),
     ))
@@ -483,182 +470,9 @@ fn convert_spec(cx: &mut Cx, spec: &Value, tenant: &mut Tenant) {
     convert_pull_policies(cx, map, out);
 }
 
-/// A one-line rendering of a JSON value for messages.
-fn compact(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 120 {
-        format!("{}…", text.chars().take(117).collect::<String>())
-    } else {
-        text
-    }
-}
-
-fn error(field: impl Into<String>, message: impl Into<String>) -> ImportError {
-    ImportError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    match (path.is_empty(), key.is_empty()) {
-        (true, _) => key.to_string(),
-        (_, true) => path.to_string(),
-        _ => format!("{path}.{key}"),
-    }
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
-/// Gaps and errors collected while reading one Tenant, with typed readers that report a value of
-/// the wrong type as an error naming its field.
-#[derive(Default)]
-struct Cx {
-    gaps: Vec<Gap>,
-    errors: Vec<ImportError>,
-    /// Tenant-wide object counts read from Capsule's custom-resource quota annotations.
-    counted_resources: BTreeMap<String, Quantity>,
-}
-
-impl Cx {
-    fn gap(&mut self, field: impl Into<String>, kind: GapKind, message: impl Into<String>) {
-        self.gaps.push(Gap {
-            field: field.into(),
-            kind,
-            message: message.into(),
-        });
-    }
-
-    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(error(field, message));
-    }
-
-    /// `value` as a mapping (null: none); keys not in `known` are reported as gaps.
-    fn object<'v>(&mut self, value: &'v Value, path: &str, known: &[&str]) -> Option<&'v Map<String, Value>> {
-        match value {
-            Value::Null => None,
-            Value::Object(map) => {
-                for key in map.keys() {
-                    if !known.contains(&key.as_str()) {
-                        self.gap(join(path, key), GapKind::Dropped, NOT_A_FIELD);
-                    }
-                }
-                Some(map)
-            }
-            other => {
-                self.error(path, format!("expected a mapping, found {}", describe(other)));
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, map: &Map<String, Value>, key: &str, path: &str) -> Option<String> {
-        match map.get(key)? {
-            Value::Null => None,
-            Value::String(text) => Some(text.clone()),
-            other => {
-                self.error(join(path, key), format!("expected a string, found {}", describe(other)));
-                None
-            }
-        }
-    }
-
-    fn bool(&mut self, map: &Map<String, Value>, key: &str, path: &str) -> Option<bool> {
-        match map.get(key)? {
-            Value::Null => None,
-            Value::Bool(value) => Some(*value),
-            other => {
-                self.error(
-                    join(path, key),
-                    format!("expected true or false, found {}", describe(other)),
-                );
-                None
-            }
-        }
-    }
-
-    fn array<'v>(&mut self, map: &'v Map<String, Value>, key: &str, path: &str) -> &'v [Value] {
-        match map.get(key) {
-            None | Some(Value::Null) => &[],
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                self.error(join(path, key), format!("expected a list, found {}", describe(other)));
-                &[]
-            }
-        }
-    }
-
-    fn strings(&mut self, map: &Map<String, Value>, key: &str, path: &str) -> Vec<String> {
-        let field = join(path, key);
-        let mut result = Vec::new();
-        for (i, item) in self.array(map, key, path).iter().enumerate() {
-            match item {
-                Value::String(text) => result.push(text.clone()),
-                other => self.error(
-                    format!("{field}[{i}]"),
-                    format!("expected a string, found {}", describe(other)),
-                ),
-            }
-        }
-        result
-    }
-
-    fn string_map(&mut self, map: &Map<String, Value>, key: &str, path: &str) -> BTreeMap<String, String> {
-        let field = join(path, key);
-        let mut result = BTreeMap::new();
-        match map.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(entries)) => {
-                for (k, v) in entries {
-                    match v {
-                        Value::String(text) => {
-                            result.insert(k.clone(), text.clone());
-                        }
-                        other => self.error(
-                            format!("{field}[{k}]"),
-                            format!("expected a string, found {} (quote it)", describe(other)),
-                        ),
-                    }
-                }
-            }
-            Some(other) => self.error(field, format!("expected a mapping, found {}", describe(other))),
-        }
-        result
-    }
-
-    /// A map of resource name → quantity; numbers are accepted as Kubernetes does.
-    fn quantity_map(&mut self, map: &Map<String, Value>, key: &str, path: &str) -> BTreeMap<String, Quantity> {
-        let field = join(path, key);
-        let mut result = BTreeMap::new();
-        match map.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(entries)) => {
-                for (k, v) in entries {
-                    match v {
-                        Value::String(text) => {
-                            result.insert(k.clone(), Quantity(text.clone()));
-                        }
-                        Value::Number(n) => {
-                            result.insert(k.clone(), Quantity(n.to_string()));
-                        }
-                        other => self.error(
-                            format!("{field}[{k}]"),
-                            format!("expected a quantity, found {}", describe(other)),
-                        ),
-                    }
-                }
-            }
-            Some(other) => self.error(field, format!("expected a mapping, found {}", describe(other))),
-        }
-        result
+fn type_error(field: &str, message: String) -> ImportError {
+    ImportError::CheckType {
+        field: field.to_string(),
+        message,
     }
 }

@@ -1,9 +1,15 @@
 //! Owners, permissions, rules and RoleBindings.
 
-#[allow(unused_imports)]
-use super::*;
+use palisade_api::{AdditionalRoleBinding, Owner, SubjectKind, SubjectRef, TenantSpec};
+use serde_json::{Map, Value};
 
-pub(super) fn convert_owners(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+use crate::conversion::GapKind;
+use crate::cx::Cx;
+
+/// ClusterRoles that Capsule installs for its own namespace handling; they do not exist without Capsule.
+const CAPSULE_CLUSTER_ROLES: [&str; 2] = ["capsule-namespace-deleter", "capsule-namespace-provisioner"];
+
+pub(crate) fn convert_owners(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     let owners = cx.array(spec, "owners", "spec");
     if owners.is_empty() {
         cx.gap(
@@ -107,7 +113,7 @@ pub(super) fn convert_owners(cx: &mut Cx, spec: &Map<String, Value>, out: &mut T
 }
 
 /// A Capsule owner subject; ServiceAccounts are written `system:serviceaccount:<ns>:<name>`.
-pub(super) fn owner_subject(cx: &mut Cx, kind: &str, name: &str, path: &str) -> Option<SubjectRef> {
+fn owner_subject(cx: &mut Cx, kind: &str, name: &str, path: &str) -> Option<SubjectRef> {
     let kind = match kind {
         "User" => SubjectKind::User,
         "Group" => SubjectKind::Group,
@@ -148,14 +154,14 @@ pub(super) fn owner_subject(cx: &mut Cx, kind: &str, name: &str, path: &str) -> 
     }
 }
 
-pub(super) fn split_service_account(name: &str) -> Option<(String, String)> {
+fn split_service_account(name: &str) -> Option<(String, String)> {
     let rest = name.strip_prefix("system:serviceaccount:")?;
     let (namespace, name) = rest.split_once(':')?;
     (!namespace.is_empty() && !name.is_empty() && !name.contains(':'))
         .then(|| (namespace.to_string(), name.to_string()))
 }
 
-pub(super) fn convert_permissions(cx: &mut Cx, spec: &Map<String, Value>) {
+pub(crate) fn convert_permissions(cx: &mut Cx, spec: &Map<String, Value>) {
     let Some(permissions) = spec.get("permissions") else {
         return;
     };
@@ -180,7 +186,7 @@ pub(super) fn convert_permissions(cx: &mut Cx, spec: &Map<String, Value>) {
     }
 }
 
-pub(super) fn convert_rules(cx: &mut Cx, spec: &Map<String, Value>) {
+pub(crate) fn convert_rules(cx: &mut Cx, spec: &Map<String, Value>) {
     for (i, rule) in cx.array(spec, "rules", "spec").iter().enumerate() {
         let path = format!("spec.rules[{i}]");
         let mut parts = Vec::new();
@@ -240,7 +246,7 @@ pub(super) fn convert_rules(cx: &mut Cx, spec: &Map<String, Value>) {
     }
 }
 
-pub(super) fn convert_role_bindings(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
+pub(crate) fn convert_role_bindings(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec) {
     for (i, binding) in cx.array(spec, "additionalRoleBindings", "spec").iter().enumerate() {
         let path = format!("spec.additionalRoleBindings[{i}]");
         let Some(map) = cx.object(

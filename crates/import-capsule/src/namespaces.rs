@@ -1,9 +1,15 @@
 //! Namespace options: quota, prefix, managed metadata, Pod Security labels.
 
-#[allow(unused_imports)]
-use super::*;
+use std::collections::BTreeMap;
 
-pub(super) fn convert_namespace_options(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec, tenant: &str) {
+use palisade_api::{PodSecurityLevel, TenantSpec, labels};
+use serde_json::{Map, Value};
+
+use crate::classes::selector_text;
+use crate::conversion::GapKind;
+use crate::cx::{Cx, describe};
+
+pub(crate) fn convert_namespace_options(cx: &mut Cx, spec: &Map<String, Value>, out: &mut TenantSpec, tenant: &str) {
     let path = "spec.namespaceOptions";
     let known = [
         "quota",
@@ -123,14 +129,14 @@ pub(super) fn convert_namespace_options(cx: &mut Cx, spec: &Map<String, Value>, 
 }
 
 /// Expands `{{tenant.name}}`; `None` when another (per-namespace) template remains.
-pub(super) fn expand_template(value: &str, tenant: &str) -> Option<String> {
+fn expand_template(value: &str, tenant: &str) -> Option<String> {
     let expanded = value
         .replace("{{tenant.name}}", tenant)
         .replace("{{ tenant.name }}", tenant);
     (!expanded.contains("{{")).then_some(expanded)
 }
 
-pub(super) fn apply_namespace_metadata(
+fn apply_namespace_metadata(
     cx: &mut Cx,
     metadata_labels: BTreeMap<String, (String, String)>,
     metadata_annotations: BTreeMap<String, (String, String)>,
@@ -235,7 +241,7 @@ pub(super) fn apply_namespace_metadata(
     }
 }
 
-pub(super) fn parse_pod_security_level(level: &str) -> Option<PodSecurityLevel> {
+fn parse_pod_security_level(level: &str) -> Option<PodSecurityLevel> {
     match level {
         "privileged" => Some(PodSecurityLevel::Privileged),
         "baseline" => Some(PodSecurityLevel::Baseline),
@@ -246,7 +252,7 @@ pub(super) fn parse_pod_security_level(level: &str) -> Option<PodSecurityLevel> 
 
 /// Namespace labels that Palisade or Capsule set themselves to bind a namespace; a tenant spec
 /// cannot carry them over.
-pub(super) const RESERVED_NAMESPACE_LABELS: [&str; 8] = [
+const RESERVED_NAMESPACE_LABELS: [&str; 8] = [
     labels::TENANT,
     labels::CORDONED,
     labels::NAMESPACE_NAME,
