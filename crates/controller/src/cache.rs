@@ -1,6 +1,6 @@
 //! What the watches have seen, kept small: for each managed object a fingerprint of its live
-//! state, never the object itself, plus which tenant each labelled namespace belongs to. Pure:
-//! the watch tasks feed it, the reconciler reads it, and nothing here talks to the API server.
+//! state, never the object itself (who holds which namespace is the tenant directory's, in
+//! `palisade-view`). Pure: the watch tasks feed it, the reconciler reads it, and nothing here talks to the API server.
 //!
 //! Reconciles read this instead of listing the cluster: with 1,000 tenants a list per kind per
 //! reconcile is a request storm that grows with the square of the cluster. An apply is skipped
@@ -93,16 +93,11 @@ struct Entry {
     listed_in: u32,
 }
 
-/// The managed objects and labelled namespaces the watches have reported.
+/// The managed objects the watches have reported.
 #[derive(Debug, Default)]
 pub struct Cache {
     objects: HashMap<Arc<Slot>, Entry>,
     by_tenant: HashMap<Arc<str>, BTreeSet<Arc<Slot>>>,
-    /// Every namespace labelled `palisade.dev/tenant`, with that label.
-    namespaces: BTreeMap<String, String>,
-    /// The labelled namespaces being deleted: nothing is applied in them, and they are not
-    /// created again while they exist.
-    terminating: BTreeSet<String>,
     /// The lists in progress, by position in [`MANAGED_KINDS`]. Listed objects go straight into
     /// the cache, marked with the list's generation, instead of into a buffer: a buffer of
     /// 20,000 NetworkPolicies would be the controller's peak memory after a restart.
@@ -114,8 +109,6 @@ pub struct Cache {
 struct Relist {
     generation: u32,
     woken: BTreeSet<String>,
-    /// For the Namespace list: the labelled namespaces it held.
-    namespaces: BTreeSet<String>,
 }
 
 fn kind_index(api_version: &str, kind: &str) -> Option<u8> {
@@ -129,19 +122,6 @@ impl Cache {
     /// A watch reported `seen` created or changed; returns the tenants to reconcile.
     pub fn saw(&mut self, seen: Seen) -> BTreeSet<String> {
         let mut woken = BTreeSet::new();
-        if seen.key.api_version == "v1" && seen.key.kind == "Namespace" {
-            let before = match &seen.tenant {
-                Some(tenant) => self.namespaces.insert(seen.key.name.clone(), tenant.clone()),
-                None => self.namespaces.remove(&seen.key.name),
-            };
-            if seen.terminating && seen.tenant.is_some() {
-                self.terminating.insert(seen.key.name.clone());
-            } else {
-                self.terminating.remove(&seen.key.name);
-            }
-            woken.extend(before);
-            woken.extend(seen.tenant.clone());
-        }
         let Some(slot) = Slot::of(&seen.key) else {
             return woken;
         };
@@ -194,12 +174,7 @@ impl Cache {
 
     /// A watch reported `key` deleted; returns the tenants to reconcile.
     pub fn deleted(&mut self, key: &ObjectKey) -> BTreeSet<String> {
-        let mut woken: BTreeSet<String> = Slot::of(key).and_then(|slot| self.forget(&slot)).into_iter().collect();
-        if key.api_version == "v1" && key.kind == "Namespace" {
-            woken.extend(self.namespaces.remove(&key.name));
-            self.terminating.remove(&key.name);
-        }
-        woken
+        Slot::of(key).and_then(|slot| self.forget(&slot)).into_iter().collect()
     }
 
     /// A watch of `(api_version, kind)` (re)starts listing.
@@ -220,14 +195,11 @@ impl Cache {
         let Some(slot) = Slot::of(&seen.key) else {
             return;
         };
-        let namespace = (seen.key.api_version == "v1" && seen.key.kind == "Namespace" && seen.tenant.is_some())
-            .then(|| seen.key.name.clone());
         let woken = self.saw(seen);
         let Some(relist) = self.relisting.get_mut(&slot.kind) else {
             return;
         };
         relist.woken.extend(woken);
-        relist.namespaces.extend(namespace);
         if let Some(entry) = self.objects.get_mut(&slot) {
             entry.listed_in = relist.generation;
         }
@@ -248,18 +220,6 @@ impl Cache {
         let mut woken = relist.woken;
         for key in &gone {
             woken.extend(self.deleted(key));
-        }
-        if api_version == "v1" && kind == "Namespace" {
-            let stale: Vec<String> = self
-                .namespaces
-                .keys()
-                .filter(|n| !relist.namespaces.contains(*n))
-                .cloned()
-                .collect();
-            for name in stale {
-                self.terminating.remove(&name);
-                woken.extend(self.namespaces.remove(&name));
-            }
         }
         woken
     }
@@ -338,30 +298,6 @@ impl Cache {
             }
         }
         (quantity::to_quantities(&total), unreadable)
-    }
-
-    /// The tenant whose label `namespace` carries.
-    pub fn namespace_tenant(&self, namespace: &str) -> Option<&str> {
-        self.namespaces.get(namespace).map(String::as_str)
-    }
-
-    /// The namespaces labelled with `tenant`, sorted.
-    pub fn namespaces_of(&self, tenant: &str) -> Vec<String> {
-        self.namespaces
-            .iter()
-            .filter(|(_, t)| *t == tenant)
-            .map(|(ns, _)| ns.clone())
-            .collect()
-    }
-
-    /// Whether the labelled `namespace` is being deleted.
-    pub fn namespace_terminating(&self, namespace: &str) -> bool {
-        self.terminating.contains(namespace)
-    }
-
-    /// Every labelled namespace with its tenant.
-    pub fn labelled_namespaces(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.namespaces.iter().map(|(ns, t)| (ns.as_str(), t.as_str()))
     }
 
     /// How many managed objects the cache holds (a metric).
@@ -537,44 +473,16 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_map_to_their_tenant_label_managed_or_adopted() {
+    fn only_a_namespace_palisade_manages_is_a_managed_object() {
+        // Who holds a namespace is the tenant directory's (palisade-view); the cache keeps only
+        // the fingerprints of the namespaces Palisade applied.
         let mut cache = Cache::default();
         cache.saw(namespace("a-1", Some("a"), true));
-        assert_eq!(cache.saw(namespace("adopted", Some("a"), false)), set(&["a"]));
-        assert_eq!(cache.namespace_tenant("adopted"), Some("a"));
-        assert_eq!(
-            keys(&cache, "a").len(),
-            1,
-            "only the managed namespace is a managed object"
-        );
-        assert_eq!(cache.saw(namespace("adopted", Some("b"), false)), set(&["a", "b"]));
-        assert_eq!(cache.namespace_tenant("adopted"), Some("b"));
+        cache.saw(namespace("adopted", Some("a"), false));
+        assert_eq!(keys(&cache, "a").len(), 1);
         cache.relist_started("v1", "Namespace");
-        cache.relisted(namespace("a-1", Some("a"), true));
-        assert_eq!(cache.relist_done("v1", "Namespace"), set(&["a", "b"]));
-        let all: Vec<(&str, &str)> = cache.labelled_namespaces().collect();
-        assert_eq!(all, vec![("a-1", "a")]);
-    }
-
-    #[test]
-    fn a_terminating_namespace_is_known_until_it_is_gone() {
-        let mut cache = Cache::default();
-        cache.saw(namespace("a-1", Some("a"), true));
-        assert!(!cache.namespace_terminating("a-1"));
-        let deleting = Seen {
-            terminating: true,
-            fingerprint: 2,
-            ..namespace("a-1", Some("a"), true)
-        };
-        assert_eq!(cache.saw(deleting), set(&["a"]));
-        assert!(cache.namespace_terminating("a-1"));
-        assert_eq!(cache.namespace_tenant("a-1"), Some("a"));
-        assert_eq!(
-            cache.deleted(&ObjectKey::new("v1", "Namespace", None, "a-1")),
-            set(&["a"])
-        );
-        assert!(!cache.namespace_terminating("a-1"));
-        assert_eq!(cache.namespace_tenant("a-1"), None);
+        assert_eq!(cache.relist_done("v1", "Namespace"), set(&["a"]));
+        assert!(cache.is_empty());
     }
 
     #[test]

@@ -198,7 +198,7 @@ impl Executor<'_> {
             }
         };
         if let Some(kind) = lookup("v1", "Namespace") {
-            self.ctx.shared.cache().saw(seen(kind, &live.metadata, None));
+            self.ctx.shared.saw_namespace(kind, &live.metadata);
         }
         if live
             .labels()
@@ -288,7 +288,13 @@ impl Executor<'_> {
     /// the status says what to fix. The webhook refuses most of these, but not while it is down.
     pub async fn refuse_invalid(&self, invalid: &[impl ToString]) -> Result<Action, Error> {
         self.ctx.metrics.count_failure(Step::Validate);
-        let namespaces = self.ctx.shared.cache().namespaces_of(self.name);
+        let namespaces: Vec<String> = self
+            .ctx
+            .shared
+            .directory()
+            .labelled_namespaces_of(self.name)
+            .map(str::to_string)
+            .collect();
         let outcome = Outcome {
             foreign_policies: self.ctx.shared.foreign().of(self.name, &namespaces),
             namespaces,

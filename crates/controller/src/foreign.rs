@@ -29,7 +29,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use palisade_admission::network_policy::{Refusal, check_spec};
@@ -37,7 +36,8 @@ use palisade_admission::{AdmissionConfig, ClusterView, IngressRoute, VolumeOwner
 use palisade_api::{Tenant, labels};
 use tokio::sync::oneshot;
 
-use crate::cache::Cache;
+use palisade_view::TenantDirectory;
+
 use crate::watch::Shared;
 
 /// How many offending policies a condition message spells out.
@@ -140,11 +140,7 @@ fn changed(before: Option<&Offence>, now: Option<&Offence>) -> BTreeSet<String> 
 /// The webhook's verdict on a policy Palisade did not write, in the namespace of a tenant.
 /// `None` when the policy is Palisade's, its namespace is no known tenant's, or the webhook would
 /// admit it (ipBlocks aside: see the module docs).
-pub fn judge(
-    policy: &NetworkPolicy,
-    cache: &Cache,
-    tenant_of: impl Fn(&str) -> Option<Arc<Tenant>>,
-) -> Option<Offence> {
+pub fn judge(policy: &NetworkPolicy, directory: &TenantDirectory) -> Option<Offence> {
     let metadata = &policy.metadata;
     let managed = metadata
         .labels
@@ -154,11 +150,11 @@ pub fn judge(
     if managed {
         return None;
     }
-    let tenant_name = cache.namespace_tenant(metadata.namespace.as_deref()?)?;
-    let tenant = tenant_of(tenant_name)?;
+    let tenant_name = directory.tenant_of(metadata.namespace.as_deref()?)?;
+    let tenant = directory.tenant(tenant_name)?;
     let spec = trusting_ip_blocks(policy.spec.as_ref()?);
-    let view = CacheView(cache);
-    let refusal: Refusal = check_spec(&tenant, tenant_name, &view, &AdmissionConfig::default(), &spec).err()?;
+    let view = DirectoryView(directory);
+    let refusal: Refusal = check_spec(tenant, tenant_name, &view, &AdmissionConfig::default(), &spec).err()?;
     Some(Offence {
         tenant: tenant_name.to_string(),
         why: refusal.summary(),
@@ -190,11 +186,11 @@ pub fn trusting_ip_blocks(spec: &NetworkPolicySpec) -> NetworkPolicySpec {
     spec
 }
 
-/// What the rule reads of the cluster, from the controller's cache: which tenant holds a
-/// namespace. Pod and Service CIDRs are unknown (ipBlocks are not judged here).
-struct CacheView<'a>(&'a Cache);
+/// What the rule reads of the cluster, from the controller's tenant directory: which tenant
+/// holds a namespace. Pod and Service CIDRs are unknown (ipBlocks are not judged here).
+struct DirectoryView<'a>(&'a TenantDirectory);
 
-impl ClusterView for CacheView<'_> {
+impl ClusterView for DirectoryView<'_> {
     fn tenant(&self, _name: &str) -> Option<&Tenant> {
         None
     }
@@ -205,7 +201,7 @@ impl ClusterView for CacheView<'_> {
         None
     }
     fn namespaces_of(&self, tenant: &str) -> Vec<String> {
-        self.0.namespaces_of(tenant)
+        self.0.labelled_namespaces_of(tenant).map(str::to_string).collect()
     }
     fn volume(&self, _name: &str) -> Option<&VolumeOwner> {
         None
@@ -214,7 +210,7 @@ impl ClusterView for CacheView<'_> {
         Vec::new()
     }
     fn tenant_of_namespace(&self, namespace: &str) -> Option<&str> {
-        self.0.namespace_tenant(namespace)
+        self.0.tenant_of(namespace)
     }
 }
 
@@ -260,9 +256,7 @@ fn handle(
     listed: &mut Option<oneshot::Sender<()>>,
 ) -> BTreeSet<String> {
     let judged = |policy: &NetworkPolicy| {
-        let verdict = judge(policy, &shared.cache(), |name| {
-            shared.tenants().get(&ObjectRef::<Tenant>::new(name))
-        });
+        let verdict = judge(policy, &shared.directory());
         let namespace = policy.metadata.namespace.clone().unwrap_or_default();
         let name = policy.metadata.name.clone().unwrap_or_default();
         (namespace, name, verdict)
@@ -303,8 +297,7 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::Seen;
-    use crate::diff::ObjectKey;
+    use palisade_view::{Index, NamespaceEntry};
 
     fn offence(tenant: &str, why: &str) -> Option<Offence> {
         Some(Offence {
@@ -366,24 +359,21 @@ mod tests {
         )
     }
 
-    fn namespace(name: &str, tenant: &str) -> Seen {
-        Seen {
-            key: ObjectKey::new("v1", "Namespace", None, name),
+    fn namespace(name: &str, tenant: &str) -> NamespaceEntry {
+        NamespaceEntry {
+            name: name.into(),
             tenant: Some(tenant.into()),
-            managed: false,
-            fingerprint: 1,
-            quota_used: None,
-            claimed: None,
             terminating: false,
         }
     }
 
     #[test]
     fn judge_table() {
-        let mut cache = Cache::default();
-        cache.saw(namespace("alpha-1", "alpha"));
-        cache.saw(namespace("beta-1", "beta"));
-        let tenants = |name: &str| (name == "alpha" || name == "beta").then(|| tenant(name));
+        let mut directory = TenantDirectory::default();
+        directory.apply(namespace("alpha-1", "alpha"));
+        directory.apply(namespace("beta-1", "beta"));
+        directory.apply((*tenant("alpha")).clone());
+        directory.apply((*tenant("beta")).clone());
         let foreign = serde_json::json!({"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"palisade.dev/tenant": "beta"}}}]}]});
         let cases = [
             (
@@ -425,7 +415,7 @@ mod tests {
             ),
         ];
         for (what, ns, spec, managed, want) in cases {
-            let got = judge(&policy(ns, spec, managed), &cache, tenants);
+            let got = judge(&policy(ns, spec, managed), &directory);
             match (got, want) {
                 (None, None) => {}
                 (Some(offence), Some(start)) => {

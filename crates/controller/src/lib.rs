@@ -1,8 +1,12 @@
 //! The tenant controller: keeps every tenant namespace holding exactly what the renderer says.
 //!
 //! ```text
-//!  watches (metadata only) ── Namespaces labelled palisade.dev/tenant, managed objects by label
-//!      │  feed cache::Cache (a fingerprint per object) and wake the tenants they belong to
+//!  palisade-view driver ── Tenants; Namespaces labelled palisade.dev/tenant and managed
+//!      │                     objects by label (metadata only)
+//!      │  watch::TenantSink ... kube-runtime's store, the tenant's own trigger, the tenant
+//!      │                        directory (owners, grants, mesh callers) that wakes related tenants
+//!      │  watch::ManagedSink .. cache::Cache (a fingerprint per object); namespaces also the
+//!      │                        directory
 //!      ▼
 //!  reconcile(tenant)                                  (kube-runtime Controller; a `reconcile` span)
 //!      ├─ render_tenant() .. the desired objects, and what is skipped   (pure, palisade-tenancy)
@@ -33,7 +37,7 @@
 //!   (the webhook's Tenant check fails open, so this is what holds while it is down).
 //! - **One tenant per namespace.** A namespace labelled `palisade.dev/tenant` is that tenant's;
 //!   an unlabelled one listed in several Tenants' `spec.namespaces.names` is the oldest Tenant's
-//!   (creationTimestamp, then name; `TenantIndex::resolve`). A later claim is Ready=False
+//!   (creationTimestamp, then name; the tenant directory of `palisade-view`). A later claim is Ready=False
 //!   (`NamespaceConflict`) with a message that never names the other tenant; nothing is applied
 //!   into the namespace for it, and what it has there from before is pruned.
 //! - **Creation.** Only `spec.namespaces.names` are ever created, and only by a create (POST),
@@ -71,7 +75,6 @@ pub mod leader;
 pub mod metrics;
 pub mod plan;
 mod reconcile;
-pub mod related;
 mod run;
 mod serve;
 pub mod status;

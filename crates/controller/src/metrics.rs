@@ -85,6 +85,8 @@ pub struct Metrics {
     pub tenant_quota_hard: Family<TenantResourceLabels, FloatGauge>,
     pub cached_objects: Gauge,
     pub leader: Gauge,
+    /// Per-kind metrics of the watches (`palisade_controller_watch_*`).
+    pub watch: palisade_view::driver::WatchMetrics,
 }
 
 impl Default for Metrics {
@@ -103,8 +105,10 @@ impl Default for Metrics {
             tenant_quota_hard: Family::default(),
             cached_objects: Gauge::default(),
             leader: Gauge::default(),
+            watch: palisade_view::driver::WatchMetrics::default(),
             registry: Registry::default(),
         };
+        metrics.watch.register(&mut registry);
         registry.register("reconciles", "Tenant reconciles, by result", metrics.reconciles.clone());
         registry.register(
             "reconcile_seconds",

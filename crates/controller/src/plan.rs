@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use palisade_api::labels;
 use palisade_tenancy::ManagedObject;
 use palisade_tenancy::render::{Skipped, TenantPlan};
+use palisade_view::TenantDirectory;
 use serde_json::{Value, json};
 
 use crate::cache::{Cache, manifest_hash};
@@ -28,7 +29,8 @@ use crate::diff::{ObjectKey, to_prune};
 use crate::discovery::Discovered;
 use crate::kinds::{ManagedKind, lookup};
 
-/// What the plan needs to know about the cluster as it is: today the watch-fed [`Cache`].
+/// What the plan needs to know about the cluster as it is: [`LiveView`], the watch-fed tenant
+/// directory and [`Cache`] together.
 pub trait Live {
     /// The tenant whose `palisade.dev/tenant` label `namespace` carries.
     fn namespace_owner(&self, namespace: &str) -> Option<&str>;
@@ -40,21 +42,28 @@ pub trait Live {
     fn managed_keys(&self, tenant: &str) -> Vec<ObjectKey>;
 }
 
-impl Live for Cache {
+/// The cluster as the watches report it: namespaces from the tenant directory, managed objects
+/// from the cache.
+pub struct LiveView<'a> {
+    pub directory: &'a TenantDirectory,
+    pub cache: &'a Cache,
+}
+
+impl Live for LiveView<'_> {
     fn namespace_owner(&self, namespace: &str) -> Option<&str> {
-        self.namespace_tenant(namespace)
+        self.directory.tenant_of(namespace)
     }
 
     fn namespace_terminating(&self, namespace: &str) -> bool {
-        Cache::namespace_terminating(self, namespace)
+        self.directory.is_terminating(namespace)
     }
 
     fn needs_apply(&self, key: &ObjectKey, manifest_hash: u64, trust_claims: bool) -> bool {
-        Cache::needs_apply(self, key, manifest_hash, trust_claims)
+        self.cache.needs_apply(key, manifest_hash, trust_claims)
     }
 
     fn managed_keys(&self, tenant: &str) -> Vec<ObjectKey> {
-        Cache::managed_keys(self, tenant)
+        self.cache.managed_keys(tenant)
     }
 }
 
@@ -944,7 +953,19 @@ mod tests {
         cache.saw(seen(&rb("a-1", "unlabelled"), None, true));
         cache.saw(seen(&rb("b-1", "theirs"), Some("b"), true));
         cache.saw(seen(&ns_object("a-1"), Some("a"), true));
-        let live: &dyn Live = &cache;
+        let mut directory = TenantDirectory::default();
+        palisade_view::Index::apply(
+            &mut directory,
+            palisade_view::NamespaceEntry {
+                name: "a-1".into(),
+                tenant: Some("a".into()),
+                terminating: false,
+            },
+        );
+        let live: &dyn Live = &LiveView {
+            directory: &directory,
+            cache: &cache,
+        };
         let mut managed = live.managed_keys("a");
         managed.sort();
         assert_eq!(managed, vec![key(&rb("a-1", "ours")), key(&ns_object("a-1"))]);

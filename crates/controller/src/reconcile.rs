@@ -3,7 +3,7 @@
 //! write the status. It reads the watch-fed [`Cache`](crate::cache::Cache) and never lists the
 //! cluster, so a tenant already as desired costs no request at all.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_api::Tenant;
-use palisade_tenancy::{TenantIndex, render_tenant};
+use palisade_tenancy::render_tenant;
 use tracing::Instrument;
 
 use crate::Error;
@@ -22,7 +22,7 @@ use crate::discovery::Discovered;
 use crate::executor::Executor;
 use crate::kinds::ManagedKind;
 use crate::metrics::{Metrics, ResultLabels, Step};
-use crate::plan::{Desired, plan};
+use crate::plan::{Desired, LiveView, plan};
 use crate::watch::Shared;
 
 /// The field manager of everything Palisade applies.
@@ -76,16 +76,6 @@ impl Context {
             }
             Some(_) => false,
         }
-    }
-
-    /// Every tenant with its namespaces, each namespace given to one tenant at most (its
-    /// label, else the oldest Tenant listing it: see [`TenantIndex::resolve`]), and the
-    /// namespaces each tenant lists but may not have. The status' list is left out, so a
-    /// namespace that leaves both the spec and the cluster is gone.
-    fn index(&self) -> (TenantIndex, BTreeMap<String, BTreeSet<String>>) {
-        let tenants = self.tenants.state();
-        let cache = self.shared.cache();
-        TenantIndex::resolve(tenants.iter().map(AsRef::as_ref), cache.labelled_namespaces())
     }
 }
 
@@ -153,17 +143,33 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
     }
     let verify = ctx.due_for_verification(&name);
     let discovered = ctx.discovered();
-    let (index, mut refused) = ctx.index();
-    let rendered = render_tenant(tenant, &index, &discovered.facts);
+    // Each namespace belongs to one tenant at most: its label, else the oldest Tenant listing
+    // it. The status' list is left out, so a namespace that leaves both the spec and the
+    // cluster is gone. The directory is kept by the watches: nothing is rebuilt here.
+    let (rendered, refused) = {
+        let directory = ctx.shared.directory();
+        let rendered = render_tenant(tenant, &*directory, &discovered.facts);
+        (rendered, directory.refused(&name))
+    };
     let desired = Desired {
         tenant: &name,
         rendered: &rendered,
         listed: &tenant.spec.namespaces.names.iter().cloned().collect(),
-        refused: &refused.remove(&name).unwrap_or_default(),
+        refused: &refused,
         owner: &owner_reference(tenant, &uid),
         verify,
     };
-    let plan = plan(&desired, &*ctx.shared.cache(), &discovered);
+    let plan = {
+        let (directory, cache) = (ctx.shared.directory(), ctx.shared.cache());
+        plan(
+            &desired,
+            &LiveView {
+                directory: &directory,
+                cache: &cache,
+            },
+            &discovered,
+        )
+    };
     let done = executor.run(&plan).await;
     executor.report(done, started).await
 }

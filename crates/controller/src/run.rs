@@ -1,14 +1,14 @@
 //! Wiring: the watches, the discovery refresh, leader election, health, and kube-runtime's
 //! Controller that calls [`reconcile`](crate::reconcile) once per woken tenant.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::ListParams;
 use kube::core::PartialObjectMeta;
@@ -16,7 +16,7 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use palisade_api::Tenant;
 use palisade_tenancy::render::DnsFacts;
 
@@ -25,9 +25,18 @@ use crate::discovery::discover;
 use crate::leader::{self, LeaderElection};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
-use crate::related::woken_by_tenant;
 use crate::serve::serve_health;
-use crate::watch::{AbortOnDrop, Shared, Watches};
+use crate::watch::{Shared, TenantSink, Watches, watch_tenants};
+use palisade_view::driver::{Driver, Synced};
+
+/// Aborts a task when dropped, so that what a start spawned stops with it.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// How long a start waits for a watch's first list before going on without it.
 const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -135,41 +144,37 @@ async fn run_controller(
         .map_err(Error::TenantApi)?;
     let discovered = discover(&client, options.dns.as_ref()).await?;
 
-    // Tenants are cached without managedFields: half of a Tenant's size, never read.
+    // Every watch runs in the view driver. A Tenant reaches kube-runtime's store, the trigger
+    // of its own reconcile, and the tenant directory, which wakes the other tenants whose
+    // objects name it (grants, mesh callers, claims on the same namespace).
+    let driver = Driver::new(Synced::default(), options.metrics.watch.clone());
     let (tenant_store, tenant_writer) = reflector::store();
     let (wake, woken) = futures::channel::mpsc::unbounded();
+    let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let shared = Arc::new(Shared::new(tenant_store.clone(), wake));
-    // A tenant's change also wakes the tenants whose objects name it (see `related`).
-    let grants: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> = Arc::default();
-    let related = shared.clone();
-    let tenant_changes = watcher(tenants, watcher::Config::default())
-        .default_backoff()
-        .modify(|tenant| tenant.managed_fields_mut().clear())
-        .reflect(tenant_writer)
-        .touched_objects()
-        .inspect_ok(move |tenant| {
-            let name = tenant.name_any();
-            let now: BTreeSet<String> = tenant.spec.network.allow_from.tenant_names().into_iter().collect();
-            let before = grants
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(name, now)
-                .unwrap_or_default();
-            let all = related.tenants().state();
-            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
-            related.wake(woken_by_tenant(tenant, &before, &all));
-            related.tenant_seen(tenant);
-        });
-    let controller = Controller::for_stream(tenant_changes, tenant_store.clone()).reconcile_on(woken);
+    let _tenant_watch = watch_tenants(
+        &driver,
+        &client,
+        TenantSink::new(shared.clone(), tenant_writer, trigger),
+    );
+    let controller =
+        Controller::for_stream(triggered.map(Ok::<Tenant, watcher::Error>), tenant_store.clone()).reconcile_on(woken);
 
-    let mut watches = Watches::default();
+    let mut watches = Watches::new(driver.clone());
     let served = discovered.served_kinds();
     // Reconciles wait for the first lists: until the namespaces are known, a reconcile could
     // not tell a namespace of another tenant from a free one. A kind that cannot be listed (a
     // missing permission) must not stall every tenant: after a while, go on without it.
-    for listed in watches.ensure(&client, &served, &shared) {
-        if tokio::time::timeout(FIRST_LIST_TIMEOUT, listed).await.is_err() {
+    let mut first_lists = watches.ensure(&client, &served, &shared);
+    first_lists.push("Tenant".to_string());
+    let synced = driver.synced();
+    for kind in first_lists {
+        if tokio::time::timeout(FIRST_LIST_TIMEOUT, synced.listed(&kind))
+            .await
+            .is_err()
+        {
             tracing::error!(
+                kind,
                 "a watch has not listed its objects after {FIRST_LIST_TIMEOUT:?} (see the warnings above); starting without it"
             );
         }

@@ -1,34 +1,42 @@
-//! The watches that feed the [`Cache`] and wake tenants: one per managed kind the cluster
-//! serves, started and stopped as discovery finds kinds appear and disappear.
+//! Where the controller's watch events become state: every watch runs in the `palisade-view`
+//! driver, and lands in one of two sinks here.
+//!
+//! - [`TenantSink`]: each Tenant goes to kube-runtime's store (which the Controller reads), to the
+//!   trigger of its own reconcile, and to the tenant directory, whose relations say which *other*
+//!   tenants to reconcile (grants, mesh callers, claims).
+//! - [`ManagedSink`]: each object Palisade manages, by metadata only, goes to the [`Cache`]
+//!   (fingerprints for the apply skip and the prune); namespaces also to the directory.
 //!
 //! Most kinds are watched by metadata only (labels and resourceVersion): the controller never
 //! holds whole objects, which keeps 40,000 managed objects in a few MiB. ResourceQuotas are
 //! watched whole, for their `status.used`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
-use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
 use palisade_api::{Tenant, labels};
+use palisade_view::driver::{Driver, Needed, Sink, WatchTask};
+use palisade_view::{Index as _, NamespaceEntry, TenantDirectory};
 use serde_json::Value;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 use crate::cache::{Cache, Seen, fingerprint_of};
 use crate::diff::ObjectKey;
 use crate::foreign::{ForeignPolicies, tenant_changes_verdicts};
 use crate::kinds::ManagedKind;
-use crate::related::mesh_callers_of;
 
-/// The cache, the tenants, and where to send the tenants to reconcile.
+/// The cache, the tenant directory, and where to send the tenants to reconcile.
 pub struct Shared {
     cache: Mutex<Cache>,
+    directory: RwLock<TenantDirectory>,
     tenants: Store<Tenant>,
     wake: UnboundedSender<ObjectRef<Tenant>>,
     /// Verdicts on the NetworkPolicies Palisade did not write (see [`crate::foreign`]).
@@ -43,6 +51,7 @@ impl Shared {
     pub fn new(tenants: Store<Tenant>, wake: UnboundedSender<ObjectRef<Tenant>>) -> Self {
         Shared {
             cache: Mutex::default(),
+            directory: RwLock::default(),
             tenants,
             wake,
             foreign: Mutex::default(),
@@ -52,27 +61,20 @@ impl Shared {
     }
 
     pub fn foreign(&self) -> MutexGuard<'_, ForeignPolicies> {
-        self.foreign.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.foreign.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A Tenant was written: if it is new or grants other platform namespaces, the verdicts on
-    /// the policies Palisade did not write are computed again.
-    pub fn tenant_seen(&self, tenant: &Tenant) {
-        let mut granted = self
-            .granted_namespaces
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tenant_changes_verdicts(&mut granted, tenant) {
-            self.judge_again.notify_one();
-        }
+    pub fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tenants and namespace ownership. Taken before the cache when both are needed.
+    pub fn directory(&self) -> RwLockReadGuard<'_, TenantDirectory> {
+        self.directory.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn tenants(&self) -> &Store<Tenant> {
         &self.tenants
-    }
-
-    pub fn cache(&self) -> MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Queues a reconcile of each tenant (the controller merges repeats).
@@ -86,12 +88,56 @@ impl Shared {
     /// Queues a reconcile of every known tenant.
     pub fn wake_all(&self) {
         let names: Vec<String> = self
-            .tenants
-            .state()
-            .iter()
+            .directory()
+            .tenants()
             .filter_map(|t| t.metadata.name.clone())
             .collect();
         self.wake(names);
+    }
+
+    /// Changes the directory and wakes the tenants the change concerns.
+    fn change_directory(&self, change: impl FnOnce(&mut TenantDirectory)) -> BTreeSet<String> {
+        let mut directory = self.directory.write().unwrap_or_else(PoisonError::into_inner);
+        change(&mut directory);
+        directory.take_woken()
+    }
+
+    /// A namespace's owner or state changed: the policies in it are judged again.
+    fn namespaces_changed(&self, change: impl FnOnce(&mut TenantDirectory)) -> BTreeSet<String> {
+        let woken = self.change_directory(change);
+        if !woken.is_empty() {
+            self.judge_again.notify_one();
+        }
+        woken
+    }
+
+    /// A namespace this controller just created or read live: recorded now, so the next
+    /// reconcile does not wait for the watch to report it.
+    pub fn saw_namespace(&self, kind: &ManagedKind, metadata: &ObjectMeta) {
+        let seen = seen(kind, metadata, None);
+        let entry = namespace_entry(&seen);
+        let mut woken = self.cache().saw(seen);
+        woken.extend(self.namespaces_changed(|d| d.apply(entry)));
+        self.wake(woken);
+    }
+
+    /// A Tenant was written: if it is new or grants other platform namespaces, the verdicts on
+    /// the policies Palisade did not write are computed again.
+    fn tenant_seen(&self, tenant: &Tenant) {
+        let mut granted = self.granted_namespaces.lock().unwrap_or_else(PoisonError::into_inner);
+        if tenant_changes_verdicts(&mut granted, tenant) {
+            self.judge_again.notify_one();
+        }
+    }
+
+    /// Forgets every object of a kind no longer watched; wakes their tenants.
+    fn forget_kind(&self, kind: &ManagedKind) {
+        let woken = {
+            let mut cache = self.cache();
+            cache.relist_started(kind.api_version, kind.kind);
+            cache.relist_done(kind.api_version, kind.kind)
+        };
+        self.wake(woken);
     }
 }
 
@@ -116,6 +162,14 @@ pub fn seen(kind: &ManagedKind, metadata: &ObjectMeta, data: Option<&Value>) -> 
         quota_used,
         claimed: claimed(metadata),
         terminating: kind.kind == "Namespace" && metadata.deletion_timestamp.is_some(),
+    }
+}
+
+fn namespace_entry(seen: &Seen) -> NamespaceEntry {
+    NamespaceEntry {
+        name: seen.key.name.clone(),
+        tenant: seen.tenant.clone(),
+        terminating: seen.terminating,
     }
 }
 
@@ -150,31 +204,150 @@ fn is_quota(kind: &ManagedKind) -> bool {
     kind.api_version == "v1" && kind.kind == "ResourceQuota"
 }
 
-/// Aborts a task when dropped, so a watch stops with whatever owns it.
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+fn is_namespace(kind: &ManagedKind) -> bool {
+    kind.api_version == "v1" && kind.kind == "Namespace"
+}
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// Objects of one managed kind, into the cache (and, for namespaces, the directory).
+struct ManagedSink {
+    shared: Arc<Shared>,
+    kind: &'static ManagedKind,
+}
+
+impl Sink<Seen> for ManagedSink {
+    fn apply(&self, seen: Seen) {
+        let entry = is_namespace(self.kind).then(|| namespace_entry(&seen));
+        let mut woken = self.shared.cache().saw(seen);
+        if let Some(entry) = entry {
+            woken.extend(self.shared.namespaces_changed(|d| d.apply(entry)));
+        }
+        self.shared.wake(woken);
+    }
+
+    fn delete(&self, seen: Seen) {
+        let entry = is_namespace(self.kind).then(|| namespace_entry(&seen));
+        let mut woken = self.shared.cache().deleted(&seen.key);
+        if let Some(entry) = entry {
+            woken.extend(self.shared.namespaces_changed(|d| d.delete(entry)));
+        }
+        self.shared.wake(woken);
+    }
+
+    fn reset(&self, listed: Vec<Seen>) {
+        let (api_version, kind) = (self.kind.api_version, self.kind.kind);
+        let entries: Option<Vec<NamespaceEntry>> =
+            is_namespace(self.kind).then(|| listed.iter().map(namespace_entry).collect());
+        let mut woken = {
+            let mut cache = self.shared.cache();
+            cache.relist_started(api_version, kind);
+            for seen in listed {
+                cache.relisted(seen);
+            }
+            cache.relist_done(api_version, kind)
+        };
+        if let Some(entries) = entries {
+            woken.extend(self.shared.namespaces_changed(|d| d.reset(entries)));
+        }
+        self.shared.wake(woken);
     }
 }
 
-/// The running watches, by kind.
-#[derive(Default)]
+/// Tenants, into kube-runtime's store and the trigger of their own reconcile, then into the
+/// directory, which wakes the other tenants each change concerns.
+pub struct TenantSink {
+    shared: Arc<Shared>,
+    store: Mutex<Writer<Tenant>>,
+    trigger: UnboundedSender<Tenant>,
+}
+
+impl TenantSink {
+    pub fn new(shared: Arc<Shared>, store: Writer<Tenant>, trigger: UnboundedSender<Tenant>) -> Self {
+        TenantSink {
+            shared,
+            store: Mutex::new(store),
+            trigger,
+        }
+    }
+
+    fn store(&self, event: &watcher::Event<Tenant>) {
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply_watcher_event(event);
+    }
+
+    fn trigger(&self, tenant: &Tenant) {
+        // Fails only once the controller has stopped.
+        let _ = self.trigger.unbounded_send(tenant.clone());
+    }
+}
+
+impl Sink<Tenant> for TenantSink {
+    fn apply(&self, tenant: Tenant) {
+        self.store(&watcher::Event::Apply(tenant.clone()));
+        self.trigger(&tenant);
+        self.shared.tenant_seen(&tenant);
+        let woken = self.shared.change_directory(|d| d.apply(tenant));
+        self.shared.wake(woken);
+    }
+
+    fn delete(&self, tenant: Tenant) {
+        self.store(&watcher::Event::Delete(tenant.clone()));
+        let woken = self.shared.change_directory(|d| d.delete(tenant));
+        self.shared.wake(woken);
+    }
+
+    fn reset(&self, tenants: Vec<Tenant>) {
+        self.store(&watcher::Event::Init);
+        for tenant in &tenants {
+            self.store(&watcher::Event::InitApply(tenant.clone()));
+        }
+        self.store(&watcher::Event::InitDone);
+        for tenant in &tenants {
+            self.trigger(tenant);
+            self.shared.tenant_seen(tenant);
+        }
+        let woken = self.shared.change_directory(|d| d.reset(tenants));
+        self.shared.wake(woken);
+    }
+}
+
+/// Starts the Tenant watch. Tenants are kept without managedFields: half of a Tenant's size,
+/// never read.
+pub fn watch_tenants(driver: &Driver, client: &Client, sink: TenantSink) -> WatchTask {
+    let strip = |mut tenant: Tenant| {
+        tenant.managed_fields_mut().clear();
+        tenant
+    };
+    let api = Api::<Tenant>::all(client.clone());
+    driver.watch(
+        "Tenant",
+        Needed::Required,
+        api,
+        watcher::Config::default(),
+        strip,
+        vec![Arc::new(sink)],
+    )
+}
+
+/// The running watches of managed kinds, by kind.
 pub struct Watches {
-    running: BTreeMap<(&'static str, &'static str), AbortOnDrop>,
+    driver: Driver,
+    running: BTreeMap<(&'static str, &'static str), WatchTask>,
 }
 
 impl Watches {
+    pub fn new(driver: Driver) -> Self {
+        Watches {
+            driver,
+            running: BTreeMap::new(),
+        }
+    }
+
     /// Starts a watch for each of `kinds` not watched yet and stops those no longer served (their
-    /// objects leave the cache). Returns a receiver per started watch, completed once its first
-    /// list is in the cache.
-    pub fn ensure(
-        &mut self,
-        client: &Client,
-        kinds: &[&'static ManagedKind],
-        shared: &Arc<Shared>,
-    ) -> Vec<oneshot::Receiver<()>> {
+    /// objects leave the cache). Returns the names of the started watches, for
+    /// [`palisade_view::driver::Synced::listed`].
+    pub fn ensure(&mut self, client: &Client, kinds: &[&'static ManagedKind], shared: &Arc<Shared>) -> Vec<String> {
         let wanted: BTreeSet<(&str, &str)> = kinds.iter().map(|k| (k.api_version, k.kind)).collect();
         let stopped: Vec<(&str, &str)> = self
             .running
@@ -184,112 +357,48 @@ impl Watches {
             .collect();
         for id in stopped {
             self.running.remove(&id);
-            let mut cache = shared.cache();
-            cache.relist_started(id.0, id.1);
-            let woken = cache.relist_done(id.0, id.1);
-            drop(cache);
+            if let Some(kind) = crate::kinds::lookup(id.0, id.1) {
+                shared.forget_kind(kind);
+            }
             tracing::info!(api_version = id.0, kind = id.1, "no longer served; stopped watching it");
-            shared.wake(woken);
         }
-        let mut ready = Vec::new();
+        let mut started = Vec::new();
         for kind in kinds {
             let id = (kind.api_version, kind.kind);
             if self.running.contains_key(&id) {
                 continue;
             }
-            let (done, listed) = oneshot::channel();
-            let task = tokio::spawn(watch_kind(client.clone(), kind, shared.clone(), done));
-            self.running.insert(id, AbortOnDrop(task));
-            ready.push(listed);
+            self.running.insert(id, self.watch_kind(client, kind, shared));
+            started.push(kind.describe());
         }
-        ready
+        started
     }
-}
 
-async fn watch_kind(client: Client, kind: &'static ManagedKind, shared: Arc<Shared>, listed: oneshot::Sender<()>) {
-    let resource = kind.api_resource();
-    // Namespaces: every one bound to a tenant, adopted ones too. Other kinds: what Palisade made.
-    let selector = if kind.kind == "Namespace" {
-        labels::TENANT.to_string()
-    } else {
-        format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE)
-    };
-    let config = watcher::Config::default().labels(&selector);
-    if is_quota(kind) {
-        let events = watcher(Api::<DynamicObject>::all_with(client, &resource), config)
-            .default_backoff()
-            .map(|e| e.map(|e| reduce(e, |o| seen(kind, &o.metadata, Some(&o.data)))));
-        pump(events, kind, &shared, listed).await;
-    } else {
-        // An Api of PartialObjectMeta asks for metadata only.
-        let events = watcher(
-            Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &resource),
-            config,
-        )
-        .default_backoff()
-        .map(|e| e.map(|e| reduce(e, |o| seen(kind, &o.metadata, None))));
-        pump(events, kind, &shared, listed).await;
-    }
-}
-
-fn reduce<K>(event: watcher::Event<K>, to_seen: impl Fn(K) -> Seen) -> watcher::Event<Seen> {
-    match event {
-        watcher::Event::Apply(o) => watcher::Event::Apply(to_seen(o)),
-        watcher::Event::Delete(o) => watcher::Event::Delete(to_seen(o)),
-        watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitApply(o) => watcher::Event::InitApply(to_seen(o)),
-        watcher::Event::InitDone => watcher::Event::InitDone,
-    }
-}
-
-async fn pump(
-    events: impl futures::Stream<Item = Result<watcher::Event<Seen>, watcher::Error>>,
-    kind: &ManagedKind,
-    shared: &Shared,
-    listed: oneshot::Sender<()>,
-) {
-    let mut listed = Some(listed);
-    let mut events = std::pin::pin!(events);
-    while let Some(event) = events.next().await {
-        let mut woken = {
-            let mut cache = shared.cache();
-            match event {
-                Ok(watcher::Event::Init) => {
-                    cache.relist_started(kind.api_version, kind.kind);
-                    BTreeSet::new()
-                }
-                Ok(watcher::Event::InitApply(seen)) => {
-                    cache.relisted(seen);
-                    BTreeSet::new()
-                }
-                Ok(watcher::Event::InitDone) => {
-                    let woken = cache.relist_done(kind.api_version, kind.kind);
-                    if let Some(listed) = listed.take() {
-                        let _ = listed.send(());
-                    }
-                    woken
-                }
-                Ok(watcher::Event::Apply(seen)) => {
-                    if kind.kind == "Namespace" && cache.namespace_tenant(&seen.key.name) != seen.tenant.as_deref() {
-                        // Bound to a tenant or leaving one: the policies in it are judged again.
-                        shared.judge_again.notify_one();
-                    }
-                    cache.saw(seen)
-                }
-                Ok(watcher::Event::Delete(seen)) => cache.deleted(&seen.key),
-                Err(error) => {
-                    tracing::warn!(kind = %kind.describe(), %error, "watch failed; retrying with backoff");
-                    BTreeSet::new()
-                }
-            }
+    fn watch_kind(&self, client: &Client, kind: &'static ManagedKind, shared: &Arc<Shared>) -> WatchTask {
+        let resource = kind.api_resource();
+        // Namespaces: every one bound to a tenant, adopted ones too. Other kinds: what Palisade made.
+        let selector = if is_namespace(kind) {
+            labels::TENANT.to_string()
+        } else {
+            format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE)
         };
-        if kind.kind == "Namespace" && !woken.is_empty() {
-            // The mesh rules of the tenants allowed to call a tenant name its namespaces.
-            let all = shared.tenants.state();
-            let all: Vec<&Tenant> = all.iter().map(AsRef::as_ref).collect();
-            let callers: Vec<String> = woken.iter().flat_map(|t| mesh_callers_of(t, &all)).collect();
-            woken.extend(callers);
+        let config = watcher::Config::default().labels(&selector);
+        let sink: Arc<dyn Sink<Seen>> = Arc::new(ManagedSink {
+            shared: shared.clone(),
+            kind,
+        });
+        let name = kind.describe();
+        if is_quota(kind) {
+            let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+            let reduce = move |o: DynamicObject| seen(kind, &o.metadata, Some(&o.data));
+            self.driver
+                .watch(&name, Needed::Required, api, config, reduce, vec![sink])
+        } else {
+            // An Api of PartialObjectMeta asks for metadata only.
+            let api = Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &resource);
+            let reduce = move |o: PartialObjectMeta<DynamicObject>| seen(kind, &o.metadata, None);
+            self.driver
+                .watch(&name, Needed::Required, api, config, reduce, vec![sink])
         }
-        shared.wake(woken);
     }
 }
