@@ -76,7 +76,6 @@ pub mod metrics;
 pub mod plan;
 mod reconcile;
 mod run;
-mod serve;
 pub mod status;
 mod watch;
 
@@ -128,13 +127,9 @@ pub enum Error {
     /// Another replica took the Lease while this one led; this one stops writing at once.
     #[error("lost the leader Lease to another replica; stopping so this replica restarts as a standby")]
     LeadershipLost,
-    /// The health and metrics port could not be opened.
-    #[error("listening for health and metrics on {listen}")]
-    Listen {
-        listen: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The shell could not start (the health and metrics port could not be opened).
+    #[error(transparent)]
+    Start(#[from] palisade_runtime::Error),
     /// Writing the Tenant's status failed.
     #[error("tenant {tenant}: writing the status")]
     Status {

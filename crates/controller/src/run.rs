@@ -25,16 +25,28 @@ use crate::discovery::discover;
 use crate::leader::{self, LeaderElection};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
-use crate::serve::serve_health;
 use crate::watch::{Shared, TenantSink, Watches, watch_tenants};
+use palisade_runtime::{HealthServer, Probe, Task};
 use palisade_view::driver::{Driver, Synced};
 
-/// Aborts a task when dropped, so that what a start spawned stops with it.
-pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+/// What `/readyz` and `/metrics` report: ready once leading with full caches, or as a healthy
+/// standby.
+struct Health {
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+}
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Probe for Health {
+    fn readiness(&self) -> Result<String, String> {
+        if self.ready.load(Ordering::Relaxed) {
+            Ok("ready".into())
+        } else {
+            Err("filling caches".into())
+        }
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode()
     }
 }
 
@@ -89,15 +101,11 @@ pub async fn run(
     let ready = Arc::new(AtomicBool::new(false));
     let _health = match options.health_listen {
         Some(listen) => {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|source| Error::Listen { listen, source })?;
-            let (metrics, ready) = (options.metrics.clone(), ready.clone());
-            Some(AbortOnDrop(tokio::spawn(async move {
-                if let Err(error) = serve_health(listener, metrics, ready).await {
-                    tracing::error!(%error, "the health and metrics server stopped");
-                }
-            })))
+            let probe = Arc::new(Health {
+                metrics: options.metrics.clone(),
+                ready: ready.clone(),
+            });
+            Some(HealthServer::bind(listen).await?.serve(probe))
         }
         None => None,
     };
@@ -182,11 +190,7 @@ async fn run_controller(
     // NetworkPolicies Palisade did not write, judged by the webhook's rule (see `foreign`):
     // started once the namespaces are known, so each policy's tenant is.
     let (foreign_listed, foreign_first_list) = tokio::sync::oneshot::channel();
-    let _foreign = AbortOnDrop(tokio::spawn(crate::foreign::watch(
-        client.clone(),
-        shared.clone(),
-        foreign_listed,
-    )));
+    let _foreign = Task::spawn(crate::foreign::watch(client.clone(), shared.clone(), foreign_listed));
     if tokio::time::timeout(FIRST_LIST_TIMEOUT, foreign_first_list)
         .await
         .is_err()
@@ -214,12 +218,7 @@ async fn run_controller(
         metrics: options.metrics.clone(),
         failures: Mutex::new(HashMap::new()),
     });
-    let _discovery = AbortOnDrop(tokio::spawn(refresh_discovery(
-        client,
-        options.clone(),
-        context.clone(),
-        watches,
-    )));
+    let _discovery = Task::spawn(refresh_discovery(client, options.clone(), context.clone(), watches));
     ready.store(true, Ordering::Relaxed);
     controller
         .with_config(ControllerConfig::default().concurrency(options.concurrency))

@@ -10,10 +10,7 @@ pub enum Error {
     Register(#[source] kube::Error),
     #[error("serving HTTPS: {0}")]
     Serve(String),
-    #[error("binding {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The shell could not start (the health and metrics port could not be opened).
+    #[error(transparent)]
+    Start(#[from] palisade_runtime::Error),
 }

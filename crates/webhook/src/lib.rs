@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::tls_rustls::RustlsConfig;
+use palisade_runtime::{HealthServer, Task};
 
 use palisade_admission::AdmissionConfig;
 
@@ -88,9 +89,12 @@ pub async fn run_with_index(
     index: Arc<Index>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let watches = start_watches(&client, &index);
-    let warn_missing = tokio::spawn(warn_missing_facts(index.clone(), options.config.clone()));
-    let (tls, ca_pem, background) = load_tls(&options.tls).await?;
+    // Bound first: a taken port fails the start before anything is watched or written.
+    let health = bind_health(&options).await?;
+    // Everything spawned below is a Task, aborted when this function returns, early or not.
+    let _watches = start_watches(&client, &index);
+    let _warn_missing = Task::spawn(warn_missing_facts(index.clone(), options.config.clone()));
+    let (tls, ca_pem, _renewal) = load_tls(&options.tls).await?;
     if options.register {
         match &ca_pem {
             Some(ca_pem) => {
@@ -110,11 +114,8 @@ pub async fn run_with_index(
         options.ledger_namespace.clone(),
         options.reservation_grace,
     ));
-    let result = serve(&options, tls, index, Some(client), Some((ledgers, hosts)), shutdown).await;
-    drop(watches);
-    warn_missing.abort();
-    background.abort();
-    result
+    let state = AppState::new(&options, index, Some(client), Some((ledgers, hosts)));
+    serve(&options, tls, state, health, shutdown).await
 }
 
 /// Serves reviews from a fixed view of the cluster, with no API server at all: for benchmarks
@@ -124,12 +125,19 @@ pub async fn run_offline(
     snapshot: palisade_admission::Snapshot,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    let health = bind_health(&options).await?;
     let index = Arc::new(Index::default());
     index.replace(snapshot);
-    let (tls, _, background) = load_tls(&options.tls).await?;
-    let result = serve(&options, tls, index, None, None, shutdown).await;
-    background.abort();
-    result
+    let (tls, _, _renewal) = load_tls(&options.tls).await?;
+    let state = AppState::new(&options, index, None, None);
+    serve(&options, tls, state, health, shutdown).await
+}
+
+async fn bind_health(options: &Options) -> Result<Option<HealthServer>, Error> {
+    match options.metrics_listen {
+        Some(listen) => Ok(Some(HealthServer::bind(listen).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Once the caches are filled, says in the log which cluster facts are missing and which rules
@@ -141,7 +149,9 @@ async fn warn_missing_facts(index: Arc<Index>, config: AdmissionConfig) {
     }
 }
 
-async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::task::JoinHandle<()>), Error> {
+/// The serving configuration, the CA bundle if known, and the task that keeps the certificate
+/// fresh.
+async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, Task), Error> {
     let tls_error = |e: std::io::Error| Error::Tls(e.to_string());
     match tls {
         Tls::SelfManaged { names, renew_before } => {
@@ -153,7 +163,7 @@ async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::tas
             .await
             .map_err(tls_error)?;
             let ca_pem = certificate.ca_pem.clone();
-            let renewal = tokio::spawn(certs::renew_forever(
+            let renewal = Task::spawn(certs::renew_forever(
                 config.clone(),
                 certificate,
                 names.clone(),
@@ -171,7 +181,7 @@ async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::tas
                 }
                 None => None,
             };
-            let reload = tokio::spawn(certs::reload_files_forever(config.clone(), cert.clone(), key.clone()));
+            let reload = Task::spawn(certs::reload_files_forever(config.clone(), cert.clone(), key.clone()));
             Ok((config, ca_pem, reload))
         }
     }
@@ -180,28 +190,15 @@ async fn load_tls(tls: &Tls) -> Result<(RustlsConfig, Option<String>, tokio::tas
 async fn serve(
     options: &Options,
     tls: RustlsConfig,
-    index: Arc<Index>,
-    client: Option<kube::Client>,
-    claims: Option<(Arc<Ledgers>, Arc<HostClaims>)>,
+    state: AppState,
+    health: Option<HealthServer>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let (ledgers, hosts) = claims.unzip();
-    let watch_metrics = &index.watch_metrics().clone();
-    let state = AppState {
-        index,
-        config: Arc::new(options.config.clone()),
-        metrics: Arc::new(Metrics::new(watch_metrics)),
-        client,
-        ledgers,
-        hosts,
-    };
+    let _health = health.map(|health| health.serve(Arc::new(state.clone())));
     let handle = axum_server::Handle::new();
     let https = axum_server::bind_rustls(options.listen, tls)
         .handle(handle.clone())
         .serve(router(state.clone()).into_make_service());
-    let health = options
-        .metrics_listen
-        .map(|addr| tokio::spawn(server::serve_health(addr, state)));
     tracing::info!(listen = %options.listen, "palisade webhook serving");
     let result = tokio::select! {
         result = https => result.map_err(|e| Error::Serve(e.to_string())),
@@ -211,8 +208,5 @@ async fn serve(
             Ok(())
         }
     };
-    if let Some(health) = health {
-        health.abort();
-    }
     result
 }

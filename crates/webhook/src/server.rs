@@ -1,7 +1,6 @@
 //! HTTP: `POST /mutate` and `POST /validate` take AdmissionReview v1; `/healthz`, `/readyz` and
 //! `/metrics` live on a separate plain-HTTP port.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,10 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use palisade_admission::{AdmissionConfig, Verdict, review};
+use palisade_runtime::Probe;
 use tracing::Instrument;
 
 use crate::metrics::ReviewLabels;
@@ -33,6 +33,27 @@ pub struct AppState {
     pub ledgers: Option<Arc<crate::Ledgers>>,
     /// Host ownership claims; `None` when serving offline.
     pub hosts: Option<Arc<crate::HostClaims>>,
+}
+
+impl AppState {
+    /// The state of a webhook serving `index` as `options` say.
+    pub fn new(
+        options: &crate::Options,
+        index: Arc<Index>,
+        client: Option<kube::Client>,
+        claims: Option<(Arc<crate::Ledgers>, Arc<crate::HostClaims>)>,
+    ) -> AppState {
+        let (ledgers, hosts) = claims.unzip();
+        let metrics = Arc::new(Metrics::new(index.watch_metrics()));
+        AppState {
+            index,
+            config: Arc::new(options.config.clone()),
+            metrics,
+            client,
+            ledgers,
+            hosts,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,41 +173,24 @@ async fn decide(state: &AppState, request: AdmissionRequest<DynamicObject>, mode
     }
 }
 
-/// `/healthz` (the process runs), `/readyz` (caches synced), `/metrics`, over plain HTTP.
-pub async fn serve_health(addr: SocketAddr, state: AppState) {
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(|State(state): State<AppState>| async move {
-                if !state.index.is_synced() {
-                    let pending = state.index.pending_kinds().join(", ");
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("caches not synced: waiting for the first list of {pending}"),
-                    );
-                }
-                let missing = state.index.missing_facts(&state.config);
-                if missing.is_empty() {
-                    (StatusCode::OK, "ready".to_string())
-                } else {
-                    // Ready, since every request gets an answer; but say which rules deny for
-                    // want of a cluster fact.
-                    (StatusCode::OK, format!("ready; {}", missing.join("; ")))
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(|State(state): State<AppState>| async move { state.metrics.encode() }),
-        )
-        .with_state(state);
-    match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => {
-            if let Err(error) = axum::serve(listener, app).await {
-                tracing::error!(%error, "health server stopped");
-            }
+/// `/readyz`: caches synced; and which rules deny for want of a cluster fact.
+impl Probe for AppState {
+    fn readiness(&self) -> Result<String, String> {
+        if !self.index.is_synced() {
+            let pending = self.index.pending_kinds().join(", ");
+            return Err(format!("caches not synced: waiting for the first list of {pending}"));
         }
-        Err(error) => tracing::error!(%addr, %error, "cannot bind the health server"),
+        let missing = self.index.missing_facts(&self.config);
+        if missing.is_empty() {
+            Ok("ready".to_string())
+        } else {
+            // Ready, since every request gets an answer; but say which rules deny for want of
+            // a cluster fact.
+            Ok(format!("ready; {}", missing.join("; ")))
+        }
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.encode()
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use palisade_controller::{LeaderElection, Metrics, Options};
 use palisade_tenancy::render::DnsFacts;
 
-use super::webhook::{init_tracing, shutdown_signal};
+use palisade_runtime::{block_on, init_tracing, shutdown_signal};
 
 #[derive(clap::Args)]
 pub struct ControllerArgs {
@@ -58,8 +58,6 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 
 pub fn run(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     init_tracing(args.log_json);
-    // rustls needs one process-wide crypto provider; ring is the one kube uses too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let metrics = Arc::new(Metrics::default());
     let leader_election = match &args.leader_election_namespace {
         Some(namespace) => {
@@ -88,11 +86,7 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         metrics: metrics.clone(),
         ..Options::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         let config = kube::Config::infer()
             .await
             .context("finding the cluster (KUBECONFIG or in-cluster)")?;
@@ -100,7 +94,7 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         palisade_controller::run(client, options, shutdown_signal())
             .await
             .context("running the controller")
-    })?;
+    })??;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! `palisade webhook`: serves admission reviews for the cluster in KUBECONFIG (or in-cluster).
 
+use palisade_runtime::{block_on, init_tracing, shutdown_signal};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -113,8 +114,6 @@ fn endpoint_and_names(args: &WebhookArgs) -> anyhow::Result<(Endpoint, Vec<Strin
 
 pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
     init_tracing(args.log_json);
-    // rustls needs one process-wide crypto provider; ring is the one kube uses too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let (endpoint, default_names) = endpoint_and_names(args)?;
     let tls = match (&args.tls_cert_file, &args.tls_key_file) {
         (Some(cert), Some(key)) => Tls::Files {
@@ -154,11 +153,7 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(offline_snapshot(&args.offline_tenants)?)
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    block_on(async move {
         if let Some(snapshot) = offline {
             return palisade_webhook::run_offline(options, snapshot, shutdown_signal())
                 .await
@@ -170,44 +165,8 @@ pub fn run(args: &WebhookArgs) -> anyhow::Result<ExitCode> {
         palisade_webhook::run(client, options, shutdown_signal())
             .await
             .context("running the webhook")
-    })?;
+    })??;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
-pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }
 
 /// The tenants behind `paths`, refusing to serve from a set with problems.
