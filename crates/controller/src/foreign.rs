@@ -26,17 +26,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use palisade_admission::network_policy::{Refusal, check_spec};
 use palisade_admission::{AdmissionConfig, ClusterView, IngressRoute, VolumeOwner};
 use palisade_api::{Tenant, labels};
-use tokio::sync::oneshot;
-
 use palisade_view::TenantDirectory;
+use palisade_view::driver::{Driver, Needed, Sink};
 
 use crate::watch::Shared;
 
@@ -222,75 +220,68 @@ pub fn tenant_changes_verdicts(granted: &mut BTreeMap<String, Vec<String>>, tena
     granted.insert(name, now.clone()).is_none_or(|before| before != now)
 }
 
+/// The name the policy watch has in the driver (and in the watch metrics).
+pub const WATCH_NAME: &str = "NetworkPolicy (not Palisade's)";
+
 /// Watches the NetworkPolicies Palisade did not write, feeding the shared [`ForeignPolicies`];
-/// starts over (a fresh list) whenever `Shared::judge_again` is notified. `listed` completes after the first
-/// list.
-pub async fn watch(client: Client, shared: Arc<Shared>, listed: oneshot::Sender<()>) {
-    let mut listed = Some(listed);
+/// starts over (a fresh list, every policy judged again) whenever `Shared::judge_again` is
+/// notified. Each policy is judged as it arrives, so a list holds verdicts, not policies.
+pub async fn watch(driver: Driver, client: Client, shared: Arc<Shared>) {
     loop {
         let selector = format!("{}!={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-        let events = watcher(
+        let judging = shared.clone();
+        let judged = move |policy: NetworkPolicy| Judged {
+            verdict: judge(&policy, &judging.directory()),
+            namespace: policy.metadata.namespace.unwrap_or_default(),
+            name: policy.metadata.name.unwrap_or_default(),
+        };
+        let sink: Arc<dyn Sink<Judged>> = Arc::new(Verdicts(shared.clone()));
+        let _watch = driver.watch(
+            WATCH_NAME,
+            Needed::Required,
             Api::<NetworkPolicy>::all(client.clone()),
             watcher::Config::default().labels(&selector),
-        )
-        .default_backoff();
-        let mut events = std::pin::pin!(events);
-        loop {
-            tokio::select! {
-                event = events.next() => {
-                    let Some(event) = event else { break };
-                    let woken = handle(&shared, event, &mut listed);
-                    shared.wake(woken);
-                }
-                () = shared.judge_again.notified() => break,
-            }
-        }
+            judged,
+            vec![sink],
+        );
+        shared.judge_again.notified().await;
         // Changes come in bursts (a Tenant and its namespaces): judge once they settle.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-fn handle(
-    shared: &Shared,
-    event: Result<watcher::Event<NetworkPolicy>, watcher::Error>,
-    listed: &mut Option<oneshot::Sender<()>>,
-) -> BTreeSet<String> {
-    let judged = |policy: &NetworkPolicy| {
-        let verdict = judge(policy, &shared.directory());
-        let namespace = policy.metadata.namespace.clone().unwrap_or_default();
-        let name = policy.metadata.name.clone().unwrap_or_default();
-        (namespace, name, verdict)
-    };
-    match event {
-        Ok(watcher::Event::Init) => {
-            shared.foreign().relist_started();
-            BTreeSet::new()
-        }
-        Ok(watcher::Event::InitApply(policy)) => {
-            let (namespace, name, verdict) = judged(&policy);
-            shared.foreign().relisted(&namespace, &name, verdict);
-            BTreeSet::new()
-        }
-        Ok(watcher::Event::InitDone) => {
-            let woken = shared.foreign().relist_done();
-            if let Some(listed) = listed.take() {
-                let _ = listed.send(());
+/// One policy's verdict, as the watch reduces it.
+#[derive(Clone)]
+pub struct Judged {
+    namespace: String,
+    name: String,
+    verdict: Option<Offence>,
+}
+
+/// Verdicts into [`ForeignPolicies`], waking the tenants whose verdicts changed.
+struct Verdicts(Arc<Shared>);
+
+impl Sink<Judged> for Verdicts {
+    fn apply(&self, judged: Judged) {
+        let woken = self.0.foreign().saw(&judged.namespace, &judged.name, judged.verdict);
+        self.0.wake(woken);
+    }
+
+    fn delete(&self, judged: Judged) {
+        let woken = self.0.foreign().deleted(&judged.namespace, &judged.name);
+        self.0.wake(woken);
+    }
+
+    fn reset(&self, listed: Vec<Judged>) {
+        let woken = {
+            let mut foreign = self.0.foreign();
+            foreign.relist_started();
+            for judged in listed {
+                foreign.relisted(&judged.namespace, &judged.name, judged.verdict);
             }
-            woken
-        }
-        Ok(watcher::Event::Apply(policy)) => {
-            let (namespace, name, verdict) = judged(&policy);
-            shared.foreign().saw(&namespace, &name, verdict)
-        }
-        Ok(watcher::Event::Delete(policy)) => {
-            let namespace = policy.metadata.namespace.clone().unwrap_or_default();
-            let name = policy.metadata.name.clone().unwrap_or_default();
-            shared.foreign().deleted(&namespace, &name)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "watch of NetworkPolicies not written by Palisade failed; retrying with backoff");
-            BTreeSet::new()
-        }
+            foreign.relist_done()
+        };
+        self.0.wake(woken);
     }
 }
 

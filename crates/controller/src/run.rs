@@ -189,9 +189,8 @@ async fn run_controller(
     }
     // NetworkPolicies Palisade did not write, judged by the webhook's rule (see `foreign`):
     // started once the namespaces are known, so each policy's tenant is.
-    let (foreign_listed, foreign_first_list) = tokio::sync::oneshot::channel();
-    let _foreign = Task::spawn(crate::foreign::watch(client.clone(), shared.clone(), foreign_listed));
-    if tokio::time::timeout(FIRST_LIST_TIMEOUT, foreign_first_list)
+    let _foreign = Task::spawn(crate::foreign::watch(driver.clone(), client.clone(), shared.clone()));
+    if tokio::time::timeout(FIRST_LIST_TIMEOUT, synced.listed(crate::foreign::WATCH_NAME))
         .await
         .is_err()
     {
