@@ -8,8 +8,11 @@
 //!                                         network_policy, managed, tenant}
 //! ```
 //!
-//! No I/O happens here: the webhook feeds watch-driven caches in through [`ClusterView`], tests
-//! feed a [`Snapshot`] built by hand, and both get the same answer for the same input. Every denial
+//! No I/O happens here. Where a watch event becomes admission state: [`index`] (the
+//! `palisade_view::Index` of every kind on [`Snapshot`]); where a decision is made: `rules`. The
+//! webhook feeds watch events into a [`Snapshot`] and reads it through [`ClusterView`], `palisade
+//! check` feeds it a dump of the cluster or manifests, and both get the same answer for the same
+//! input. Every denial
 //! names the tenant, the rule and the offending value, and says what would be allowed.
 
 mod config;
@@ -18,7 +21,7 @@ pub mod offline;
 pub mod quota;
 mod requester;
 mod rules;
-pub mod snapshot_from;
+pub mod index;
 pub mod usage;
 
 /// Exact Kubernetes quantities, shared with the controller.
@@ -29,7 +32,7 @@ mod view;
 pub use config::{AdmissionConfig, default_system_controllers};
 pub use image::normalize_image;
 pub use requester::Requester;
-pub use snapshot_from::{SNAPSHOT_KINDS, SnapshotError};
+pub use index::{SNAPSHOT_KINDS, SnapshotError};
 pub use verdict::Verdict;
 pub use view::{ClusterView, IngressRoute, Snapshot, VolumeOwner};
 

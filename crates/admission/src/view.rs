@@ -72,7 +72,7 @@ pub trait ClusterView {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Tenants, and which namespaces are labelled for each: fed through [`palisade_view::Index`]
-    /// (see [`crate::snapshot_from`]), never edited by hand, so its relations stay true.
+    /// (see [`crate::index`]), never edited by hand, so its relations stay true.
     pub directory: TenantDirectory,
     /// Labels of every namespace.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,

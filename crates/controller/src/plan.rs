@@ -11,7 +11,7 @@
 //!
 //! Whose a namespace is comes first: one another tenant holds is refused before any of its
 //! objects is looked at, so nothing is desired or applied in it, and what this tenant has there
-//! is pruned. The executor ([`crate::executor`]) carries the plan out namespace by namespace;
+//! is pruned. The executor (`executor.rs`) carries the plan out namespace by namespace;
 //! when a namespace's own create or apply fails, nothing else is applied in it and nothing is
 //! pruned there ([`NamespaceActions::after`], [`Plan::settle`]).
 

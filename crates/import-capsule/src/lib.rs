@@ -13,7 +13,7 @@
 //! A conversion never drops a field silently: every input field is either mapped or named in a
 //! [`Gap`] that says what Palisade does instead, and every behaviour that would change because the
 //! two tools have different defaults is spelled out too. The converted Tenant is checked with
-//! [`palisade_tenancy::validate`]; what fails is a [`GapKind::Invalid`] gap.
+//! [`palisade_tenancy::validate()`]; what fails is a [`GapKind::Invalid`] gap.
 //!
 //! `convert` reads the document and dispatches the Tenant's fields to one module per field group
 //! (`owners`, `namespaces`, `classes`, `quota`, `network`, `workloads`); `regex` translates

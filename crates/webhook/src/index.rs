@@ -1,6 +1,6 @@
 //! The webhook's view of the cluster: admission's [`Snapshot`], kept current by the
 //! `palisade-view` driver and read under a lock by every review. How each kind becomes state is
-//! admission's (`palisade_admission::snapshot_from`), shared with `palisade check`; this module
+//! admission's (`palisade_admission::index`), shared with `palisade check`; this module
 //! only says what is watched, and reads live what a review must not wait for.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};

@@ -3,7 +3,7 @@
 //! ```text
 //!   palisade-view driver: watches of Tenants, Namespaces, PersistentVolumes, Ingresses, Nodes,
 //!        │ Pods, claims, Services, Palisade's quotas and limits, ServiceCIDRs
-//!        │ apply / delete / reset (admission's snapshot_from says how each becomes state)
+//!        │ apply / delete / reset (admission's index.rs says how each becomes state)
 //!        ▼
 //!   Index (RwLock<Snapshot>) ──read──▶ POST /mutate, /validate ──▶ review() ──▶ AdmissionReview
 //!        ▲                                 (axum over rustls)

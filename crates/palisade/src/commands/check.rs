@@ -1,7 +1,7 @@
 //! `palisade check`: what the admission webhook would answer, offline. It runs the very function
 //! the webhook runs (`palisade_admission::review`), on manifests, as the user you name, over a view
 //! of the cluster filled by the very functions the webhook's watches fill theirs with
-//! (`palisade_admission::snapshot_from`): from Tenant manifests alone, from a dump of the cluster
+//! (`palisade_admission::index`): from Tenant manifests alone, from a dump of the cluster
 //! (`--cluster-state`, what `kubectl get ... -o json` prints) or from the live cluster (`--cluster`).
 
 use std::path::PathBuf;
