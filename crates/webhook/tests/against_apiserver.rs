@@ -342,28 +342,7 @@ async fn a_cordoned_tenant_is_frozen_for_its_users() {
         .await
         .unwrap();
     cluster.wait_for_namespace_count(&eta, 1).await;
-    let cordon = json!({ "spec": { "cordoned": true } });
-    cluster
-        .tenants_api()
-        .patch(&eta, &PatchParams::default(), &Patch::Merge(cordon))
-        .await
-        .unwrap();
-    let index = cluster.webhook.index.clone();
-    let name = eta.clone();
-    palisade_testenv::eventually("the webhook to see the cordon", WAIT, || {
-        let index = index.clone();
-        let name = name.clone();
-        async move {
-            index
-                .read()
-                .directory
-                .tenant(&name)
-                .filter(|t| t.spec.cordoned)
-                .map(|_| ())
-        }
-    })
-    .await
-    .unwrap();
+    cluster.cordon(&eta).await;
     let config: ConfigMap = serde_json::from_value(json!({ "metadata": { "name": "settings" }, "data": {} })).unwrap();
     expect_denied(
         Api::<ConfigMap>::namespaced(owner.clone(), &namespace)

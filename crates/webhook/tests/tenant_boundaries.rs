@@ -368,31 +368,7 @@ fn deployment(name: &str, image: &str, replicas: i32) -> Deployment {
 }
 
 async fn cordon(cluster: &Cluster, tenant: &str) {
-    cluster
-        .tenants_api()
-        .patch(
-            tenant,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "spec": { "cordoned": true } })),
-        )
-        .await
-        .unwrap();
-    let index = cluster.webhook.index.clone();
-    let name = tenant.to_string();
-    eventually("the webhook to see the cordon", WAIT, || {
-        let index = index.clone();
-        let name = name.clone();
-        async move {
-            index
-                .read()
-                .directory
-                .tenant(&name)
-                .filter(|t| t.spec.cordoned)
-                .map(|_| ())
-        }
-    })
-    .await
-    .unwrap();
+    cluster.cordon(tenant).await;
 }
 
 #[tokio::test]

@@ -212,6 +212,35 @@ impl Cluster {
         .unwrap();
     }
 
+    /// Cordons `tenant` and waits until the webhook knows.
+    pub async fn cordon(&self, tenant: &str) {
+        let cordon = serde_json::json!({ "spec": { "cordoned": true } });
+        self.tenants_api()
+            .patch(
+                tenant,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(cordon),
+            )
+            .await
+            .unwrap();
+        let index = self.webhook.index.clone();
+        let name = tenant.to_string();
+        eventually("the webhook to see the cordon", WAIT, || {
+            let index = index.clone();
+            let name = name.clone();
+            async move {
+                index
+                    .read()
+                    .directory
+                    .tenant(&name)
+                    .filter(|t| t.spec.cordoned)
+                    .map(|_| ())
+            }
+        })
+        .await
+        .unwrap();
+    }
+
     pub async fn wait_for_namespace_count(&self, tenant: &str, count: usize) {
         let index = self.webhook.index.clone();
         let tenant = tenant.to_string();
