@@ -348,3 +348,111 @@ impl<V: Clone> Run<V> {
         deliver(last.as_ref(), value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Records what reached it, in order.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Index<String> for Log {
+        fn apply(&mut self, object: String) {
+            self.0.push(format!("apply {object}"));
+        }
+        fn delete(&mut self, object: String) {
+            self.0.push(format!("delete {object}"));
+        }
+        fn reset(&mut self, objects: Vec<String>) {
+            self.0.push(format!("reset [{}]", objects.join(",")));
+        }
+    }
+
+    fn run(synced: &Synced, sinks: Vec<Arc<dyn Sink<String>>>, metrics: &WatchMetrics) -> Run<String> {
+        synced.register("Thing");
+        Run {
+            kind: "Thing".into(),
+            synced: Some(synced.clone()),
+            metrics: metrics.clone(),
+            sinks,
+        }
+    }
+
+    #[tokio::test]
+    async fn relists_arrive_whole_events_in_order_and_every_sink_gets_them() {
+        let (first, second) = (
+            Arc::new(Mutex::new(Log::default())),
+            Arc::new(Mutex::new(Log::default())),
+        );
+        let synced = Synced::default();
+        let metrics = WatchMetrics::default();
+        let events: Vec<Result<Event<u32>, watcher::Error>> = vec![
+            Ok(Event::Init),
+            Ok(Event::InitApply(1)),
+            Ok(Event::InitApply(2)),
+            Ok(Event::InitDone),
+            Ok(Event::Apply(3)),
+            Ok(Event::Delete(1)),
+            Err(watcher::Error::NoResourceVersion),
+            // The watch was lost: a relist that no longer holds 2.
+            Ok(Event::Init),
+            Ok(Event::InitApply(3)),
+            Ok(Event::InitDone),
+        ];
+        let sinks: Vec<Arc<dyn Sink<String>>> = vec![first.clone(), second.clone()];
+        run(&synced, sinks, &metrics)
+            .pump(futures::stream::iter(events), |n: u32| format!("#{n}"))
+            .await;
+        let want = vec!["reset [#1,#2]", "apply #3", "delete #1", "reset [#3]"];
+        assert_eq!(first.lock().unwrap().0, want);
+        assert_eq!(second.lock().unwrap().0, want);
+        assert!(synced.is_synced());
+        assert_eq!(metrics.errors.get_or_create(&WatchMetrics::kind("Thing")).get(), 1);
+        assert_eq!(metrics.listed.get_or_create(&WatchMetrics::kind("Thing")).get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_view_is_synced_only_once_every_required_kind_has_listed() {
+        let synced = Synced::default();
+        assert!(!synced.is_synced(), "nothing registered: nothing known");
+        synced.register("Tenant");
+        synced.register("Namespace");
+        synced.mark_listed("Tenant");
+        assert!(!synced.is_synced());
+        assert_eq!(synced.pending(), vec!["Namespace"]);
+        synced.mark_listed("Namespace");
+        assert!(synced.is_synced());
+        synced.listed("Namespace").await;
+        // A kind that starts again (a watch restarted, a CRD installed) holds readiness back
+        // until it has listed.
+        synced.register("Gateway");
+        assert!(!synced.is_synced());
+        synced.unregister("Gateway");
+        assert!(synced.is_synced());
+
+        let offline = Synced::default();
+        offline.force();
+        assert!(offline.is_synced());
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_never_lists_keeps_the_view_unsynced() {
+        let synced = Synced::default();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let events: Vec<Result<Event<u32>, watcher::Error>> = vec![
+            Err(watcher::Error::NoResourceVersion),
+            Ok(Event::Init),
+            Ok(Event::InitApply(1)),
+        ];
+        let sinks: Vec<Arc<dyn Sink<String>>> = vec![log.clone()];
+        run(&synced, sinks, &WatchMetrics::default())
+            .pump(futures::stream::iter(events), |n: u32| format!("#{n}"))
+            .await;
+        assert!(log.lock().unwrap().0.is_empty(), "half a list is never delivered");
+        assert!(!synced.is_synced());
+        assert_eq!(synced.pending(), vec!["Thing"]);
+    }
+}
