@@ -15,7 +15,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use palisade_api::Tenant;
 use palisade_tenancy::render::DnsFacts;
@@ -27,7 +27,8 @@ use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
 use crate::watch::{Shared, TenantSink, Watches, watch_tenants};
 use palisade_runtime::{HealthServer, Probe, Task};
-use palisade_view::driver::{Driver, Synced};
+use palisade_view::driver::{Driver, Needed, Sink, Synced};
+use tokio::sync::Notify;
 
 /// What `/readyz` and `/metrics` report: ready once leading with full caches, or as a healthy
 /// standby.
@@ -217,7 +218,13 @@ async fn run_controller(
         metrics: options.metrics.clone(),
         failures: Mutex::new(HashMap::new()),
     });
-    let _discovery = Task::spawn(refresh_discovery(client, options.clone(), context.clone(), watches));
+    let _discovery = Task::spawn(refresh_discovery(
+        client,
+        driver.clone(),
+        options.clone(),
+        context.clone(),
+        watches,
+    ));
     ready.store(true, Ordering::Relaxed);
     controller
         .with_config(ControllerConfig::default().concurrency(options.concurrency))
@@ -233,30 +240,38 @@ async fn run_controller(
     Ok(())
 }
 
+/// A CustomResourceDefinition was created, changed or deleted: discovery is asked again. A
+/// relist is not a change.
+struct CrdChanged(Notify);
+
+impl Sink<()> for CrdChanged {
+    fn apply(&self, (): ()) {
+        self.0.notify_one();
+    }
+    fn delete(&self, (): ()) {
+        self.0.notify_one();
+    }
+    fn reset(&self, _: Vec<()>) {}
+}
+
 /// Asks discovery again every `discovery_interval`, and two seconds after any CRD changes (a
 /// new CRD is served only once Established). When what is served changes, watches start or stop
 /// and every tenant is reconciled, so Istio installed after Palisade gets its policies at once.
-async fn refresh_discovery(client: Client, options: Options, ctx: Arc<Context>, mut watches: Watches) {
-    let crds = watcher(
+async fn refresh_discovery(client: Client, driver: Driver, options: Options, ctx: Arc<Context>, mut watches: Watches) {
+    // Optional: without it (no permission to watch CRDs) discovery still refreshes periodically.
+    let changed = Arc::new(CrdChanged(Notify::new()));
+    let _crds = driver.watch(
+        "CustomResourceDefinition",
+        Needed::Optional,
         Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
         watcher::Config::default(),
-    )
-    .default_backoff()
-    .filter_map(|event| async move {
-        match event {
-            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => Some(()),
-            Ok(_) => None,
-            Err(error) => {
-                tracing::debug!(%error, "CRD watch failed; discovery still refreshes periodically");
-                None
-            }
-        }
-    });
-    let mut crds = std::pin::pin!(crds);
+        |_| (),
+        vec![changed.clone()],
+    );
     loop {
         tokio::select! {
             () = tokio::time::sleep(options.discovery_interval) => {}
-            Some(()) = crds.next() => tokio::time::sleep(Duration::from_secs(2)).await,
+            () = changed.0.notified() => tokio::time::sleep(Duration::from_secs(2)).await,
         }
         let state = ctx.tenants.state();
         options.metrics.tenants.set(state.len() as i64);
