@@ -236,7 +236,7 @@ pub async fn watch(driver: Driver, client: Client, shared: Arc<Shared>) {
             name: policy.metadata.name.unwrap_or_default(),
         };
         let sink: Arc<dyn Sink<Judged>> = Arc::new(Verdicts(shared.clone()));
-        let _watch = driver.watch(
+        let watch = driver.watch(
             WATCH_NAME,
             Needed::Required,
             Api::<NetworkPolicy>::all(client.clone()),
@@ -245,6 +245,7 @@ pub async fn watch(driver: Driver, client: Client, shared: Arc<Shared>) {
             vec![sink],
         );
         shared.judge_again.notified().await;
+        drop(watch);
         // Changes come in bursts (a Tenant and its namespaces): judge once they settle.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

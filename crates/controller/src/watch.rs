@@ -23,7 +23,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use palisade_api::{Tenant, labels};
-use palisade_view::driver::{Driver, Needed, Sink, WatchTask};
+use palisade_view::driver::{Driver, Needed, Sink, StreamingReset, WatchTask};
 use palisade_view::{Index as _, NamespaceEntry, TenantDirectory};
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -208,10 +208,45 @@ fn is_namespace(kind: &ManagedKind) -> bool {
     kind.api_version == "v1" && kind.kind == "Namespace"
 }
 
-/// Objects of one managed kind, into the cache (and, for namespaces, the directory).
+/// Objects of one managed kind, into the cache (and, for namespaces, the directory). A relist
+/// streams into the cache, which marks what it sees and forgets the rest at the end: 40,000
+/// managed objects are never held twice.
 struct ManagedSink {
     shared: Arc<Shared>,
     kind: &'static ManagedKind,
+    /// The namespaces of a relist in progress, for the directory (a few per tenant).
+    relisted_namespaces: Mutex<Vec<NamespaceEntry>>,
+}
+
+impl ManagedSink {
+    fn relisted_namespaces(&self) -> MutexGuard<'_, Vec<NamespaceEntry>> {
+        self.relisted_namespaces.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StreamingReset<Seen> for ManagedSink {
+    fn relist_started(&self) {
+        self.relisted_namespaces().clear();
+        self.shared
+            .cache()
+            .relist_started(self.kind.api_version, self.kind.kind);
+    }
+
+    fn relisted(&self, seen: Seen) {
+        if is_namespace(self.kind) {
+            self.relisted_namespaces().push(namespace_entry(&seen));
+        }
+        self.shared.cache().relisted(seen);
+    }
+
+    fn relist_done(&self) {
+        let mut woken = self.shared.cache().relist_done(self.kind.api_version, self.kind.kind);
+        if is_namespace(self.kind) {
+            let entries = std::mem::take(&mut *self.relisted_namespaces());
+            woken.extend(self.shared.namespaces_changed(|d| d.reset(entries)));
+        }
+        self.shared.wake(woken);
+    }
 }
 
 impl Sink<Seen> for ManagedSink {
@@ -234,21 +269,15 @@ impl Sink<Seen> for ManagedSink {
     }
 
     fn reset(&self, listed: Vec<Seen>) {
-        let (api_version, kind) = (self.kind.api_version, self.kind.kind);
-        let entries: Option<Vec<NamespaceEntry>> =
-            is_namespace(self.kind).then(|| listed.iter().map(namespace_entry).collect());
-        let mut woken = {
-            let mut cache = self.shared.cache();
-            cache.relist_started(api_version, kind);
-            for seen in listed {
-                cache.relisted(seen);
-            }
-            cache.relist_done(api_version, kind)
-        };
-        if let Some(entries) = entries {
-            woken.extend(self.shared.namespaces_changed(|d| d.reset(entries)));
+        self.relist_started();
+        for seen in listed {
+            self.relisted(seen);
         }
-        self.shared.wake(woken);
+        self.relist_done();
+    }
+
+    fn streaming(&self) -> Option<&dyn StreamingReset<Seen>> {
+        Some(self)
     }
 }
 
@@ -386,6 +415,7 @@ impl Watches {
         let sink: Arc<dyn Sink<Seen>> = Arc::new(ManagedSink {
             shared: shared.clone(),
             kind,
+            relisted_namespaces: Mutex::default(),
         });
         let name = kind.describe();
         if is_quota(kind) {

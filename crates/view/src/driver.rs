@@ -27,6 +27,20 @@ pub trait Sink<V>: Send + Sync {
     fn apply(&self, value: V);
     fn delete(&self, value: V);
     fn reset(&self, values: Vec<V>);
+
+    /// A sink that can take a relist one object at a time says so here, and is spared the
+    /// buffer: a relist of 40,000 objects would otherwise be held whole until it ends.
+    fn streaming(&self) -> Option<&dyn StreamingReset<V>> {
+        None
+    }
+}
+
+/// A relist taken as it arrives: what is not `relisted` between `relist_started` and
+/// `relist_done` is gone (the same contract as [`Sink::reset`], without the buffer).
+pub trait StreamingReset<V> {
+    fn relist_started(&self);
+    fn relisted(&self, value: V);
+    fn relist_done(&self);
 }
 
 impl<V, I: Index<V> + Send + Sync> Sink<V> for RwLock<I> {
@@ -290,20 +304,36 @@ impl<V: Clone> Run<V> {
         reduce: impl Fn(K) -> V,
     ) {
         let mut events = std::pin::pin!(events);
-        // Objects of a relist in progress, reduced: delivered at once when the list is complete.
+        // Objects of a relist in progress, reduced: delivered at once when the list is complete
+        // to the sinks that do not stream; kept only when there are such sinks.
         let mut relist: Vec<V> = Vec::new();
+        let buffered = self.sinks.iter().any(|sink| sink.streaming().is_none());
         let mut failing = false;
+        let mut count = 0usize;
         let labels = WatchMetrics::kind(&self.kind);
         while let Some(event) = events.next().await {
             match event {
-                Ok(Event::Init) => relist.clear(),
-                Ok(Event::InitApply(object)) => relist.push(reduce(object)),
+                Ok(Event::Init) => {
+                    relist.clear();
+                    count = 0;
+                    self.streams().for_each(StreamingReset::relist_started);
+                }
+                Ok(Event::InitApply(object)) => {
+                    count += 1;
+                    let value = reduce(object);
+                    for sink in self.streams() {
+                        sink.relisted(value.clone());
+                    }
+                    if buffered {
+                        relist.push(value);
+                    }
+                }
                 Ok(Event::InitDone) => {
                     let objects = std::mem::take(&mut relist);
-                    let count = objects.len();
                     self.metrics.listed.get_or_create(&labels).set(count as i64);
                     self.metrics.event(&self.kind, "relist");
-                    self.each(objects, |sink, values| sink.reset(values));
+                    self.streams().for_each(StreamingReset::relist_done);
+                    self.each_buffered(objects);
                     self.metrics.synced.get_or_create(&labels).set(1);
                     if let Some(synced) = &self.synced {
                         if !synced.has_listed(&self.kind) {
@@ -335,6 +365,22 @@ impl<V: Clone> Run<V> {
                 }
             }
         }
+    }
+
+    fn streams(&self) -> impl Iterator<Item = &dyn StreamingReset<V>> {
+        self.sinks.iter().filter_map(|sink| sink.streaming())
+    }
+
+    /// A complete relist, to the sinks that do not stream.
+    fn each_buffered(&self, objects: Vec<V>) {
+        let buffered: Vec<&Arc<dyn Sink<V>>> = self.sinks.iter().filter(|s| s.streaming().is_none()).collect();
+        let Some((last, rest)) = buffered.split_last() else {
+            return;
+        };
+        for sink in rest {
+            sink.reset(objects.clone());
+        }
+        last.reset(objects);
     }
 
     /// Gives `value` to every sink (cloned for all but the last).
@@ -454,5 +500,66 @@ mod tests {
         assert!(log.lock().unwrap().0.is_empty(), "half a list is never delivered");
         assert!(!synced.is_synced());
         assert_eq!(synced.pending(), vec!["Thing"]);
+    }
+
+    /// Takes relists object by object.
+    #[derive(Default)]
+    struct Streamed(Mutex<Vec<String>>);
+
+    impl Streamed {
+        fn log(&self, line: String) {
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    impl Sink<String> for Streamed {
+        fn apply(&self, object: String) {
+            self.log(format!("apply {object}"));
+        }
+        fn delete(&self, object: String) {
+            self.log(format!("delete {object}"));
+        }
+        fn reset(&self, _: Vec<String>) {
+            self.log("reset (never called for a streaming sink)".into());
+        }
+        fn streaming(&self) -> Option<&dyn StreamingReset<String>> {
+            Some(self)
+        }
+    }
+
+    impl StreamingReset<String> for Streamed {
+        fn relist_started(&self) {
+            self.log("started".into());
+        }
+        fn relisted(&self, object: String) {
+            self.log(format!("relisted {object}"));
+        }
+        fn relist_done(&self) {
+            self.log("done".into());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_streaming_sink_takes_a_relist_as_it_arrives_and_the_others_whole() {
+        let streamed = Arc::new(Streamed::default());
+        let buffered = Arc::new(Mutex::new(Log::default()));
+        let events: Vec<Result<Event<u32>, watcher::Error>> = vec![
+            Ok(Event::Init),
+            Ok(Event::InitApply(1)),
+            Ok(Event::InitApply(2)),
+            Ok(Event::InitDone),
+            Ok(Event::Apply(3)),
+        ];
+        let sinks: Vec<Arc<dyn Sink<String>>> = vec![streamed.clone(), buffered.clone()];
+        let synced = Synced::default();
+        run(&synced, sinks, &WatchMetrics::default())
+            .pump(futures::stream::iter(events), |n: u32| format!("#{n}"))
+            .await;
+        assert_eq!(
+            *streamed.0.lock().unwrap(),
+            vec!["started", "relisted #1", "relisted #2", "done", "apply #3"]
+        );
+        assert_eq!(buffered.lock().unwrap().0, vec!["reset [#1,#2]", "apply #3"]);
+        assert!(synced.is_synced());
     }
 }
