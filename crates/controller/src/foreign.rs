@@ -228,6 +228,8 @@ pub const WATCH_NAME: &str = "NetworkPolicy (not Palisade's)";
 /// notified. Each policy is judged as it arrives, so a list holds verdicts, not policies.
 pub async fn watch(driver: Driver, client: Client, shared: Arc<Shared>) {
     loop {
+        // A call to judge again made before this list starts is answered by it: forget it.
+        let _ = futures::FutureExt::now_or_never(shared.judge_again.notified());
         let selector = format!("{}!={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
         let judging = shared.clone();
         let judged = move |policy: NetworkPolicy| Judged {

@@ -159,15 +159,15 @@ async fn run_controller(
     let driver = Driver::new(Synced::default(), options.metrics.watch.clone());
     let (tenant_store, tenant_writer) = reflector::store();
     let (wake, woken) = futures::channel::mpsc::unbounded();
-    let (trigger, triggered) = futures::channel::mpsc::unbounded();
     let shared = Arc::new(Shared::new(tenant_store.clone(), wake));
-    let _tenant_watch = watch_tenants(
-        &driver,
-        &client,
-        TenantSink::new(shared.clone(), tenant_writer, trigger),
-    );
-    let controller =
-        Controller::for_stream(triggered.map(Ok::<Tenant, watcher::Error>), tenant_store.clone()).reconcile_on(woken);
+    let _tenant_watch = watch_tenants(&driver, &client, TenantSink::new(shared.clone(), tenant_writer));
+    // Every reconcile is queued by name (the Tenant sink wakes each Tenant it sees): the
+    // Controller reads the object from the store, so no Tenant is copied into a queue.
+    let controller = Controller::for_stream(
+        futures::stream::pending::<Result<Tenant, watcher::Error>>(),
+        tenant_store.clone(),
+    )
+    .reconcile_on(woken);
 
     let mut watches = Watches::new(driver.clone());
     let served = discovered.served_kinds();

@@ -281,20 +281,22 @@ impl Sink<Seen> for ManagedSink {
     }
 }
 
-/// Tenants, into kube-runtime's store and the trigger of their own reconcile, then into the
-/// directory, which wakes the other tenants each change concerns.
+/// Tenants, into kube-runtime's store, then (the store's own copy, shared) into the directory,
+/// which says which other tenants each change concerns; the tenant itself and those are queued
+/// for reconcile by name. A relist streams: only the names are held until it ends.
 pub struct TenantSink {
     shared: Arc<Shared>,
     store: Mutex<Writer<Tenant>>,
-    trigger: UnboundedSender<Tenant>,
+    /// The names of a relist in progress.
+    relisted: Mutex<Vec<String>>,
 }
 
 impl TenantSink {
-    pub fn new(shared: Arc<Shared>, store: Writer<Tenant>, trigger: UnboundedSender<Tenant>) -> Self {
+    pub fn new(shared: Arc<Shared>, store: Writer<Tenant>) -> Self {
         TenantSink {
             shared,
             store: Mutex::new(store),
-            trigger,
+            relisted: Mutex::default(),
         }
     }
 
@@ -305,18 +307,26 @@ impl TenantSink {
             .apply_watcher_event(event);
     }
 
-    fn trigger(&self, tenant: &Tenant) {
-        // Fails only once the controller has stopped.
-        let _ = self.trigger.unbounded_send(tenant.clone());
+    /// The store's copy of `name`.
+    fn stored(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.shared.tenants().get(&ObjectRef::new(name))
+    }
+
+    fn relisted(&self) -> MutexGuard<'_, Vec<String>> {
+        self.relisted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Sink<Tenant> for TenantSink {
     fn apply(&self, tenant: Tenant) {
-        self.store(&watcher::Event::Apply(tenant.clone()));
-        self.trigger(&tenant);
-        self.shared.tenant_seen(&tenant);
-        let woken = self.shared.change_directory(|d| d.apply(tenant));
+        let name = tenant.name_any();
+        self.store(&watcher::Event::Apply(tenant));
+        let Some(stored) = self.stored(&name) else {
+            return;
+        };
+        self.shared.tenant_seen(&stored);
+        let mut woken = self.shared.change_directory(|d| d.apply(stored));
+        woken.insert(name);
         self.shared.wake(woken);
     }
 
@@ -327,16 +337,38 @@ impl Sink<Tenant> for TenantSink {
     }
 
     fn reset(&self, tenants: Vec<Tenant>) {
-        self.store(&watcher::Event::Init);
-        for tenant in &tenants {
-            self.store(&watcher::Event::InitApply(tenant.clone()));
+        self.relist_started();
+        for tenant in tenants {
+            StreamingReset::relisted(self, tenant);
         }
+        self.relist_done();
+    }
+
+    fn streaming(&self) -> Option<&dyn StreamingReset<Tenant>> {
+        Some(self)
+    }
+}
+
+impl StreamingReset<Tenant> for TenantSink {
+    fn relist_started(&self) {
+        self.relisted().clear();
+        self.store(&watcher::Event::Init);
+    }
+
+    fn relisted(&self, tenant: Tenant) {
+        self.relisted().push(tenant.name_any());
+        self.store(&watcher::Event::InitApply(tenant));
+    }
+
+    fn relist_done(&self) {
         self.store(&watcher::Event::InitDone);
-        for tenant in &tenants {
-            self.trigger(tenant);
+        let names = std::mem::take(&mut *self.relisted());
+        let stored: Vec<Arc<Tenant>> = names.iter().filter_map(|name| self.stored(name)).collect();
+        for tenant in &stored {
             self.shared.tenant_seen(tenant);
         }
-        let woken = self.shared.change_directory(|d| d.reset(tenants));
+        let mut woken = self.shared.change_directory(|d| d.reset(stored));
+        woken.extend(names);
         self.shared.wake(woken);
     }
 }

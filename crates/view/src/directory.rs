@@ -280,30 +280,30 @@ impl TenantDirectory {
     }
 }
 
-impl Index<Tenant> for TenantDirectory {
-    fn apply(&mut self, tenant: Tenant) {
+/// Tenants shared with whoever else keeps them (the controller's kube-runtime store): one copy
+/// of each Tenant in memory.
+impl Index<Arc<Tenant>> for TenantDirectory {
+    fn apply(&mut self, tenant: Arc<Tenant>) {
         let name = name_of(&tenant).to_string();
         // Relations follow from the spec and the age alone: a status write, a resync or a
         // relist of an unchanged Tenant keeps the newest object and wakes nobody.
         let same_relations = self.tenants.get(&name).is_some_and(|old| {
             old.spec == tenant.spec && old.metadata.creation_timestamp == tenant.metadata.creation_timestamp
         });
-        if same_relations {
-            self.tenants.insert(name, Arc::new(tenant));
-            return;
+        if !same_relations {
+            self.remove_tenant(&name);
+            self.relate(&tenant, true);
+            self.wake_related(&tenant);
         }
-        self.remove_tenant(&name);
-        self.relate(&tenant, true);
-        self.wake_related(&tenant);
-        self.tenants.insert(name, Arc::new(tenant));
+        self.tenants.insert(name, tenant);
     }
 
-    fn delete(&mut self, tenant: Tenant) {
+    fn delete(&mut self, tenant: Arc<Tenant>) {
         self.remove_tenant(name_of(&tenant));
     }
 
-    fn reset(&mut self, tenants: Vec<Tenant>) {
-        let listed: BTreeSet<&str> = tenants.iter().map(name_of).collect();
+    fn reset(&mut self, tenants: Vec<Arc<Tenant>>) {
+        let listed: BTreeSet<&str> = tenants.iter().map(|t| name_of(t)).collect();
         let gone: Vec<String> = self
             .tenants
             .keys()
@@ -316,6 +316,20 @@ impl Index<Tenant> for TenantDirectory {
         for tenant in tenants {
             self.apply(tenant);
         }
+    }
+}
+
+impl Index<Tenant> for TenantDirectory {
+    fn apply(&mut self, tenant: Tenant) {
+        Index::<Arc<Tenant>>::apply(self, Arc::new(tenant));
+    }
+
+    fn delete(&mut self, tenant: Tenant) {
+        self.remove_tenant(name_of(&tenant));
+    }
+
+    fn reset(&mut self, tenants: Vec<Tenant>) {
+        Index::<Arc<Tenant>>::reset(self, tenants.into_iter().map(Arc::new).collect());
     }
 }
 
