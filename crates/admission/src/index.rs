@@ -204,25 +204,20 @@ macro_rules! counted_by_usage {
                     .unwrap_or_default();
                 let namespace = object.namespace().unwrap_or_default();
                 let key = crate::quota::object_key(counted.resource, &uid);
-                snapshot
-                    .object_usage
-                    .entry(namespace)
-                    .or_default()
-                    .insert(key, usage);
+                snapshot.directory.set_usage(&namespace, key, usage);
             }
             fn remove(snapshot: &mut Snapshot, object: &Self) {
                 let namespace = object.namespace().unwrap_or_default();
                 let counted: Counted<'static> = $counted;
-                if let (Some(objects), Some(uid)) = (snapshot.object_usage.get_mut(&namespace), &object.metadata.uid) {
-                    objects.remove(&crate::quota::object_key(counted.resource, uid));
+                if let Some(uid) = &object.metadata.uid {
+                    let key = crate::quota::object_key(counted.resource, uid);
+                    snapshot.directory.remove_usage(&namespace, &key);
                 }
             }
             fn clear(snapshot: &mut Snapshot) {
                 let counted: Counted<'static> = $counted;
                 let prefix = crate::quota::object_key(counted.resource, "");
-                for objects in snapshot.object_usage.values_mut() {
-                    objects.retain(|key, _| !key.starts_with(&prefix));
-                }
+                snapshot.directory.retain_usage(|key| !key.starts_with(&prefix));
             }
         }
     };
@@ -392,7 +387,7 @@ mod tests {
         assert_eq!(snapshot.service_cidrs(), vec!["10.96.0.0/12".parse().unwrap()]);
         assert_eq!(snapshot.ingress_routes().len(), 1);
         assert_eq!(snapshot.ingress_routes()[0].path, "/");
-        assert!(snapshot.object_usage["a"].contains_key("pods/u1"));
+        assert!(snapshot.directory.usage_of("t").contains_key("pods/u1"));
         assert_eq!(snapshot.holds_managed("a", "ResourceQuota"), Some(true));
         assert_eq!(snapshot.holds_managed("a", "LimitRange"), Some(false));
     }

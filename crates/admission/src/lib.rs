@@ -17,11 +17,11 @@
 
 mod config;
 mod image;
+pub mod index;
 pub mod offline;
 pub mod quota;
 mod requester;
 mod rules;
-pub mod index;
 pub mod usage;
 
 /// Exact Kubernetes quantities, shared with the controller.
@@ -31,8 +31,8 @@ mod view;
 
 pub use config::{AdmissionConfig, default_system_controllers};
 pub use image::normalize_image;
-pub use requester::Requester;
 pub use index::{SNAPSHOT_KINDS, SnapshotError};
+pub use requester::Requester;
 pub use verdict::Verdict;
 pub use view::{ClusterView, IngressRoute, Snapshot, VolumeOwner};
 

@@ -82,8 +82,6 @@ pub struct Snapshot {
     pub node_pod_cidrs: BTreeMap<String, Vec<ipnet::IpNet>>,
     /// CIDRs of each ServiceCIDR object, by its name.
     pub service_cidrs: BTreeMap<String, Vec<ipnet::IpNet>>,
-    /// Quota usage of the objects seen, by namespace, then uid.
-    pub object_usage: BTreeMap<String, BTreeMap<String, Usage>>,
     /// Palisade's ResourceQuotas and LimitRanges seen: (namespace, kind). `None`: not tracked.
     pub managed_quota_objects: Option<BTreeSet<(String, String)>>,
 }
@@ -146,16 +144,13 @@ impl ClusterView for Snapshot {
     }
 
     fn observed_usage(&self, tenant: &str) -> BTreeMap<String, Usage> {
-        let mut observed = BTreeMap::new();
-        for namespace in self.namespaces_of(tenant) {
-            if let Some(objects) = self.object_usage.get(&namespace) {
-                observed.extend(objects.iter().map(|(uid, usage)| (uid.clone(), usage.clone())));
-            }
+        let mut observed = self.directory.usage_of(tenant);
+        for namespace in self.directory.labelled_namespaces_of(tenant) {
             let counted = Usage::from([(
                 crate::quota::NAMESPACES.to_string(),
                 palisade_tenancy::quantity::Amount::units(1),
             )]);
-            observed.insert(namespace_key(&namespace), counted);
+            observed.insert(namespace_key(namespace), counted);
         }
         observed
     }

@@ -1,5 +1,5 @@
-//! The tenant directory: who holds which namespace, who granted whom, and which tenants must be
-//! rendered again when something changes. Kept up to date one event at a time (no rebuild per
+//! The tenant directory: who holds which namespace, who granted whom, what each tenant's objects
+//! use of the quota, and which tenants must be rendered again when something changes. Kept up to date one event at a time (no rebuild per
 //! question), pure, and shared: admission's `ClusterView`, the renderer (through
 //! [`TenantLookup`]) and the controller's wake-ups all read it.
 //!
@@ -16,9 +16,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use palisade_api::{Tenant, TenantGrant, labels};
+use palisade_tenancy::quantity::Amount;
 use palisade_tenancy::render::TenantLookup;
 
 use crate::Index;
+
+/// What one object uses of the quota: resource name (`requests.cpu`, `pods`, ...) → amount.
+pub type Usage = BTreeMap<String, Amount>;
 
 /// A namespace as the directory keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +92,9 @@ pub struct TenantDirectory {
     network_egress_narrowed: BTreeMap<String, BTreeMap<String, Vec<TenantGrant>>>,
     /// Tenant → tenants whose mesh authorization names it (and so lists its namespaces).
     mesh_callers: BTreeMap<String, BTreeSet<String>>,
+    /// Namespace → object key (`pods/<uid>`, ...) → what the object uses. Kept for every
+    /// namespace, so a namespace that joins a tenant brings its usage along.
+    usage: BTreeMap<String, BTreeMap<String, Usage>>,
     /// Tenants whose rendering may have changed since [`TenantDirectory::take_woken`].
     woken: BTreeSet<String>,
 }
@@ -162,6 +169,38 @@ impl TenantDirectory {
     /// Tenants whose mesh authorization names `tenant`, sorted.
     pub fn mesh_callers_of(&self, tenant: &str) -> impl Iterator<Item = &str> {
         self.mesh_callers.get(tenant).into_iter().flatten().map(String::as_str)
+    }
+
+    /// Records what the object `key` in `namespace` uses, replacing what it used before.
+    pub fn set_usage(&mut self, namespace: &str, key: String, usage: Usage) {
+        self.usage.entry(namespace.to_string()).or_default().insert(key, usage);
+    }
+
+    /// Forgets what the object `key` in `namespace` used.
+    pub fn remove_usage(&mut self, namespace: &str, key: &str) {
+        if let Some(objects) = self.usage.get_mut(namespace) {
+            objects.remove(key);
+            if objects.is_empty() {
+                self.usage.remove(namespace);
+            }
+        }
+    }
+
+    /// Keeps only the usage of objects whose key `keep` accepts (a relist of one kind).
+    pub fn retain_usage(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        for objects in self.usage.values_mut() {
+            objects.retain(|key, _| keep(key));
+        }
+        self.usage.retain(|_, objects| !objects.is_empty());
+    }
+
+    /// What the objects in the labelled namespaces of `tenant` use, by object key.
+    pub fn usage_of(&self, tenant: &str) -> BTreeMap<String, Usage> {
+        self.labelled_namespaces_of(tenant)
+            .filter_map(|namespace| self.usage.get(namespace))
+            .flatten()
+            .map(|(key, usage)| (key.clone(), usage.clone()))
+            .collect()
     }
 
     /// The tenants to render again because of the changes applied since the last call.

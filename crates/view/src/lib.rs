@@ -18,5 +18,5 @@ mod directory;
 pub mod driver;
 mod index;
 
-pub use directory::{NamespaceEntry, TenantDirectory};
+pub use directory::{NamespaceEntry, TenantDirectory, Usage};
 pub use index::Index;

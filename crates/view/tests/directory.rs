@@ -261,3 +261,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn usage_follows_its_namespace_into_and_out_of_a_tenant() {
+    let cpu = |n: i64| {
+        palisade_view::Usage::from([("requests.cpu".to_string(), palisade_tenancy::quantity::Amount::units(n))])
+    };
+    let mut directory = TenantDirectory::default();
+    directory.set_usage("web", "pods/p1".into(), cpu(1));
+    directory.set_usage("web", "services/s1".into(), cpu(0));
+    directory.set_usage("other", "pods/p9".into(), cpu(9));
+    assert!(directory.usage_of("a").is_empty(), "web is nobody's yet");
+
+    // Once labelled for a, what is already running there counts for a.
+    directory.apply(namespace("web", Some("a")));
+    assert_eq!(
+        directory.usage_of("a").keys().collect::<Vec<_>>(),
+        vec!["pods/p1", "services/s1"]
+    );
+    directory.set_usage("web", "pods/p1".into(), cpu(2));
+    assert_eq!(
+        directory.usage_of("a")["pods/p1"],
+        cpu(2),
+        "a new version replaces, never adds"
+    );
+
+    // A relist of pods that no longer holds p1.
+    directory.retain_usage(|key| !key.starts_with("pods/"));
+    assert_eq!(directory.usage_of("a").keys().collect::<Vec<_>>(), vec!["services/s1"]);
+    directory.remove_usage("web", "services/s1");
+    assert!(directory.usage_of("a").is_empty());
+
+    // The namespace moves to b: its usage goes with it.
+    directory.set_usage("web", "pods/p2".into(), cpu(3));
+    directory.apply(namespace("web", Some("b")));
+    assert!(directory.usage_of("a").is_empty());
+    assert_eq!(directory.usage_of("b").len(), 1);
+}

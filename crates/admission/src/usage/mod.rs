@@ -55,7 +55,7 @@ pub use palisade_tenancy::quantity;
 pub use pod::{is_counted as pod_is_counted, missing_constraints};
 
 /// Resource name (`requests.cpu`, `pods`, `count/deployments.apps`, ...) to amount.
-pub type Usage = BTreeMap<String, Amount>;
+pub use palisade_view::Usage;
 
 /// Which kind of object is counted: its API group, kind and plural resource name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
