@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use palisade_api::Tenant;
+use palisade_view::{Index as _, NamespaceEntry, TenantDirectory};
 use serde_json::Value;
 
 /// A Tenant read from a file, with where it came from.
@@ -389,6 +390,26 @@ pub fn kubectl_get_all(resource: &str) -> anyhow::Result<Option<String>> {
     String::from_utf8(out.stdout)
         .map(Some)
         .context("kubectl printed non-UTF-8 output")
+}
+
+/// The tenant directory of Tenants read from files, as the controller's directory would see a
+/// cluster holding them: each namespace of a Tenant's status exists, labelled for it, and a
+/// namespace its spec lists goes to the oldest Tenant listing it (then the first by name). The
+/// controller and `palisade render` so answer the same from the same Tenants.
+pub fn directory_of<'a>(tenants: impl IntoIterator<Item = &'a Tenant>) -> TenantDirectory {
+    let mut directory = TenantDirectory::default();
+    for tenant in tenants {
+        let name = tenant.metadata.name.clone().unwrap_or_default();
+        for namespace in tenant.status.iter().flat_map(|s| s.namespaces.iter()) {
+            directory.apply(NamespaceEntry {
+                name: namespace.clone(),
+                tenant: Some(name.clone()),
+                terminating: false,
+            });
+        }
+        directory.apply(tenant.clone());
+    }
+    directory
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use palisade_reach::engine::format_json;
 use palisade_reach::matrix::{self, Grant};
 use palisade_reach::parse::ClusterBuilder;
 use palisade_reach::{Analysis, Options};
-use palisade_tenancy::render::{ClusterFacts, TenantIndex};
+use palisade_tenancy::render::{ClusterFacts, TenantLookup};
 use palisade_tenancy::{render_cluster_scoped, render_namespace};
 
 use super::validate::load_and_check;
@@ -205,7 +205,7 @@ fn add_tenants(args: &ReachArgs, builder: &mut ClusterBuilder) -> anyhow::Result
         bail!("fix the {} problem(s) in the Tenant manifests first", problems.len());
     }
     let tenants: Vec<&palisade_api::Tenant> = loaded.iter().map(|l| &l.tenant).collect();
-    let index = TenantIndex::new(tenants.iter().copied());
+    let index = crate::manifests::directory_of(tenants.iter().copied());
     let mut facts = ClusterFacts::default();
     facts.dns.namespace = args.dns_namespace.clone();
     let mut grants = BTreeMap::new();

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, TenantIndex};
+use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, TenantLookup};
 use palisade_tenancy::{ManagedObject, render_cluster_scoped, render_namespace};
+use palisade_view::{Index as _, NamespaceEntry, TenantDirectory};
 
 use super::validate::load_and_check;
 
@@ -51,7 +52,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let tenants: Vec<&palisade_api::Tenant> = loaded.iter().map(|l| &l.tenant).collect();
-    let mut index = TenantIndex::new(tenants.iter().copied());
+    let mut index = crate::manifests::directory_of(tenants.iter().copied());
     let facts = cluster_facts(args);
 
     let selected: Vec<&palisade_api::Tenant> = match &args.tenant {
@@ -79,7 +80,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
                     format!("namespace \"{namespace}\" is not in spec.namespaces.names of any tenant in {}; add --tenant NAME to render it as that tenant's", shown(&args.files))
                 })?;
             let owner_name = owner.metadata.name.clone().unwrap_or_default();
-            index.add_namespace(&owner_name, namespace);
+            index.apply(NamespaceEntry {
+                name: namespace.clone(),
+                tenant: Some(owner_name.clone()),
+                terminating: false,
+            });
             let plan = render_namespace(owner, namespace, &index, &facts);
             objects.extend(plan.objects);
             skipped.extend(plan.skipped);
@@ -120,7 +125,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
 fn owner_of<'a>(
     namespace: &str,
     tenants: &[&'a palisade_api::Tenant],
-    index: &TenantIndex,
+    index: &TenantDirectory,
 ) -> Option<&'a palisade_api::Tenant> {
     tenants.iter().copied().find(|t| {
         let name = t.metadata.name.as_deref().unwrap_or_default();
