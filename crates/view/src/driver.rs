@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use futures::StreamExt;
@@ -130,10 +131,19 @@ struct SyncState {
     forced: bool,
 }
 
+impl SyncState {
+    fn is_synced(&self) -> bool {
+        self.forced || (!self.required.is_empty() && self.required.values().all(|listed| *listed))
+    }
+}
+
 /// Whether every required watch has listed its kind at least once: a shared, cheap handle.
 #[derive(Clone, Default)]
 pub struct Synced {
     state: Arc<Mutex<SyncState>>,
+    /// [`SyncState::is_synced`], kept with every change: every review asks, and a lock there
+    /// would be one more point where concurrent reviews queue.
+    synced: Arc<AtomicBool>,
     changed: Arc<Notify>,
 }
 
@@ -142,10 +152,18 @@ impl Synced {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Changes the state and publishes whether it is synced now.
+    fn change(&self, change: impl FnOnce(&mut SyncState)) {
+        let mut state = self.state();
+        change(&mut state);
+        self.synced.store(state.is_synced(), Ordering::Release);
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
     /// True once every required kind has listed (and at least one is required), or when forced.
     pub fn is_synced(&self) -> bool {
-        let state = self.state();
-        state.forced || (!state.required.is_empty() && state.required.values().all(|listed| *listed))
+        self.synced.load(Ordering::Acquire)
     }
 
     /// The required kinds not listed yet.
@@ -161,8 +179,7 @@ impl Synced {
 
     /// Declares the view synced without watches (a fixed snapshot served offline).
     pub fn force(&self) {
-        self.state().forced = true;
-        self.changed.notify_waiters();
+        self.change(|state| state.forced = true);
     }
 
     /// Whether `kind` has been listed since its watch started.
@@ -193,19 +210,23 @@ impl Synced {
     }
 
     fn register(&self, kind: &str) {
-        self.state().required.insert(kind.to_string(), false);
+        self.change(|state| {
+            state.required.insert(kind.to_string(), false);
+        });
     }
 
     fn mark_listed(&self, kind: &str) {
-        if let Some(listed) = self.state().required.get_mut(kind) {
-            *listed = true;
-        }
-        self.changed.notify_waiters();
+        self.change(|state| {
+            if let Some(listed) = state.required.get_mut(kind) {
+                *listed = true;
+            }
+        });
     }
 
     fn unregister(&self, kind: &str) {
-        self.state().required.remove(kind);
-        self.changed.notify_waiters();
+        self.change(|state| {
+            state.required.remove(kind);
+        });
     }
 }
 
