@@ -10,21 +10,10 @@ impl Task {
     pub fn spawn(work: impl Future<Output = ()> + Send + 'static) -> Task {
         Task(tokio::spawn(work))
     }
-
-    /// Whether the work has ended (or was aborted).
-    pub fn is_finished(&self) -> bool {
-        self.0.is_finished()
-    }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-impl From<tokio::task::JoinHandle<()>> for Task {
-    fn from(handle: tokio::task::JoinHandle<()>) -> Task {
-        Task(handle)
     }
 }

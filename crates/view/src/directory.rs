@@ -104,11 +104,6 @@ impl TenantDirectory {
         self.tenants.get(name).map(AsRef::as_ref)
     }
 
-    /// The Tenant, shared rather than copied.
-    pub fn tenant_shared(&self, name: &str) -> Option<Arc<Tenant>> {
-        self.tenants.get(name).cloned()
-    }
-
     /// Every Tenant, by name.
     pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
         self.tenants.values().map(AsRef::as_ref)
@@ -130,11 +125,6 @@ impl TenantDirectory {
             .into_iter()
             .flatten()
             .map(String::as_str)
-    }
-
-    /// Every labelled namespace with its tenant.
-    pub fn labelled_namespaces(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.labelled.iter().map(|(ns, t)| (ns.as_str(), t.as_str()))
     }
 
     /// Whether the labelled `namespace` is being deleted.

@@ -272,10 +272,6 @@ impl Driver {
         self.synced.clone()
     }
 
-    pub fn metrics(&self) -> &WatchMetrics {
-        &self.metrics
-    }
-
     /// Watches `api` (narrowed by `config`) under the name `kind`, reduces each object with
     /// `reduce`, and delivers the results to every sink.
     pub fn watch<K, V>(
