@@ -212,12 +212,11 @@ impl ClusterView for DirectoryView<'_> {
     }
 }
 
-/// Whether a Tenant's change calls for judging every policy again: a Tenant not seen before, or
-/// other granted platform namespaces. Records what it saw in `granted`.
-pub fn tenant_changes_verdicts(granted: &mut BTreeMap<String, Vec<String>>, tenant: &Tenant) -> bool {
-    let name = tenant.metadata.name.clone().unwrap_or_default();
-    let now = tenant.spec.network.allow_from.namespaces.clone();
-    granted.insert(name, now.clone()).is_none_or(|before| before != now)
+/// Whether a Tenant's change calls for judging every policy again: a Tenant not seen before
+/// (`before` is its previous version, if any), or other granted platform namespaces.
+pub fn tenant_changes_verdicts(before: Option<&Tenant>, tenant: &Tenant) -> bool {
+    let granted = |t: &Tenant| t.spec.network.allow_from.namespaces.clone();
+    before.is_none_or(|before| granted(before) != granted(tenant))
 }
 
 /// The name the policy watch has in the driver (and in the watch metrics).
@@ -427,11 +426,11 @@ mod tests {
 
     #[test]
     fn tenants_call_for_judging_again_when_new_or_granting_other_namespaces() {
-        let mut granted = BTreeMap::new();
-        let mut t = (*tenant("alpha")).clone();
-        assert!(tenant_changes_verdicts(&mut granted, &t), "new");
-        assert!(!tenant_changes_verdicts(&mut granted, &t), "unchanged");
+        let before = (*tenant("alpha")).clone();
+        let mut t = before.clone();
+        assert!(tenant_changes_verdicts(None, &t), "new");
+        assert!(!tenant_changes_verdicts(Some(&before), &t), "unchanged");
         t.spec.network.allow_from.namespaces = vec!["monitoring".into()];
-        assert!(tenant_changes_verdicts(&mut granted, &t), "grants another namespace");
+        assert!(tenant_changes_verdicts(Some(&before), &t), "grants another namespace");
     }
 }

@@ -43,8 +43,6 @@ pub struct Shared {
     foreign: Mutex<ForeignPolicies>,
     /// Tells the watch of those policies to list and judge them all again.
     pub judge_again: Notify,
-    /// The platform namespaces each Tenant granted when last seen.
-    granted_namespaces: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl Shared {
@@ -56,7 +54,6 @@ impl Shared {
             wake,
             foreign: Mutex::default(),
             judge_again: Notify::new(),
-            granted_namespaces: Mutex::default(),
         }
     }
 
@@ -122,10 +119,11 @@ impl Shared {
     }
 
     /// A Tenant was written: if it is new or grants other platform namespaces, the verdicts on
-    /// the policies Palisade did not write are computed again.
+    /// the policies Palisade did not write are computed again. Called before the directory takes
+    /// the new version, so the directory still holds the one before.
     fn tenant_seen(&self, tenant: &Tenant) {
-        let mut granted = self.granted_namespaces.lock().unwrap_or_else(PoisonError::into_inner);
-        if tenant_changes_verdicts(&mut granted, tenant) {
+        let name = tenant.metadata.name.as_deref().unwrap_or_default();
+        if tenant_changes_verdicts(self.directory().tenant(name), tenant) {
             self.judge_again.notify_one();
         }
     }
