@@ -137,7 +137,7 @@ mod tests {
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
     use palisade_api::{MeshProvider, NetworkProvider, Tenant};
-    use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
+    use palisade_tenancy::{ClusterFacts, ClusterInventory, TenantIndex, render_tenant};
 
     use super::*;
 
@@ -201,7 +201,12 @@ mod tests {
             .unwrap();
             tenant.spec.network.provider = network;
             tenant.spec.mesh.provider = mesh;
-            let plan = render_tenant(&tenant, &TenantIndex::new([&tenant]), &ClusterFacts::default());
+            let plan = render_tenant(
+                &tenant,
+                &TenantIndex::new([&tenant]),
+                &ClusterFacts::default(),
+                &ClusterInventory::default(),
+            );
             assert_eq!(plan.all_skipped().count(), 0);
             for object in plan.all_objects() {
                 let known = lookup(&object.api_version, &object.kind)

@@ -148,7 +148,10 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
     // cluster is gone. The directory is kept by the watches: nothing is rebuilt here.
     let (rendered, refused) = {
         let directory = ctx.shared.directory();
-        let rendered = render_tenant(tenant, &*directory, &discovered.facts);
+        // No inventory is watched yet: owners see no node or volume, and the classes their
+        // tenant leaves unrestricted or names exactly.
+        let inventory = palisade_tenancy::ClusterInventory::default();
+        let rendered = render_tenant(tenant, &*directory, &discovered.facts, &inventory);
         (rendered, directory.refused(&name))
     };
     let desired = Desired {

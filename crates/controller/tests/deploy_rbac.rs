@@ -32,7 +32,7 @@ use palisade_controller::diff::ObjectKey;
 use palisade_controller::discovery::discover;
 use palisade_controller::kinds::{MANAGED_KINDS, ManagedKind};
 use palisade_tenancy::render::TenantPlan;
-use palisade_tenancy::{TenantIndex, render_tenant};
+use palisade_tenancy::{ClusterInventory, TenantIndex, render_tenant};
 use palisade_testenv::{StandInKind, eventually, install_stand_in_crd};
 use serde_json::{Value, json};
 
@@ -366,7 +366,8 @@ async fn wait_ready(controller: &mut Controller, tenants: &Api<Tenant>, name: &s
 }
 
 /// What the renderer says the tenants must have, with what the cluster serves (every optional
-/// API, through the stand-ins).
+/// API, through the stand-ins). The inventory is empty: this test makes no Node and no
+/// PersistentVolume, and its tenants restrict no class kind.
 async fn expected(admin: &Client, tenants: &Api<Tenant>, names: &[String]) -> BTreeMap<String, TenantPlan> {
     let facts = discover(admin, None).await.unwrap().facts;
     let mut live = Vec::new();
@@ -375,7 +376,12 @@ async fn expected(admin: &Client, tenants: &Api<Tenant>, names: &[String]) -> BT
     }
     let index = TenantIndex::new(live.iter());
     live.iter()
-        .map(|t| (t.name_any(), render_tenant(t, &index, &facts)))
+        .map(|t| {
+            (
+                t.name_any(),
+                render_tenant(t, &index, &facts, &ClusterInventory::default()),
+            )
+        })
         .collect()
 }
 

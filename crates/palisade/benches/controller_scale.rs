@@ -142,7 +142,7 @@ fn tenant(index: usize, namespaces: usize) -> Tenant {
 async fn write_floor(client: &Client, tenants: usize, per_tenant: usize, concurrency: usize) -> usize {
     use kube::api::{DynamicObject, Patch, PatchParams};
     use palisade_tenancy::render::AvailableApis;
-    use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
+    use palisade_tenancy::{ClusterFacts, ClusterInventory, TenantIndex, render_tenant};
 
     let facts = ClusterFacts {
         apis: AvailableApis::none(),
@@ -153,7 +153,12 @@ async fn write_floor(client: &Client, tenants: usize, per_tenant: usize, concurr
             let facts = facts.clone();
             async move {
                 let tenant = tenant(i, per_tenant);
-                let plan = render_tenant(&tenant, &TenantIndex::new([&tenant]), &facts);
+                let plan = render_tenant(
+                    &tenant,
+                    &TenantIndex::new([&tenant]),
+                    &facts,
+                    &ClusterInventory::default(),
+                );
                 let params = PatchParams::apply("floor").force();
                 let mut written = 0;
                 for object in plan.all_objects() {

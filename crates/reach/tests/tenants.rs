@@ -8,7 +8,7 @@ use palisade_api::{IsolationMode, NetworkProvider, Tenant};
 use palisade_reach::matrix::{self, Grant};
 use palisade_reach::parse::ClusterBuilder;
 use palisade_reach::{Analysis, Options};
-use palisade_tenancy::render::{ClusterFacts, TenantIndex};
+use palisade_tenancy::render::{ClusterFacts, ClusterInventory, TenantIndex};
 use palisade_tenancy::{render_cluster_scoped, render_namespace};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,7 +40,7 @@ fn render_into(b: &mut ClusterBuilder, tenants: &[Tenant]) -> BTreeMap<String, G
         let name = t.metadata.name.clone().unwrap_or_default();
         let spec = serde_json::to_value(&t.spec.network).unwrap();
         grants.insert(name.clone(), Grant::from_network_spec(&name, &spec).unwrap());
-        for o in render_cluster_scoped(t, &index, &facts).0 {
+        for o in render_cluster_scoped(t, &index, &facts, &ClusterInventory::default()).0 {
             b.add_rendered("rendered", o.manifest).expect("rendered objects parse");
         }
         for ns in index.namespaces_of(&name) {

@@ -14,7 +14,7 @@ pub mod render;
 pub mod validate;
 
 pub use render::{
-    ClusterFacts, ManagedObject, NamespacePlan, TenantIndex, TenantLookup, TenantPlan, render_cluster_scoped,
-    render_namespace, render_tenant,
+    ClusterFacts, ClusterInventory, ManagedObject, NamespacePlan, TenantIndex, TenantLookup, TenantPlan,
+    render_cluster_scoped, render_namespace, render_tenant,
 };
 pub use validate::{FieldError, validate};

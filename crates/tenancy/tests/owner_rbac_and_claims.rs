@@ -6,7 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use palisade_api::Tenant;
-use palisade_tenancy::render::{TenantIndex, owner_cluster_role_name, render_owner_cluster_rbac};
+use palisade_tenancy::render::{
+    ClassKind, ClusterFacts, ClusterInventory, Names, TenantIndex, VisibleNames, owner_cluster_role_name,
+    render_owner_cluster_rbac,
+};
+use palisade_tenancy::render_cluster_scoped;
 use serde_json::{Value, json};
 
 fn tenant(name: &str, created: Option<&str>, owners: Value, names: &[&str]) -> Tenant {
@@ -49,35 +53,55 @@ fn v(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// Visible names with nothing at all: no node, no volume, no class of any kind.
+fn nothing_visible() -> VisibleNames {
+    VisibleNames {
+        nodes: Names::Only(BTreeSet::new()),
+        classes: ClassKind::ALL
+            .into_iter()
+            .map(|k| (k, Names::Only(BTreeSet::new())))
+            .collect(),
+        volumes: Names::Only(BTreeSet::new()),
+    }
+}
+
+fn only(names: &[&str]) -> Names {
+    Names::Only(names.iter().map(|s| s.to_string()).collect())
+}
+
 #[test]
 fn owner_cluster_rbac_table() {
     struct Case {
         what: &'static str,
         owners: Value,
         namespaces: &'static [&'static str],
+        visible: VisibleNames,
         want_rules: Vec<Rule>,
         want_subjects: usize,
     }
+    let read = || v(&["get", "list", "watch"]);
     let base = || {
         vec![
             (v(&["create"]), v(&["namespaces"]), None),
-            (v(&["get"]), v(&["tenants"]), Some(v(&["shop"]))),
+            (read(), v(&["tenants"]), Some(v(&["shop"]))),
         ]
     };
     let with_namespaces = |names: &[&str]| {
         let mut rules = base();
         rules.push((
-            v(&["get", "update", "patch", "delete"]),
+            v(&["get", "list", "watch", "update", "patch", "delete"]),
             v(&["namespaces"]),
             Some(v(names)),
         ));
         rules
     };
+    let alice = || json!([{ "kind": "User", "name": "alice" }]);
     let cases = vec![
         Case {
             what: "own namespaces by name, sorted and deduplicated",
-            owners: json!([{ "kind": "User", "name": "alice" }]),
+            owners: alice(),
             namespaces: &["shop-b", "shop-a", "shop-b"],
+            visible: nothing_visible(),
             want_rules: with_namespaces(&["shop-a", "shop-b"]),
             want_subjects: 1,
         },
@@ -86,6 +110,7 @@ fn owner_cluster_rbac_table() {
             what: "no namespaces: no namespace rule at all",
             owners: json!([{ "kind": "Group", "name": "devs" }]),
             namespaces: &[],
+            visible: nothing_visible(),
             want_rules: base(),
             want_subjects: 1,
         },
@@ -97,14 +122,63 @@ fn owner_cluster_rbac_table() {
                 { "kind": "ServiceAccount", "name": "ci", "namespace": "tools" }
             ]),
             namespaces: &["shop-a"],
+            visible: nothing_visible(),
             want_rules: with_namespaces(&["shop-a"]),
             want_subjects: 3,
+        },
+        Case {
+            what: "visible names: one rule per kind, names sorted, nodes and volumes first",
+            owners: alice(),
+            namespaces: &["shop-a"],
+            visible: VisibleNames {
+                nodes: only(&["node-2", "node-1"]),
+                volumes: only(&["pv-1"]),
+                classes: [
+                    (ClassKind::Storage, only(&["fast-b", "fast-a"])),
+                    (ClassKind::Runtime, only(&["gvisor"])),
+                ]
+                .into_iter()
+                .collect(),
+            },
+            want_rules: {
+                let mut rules = with_namespaces(&["shop-a"]);
+                rules.push((read(), v(&["nodes"]), Some(v(&["node-1", "node-2"]))));
+                rules.push((read(), v(&["persistentvolumes"]), Some(v(&["pv-1"]))));
+                rules.push((read(), v(&["storageclasses"]), Some(v(&["fast-a", "fast-b"]))));
+                rules.push((read(), v(&["runtimeclasses"]), Some(v(&["gvisor"]))));
+                rules
+            },
+            want_subjects: 1,
+        },
+        Case {
+            // An empty resourceNames list would match every object of the kind.
+            what: "a kind with no visible name gets no rule; All gets a rule without names",
+            owners: alice(),
+            namespaces: &["shop-a"],
+            visible: VisibleNames {
+                nodes: only(&[]),
+                volumes: only(&[]),
+                classes: [
+                    (ClassKind::Ingress, Names::All),
+                    (ClassKind::Gateway, only(&[])),
+                    (ClassKind::Priority, Names::All),
+                ]
+                .into_iter()
+                .collect(),
+            },
+            want_rules: {
+                let mut rules = with_namespaces(&["shop-a"]);
+                rules.push((read(), v(&["ingressclasses"]), None));
+                rules.push((read(), v(&["priorityclasses"]), None));
+                rules
+            },
+            want_subjects: 1,
         },
     ];
     for case in cases {
         let t = tenant("shop", None, case.owners, &[]);
         let names: Vec<String> = case.namespaces.iter().map(|s| s.to_string()).collect();
-        let objects = render_owner_cluster_rbac(&t, &names);
+        let objects = render_owner_cluster_rbac(&t, &names, &case.visible);
         assert_eq!(objects.len(), 2, "{}", case.what);
         let (role, binding) = (&objects[0].manifest, &objects[1].manifest);
         assert_eq!(role["kind"], "ClusterRole", "{}", case.what);
@@ -123,15 +197,89 @@ fn owner_cluster_rbac_table() {
             "{}",
             case.what
         );
-        // Never a wildcard, never list/watch (names cannot limit them).
+        // Never a wildcard; list and watch only where names limit them or every name is meant.
         let text = role.to_string();
-        assert!(
-            !text.contains('*') && !text.contains("\"list\"") && !text.contains("\"watch\""),
-            "{}: {text}",
-            case.what
-        );
+        assert!(!text.contains('*'), "{}: {text}", case.what);
+        for rule in role["rules"].as_array().unwrap() {
+            let reads = rule["verbs"].as_array().unwrap().iter().any(|v| v == "list");
+            let named = rule.get("resourceNames").is_some();
+            let class = rule["resources"][0].as_str().unwrap().ends_with("classes");
+            assert!(!reads || named || class, "{}: {rule}", case.what);
+            if named {
+                assert!(
+                    !rule["resourceNames"].as_array().unwrap().is_empty(),
+                    "{}: {rule}",
+                    case.what
+                );
+            }
+        }
         assert_eq!(objects[0].tenant(), Some("shop"));
         assert!(objects.iter().all(|o| o.namespace.is_none()));
+    }
+}
+
+/// The whole path from a Tenant and what the cluster holds to the owners' rules, as the
+/// controller renders it.
+#[test]
+fn owners_see_what_their_tenant_may_use() {
+    let t: Tenant = serde_json::from_value(json!({
+        "apiVersion": "palisade.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": { "name": "shop" },
+        "spec": {
+            "owners": [{ "kind": "User", "name": "alice" }],
+            "namespaces": { "names": ["shop-a"] },
+            "workloads": { "nodeSelector": { "pool": "shop" }, "priorityClasses": { "allowed": ["low"] } },
+            "storage": { "classes": { "allowed": ["fast-*", "standard"] } },
+        },
+    }))
+    .unwrap();
+    let labels = |pool: &str| [("pool".to_string(), pool.to_string())].into_iter().collect();
+    let inventory = ClusterInventory {
+        nodes: [("n1", "shop"), ("n2", "other"), ("n3", "shop")]
+            .into_iter()
+            .map(|(n, pool)| (n.to_string(), labels(pool)))
+            .collect(),
+        classes: [(
+            ClassKind::Storage,
+            ["fast-ssd", "slow"].iter().map(|s| s.to_string()).collect(),
+        )]
+        .into_iter()
+        .collect(),
+        volumes: [("pv-shop", "shop-a"), ("pv-other", "other-a")]
+            .into_iter()
+            .map(|(v, ns)| (v.to_string(), ns.to_string()))
+            .collect(),
+    };
+    let index = TenantIndex::new([&t]);
+    let (cluster, _) = render_cluster_scoped(&t, &index, &ClusterFacts::default(), &inventory);
+    let role = cluster.iter().find(|o| o.kind == "ClusterRole").unwrap();
+    let read = || v(&["get", "list", "watch"]);
+    let wanted: Vec<Rule> = vec![
+        (v(&["create"]), v(&["namespaces"]), None),
+        (read(), v(&["tenants"]), Some(v(&["shop"]))),
+        (
+            v(&["get", "list", "watch", "update", "patch", "delete"]),
+            v(&["namespaces"]),
+            Some(v(&["shop-a"])),
+        ),
+        (read(), v(&["nodes"]), Some(v(&["n1", "n3"]))),
+        (read(), v(&["persistentvolumes"]), Some(v(&["pv-shop"]))),
+        (read(), v(&["storageclasses"]), Some(v(&["fast-ssd", "standard"]))),
+        (read(), v(&["ingressclasses"]), None),
+        (read(), v(&["gatewayclasses"]), None),
+        (read(), v(&["priorityclasses"]), Some(v(&["low"]))),
+        (read(), v(&["runtimeclasses"]), None),
+    ];
+    assert_eq!(rules(&role.manifest), wanted);
+    for kind in ClassKind::ALL {
+        let rule = role.manifest["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resources"][0] == kind.resource())
+            .unwrap();
+        assert_eq!(rule["apiGroups"], json!([kind.api_group()]), "{kind:?}");
     }
 }
 

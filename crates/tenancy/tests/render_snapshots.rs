@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
 
 use palisade_api::Tenant;
-use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, TenantIndex};
+use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, ClusterInventory, TenantIndex};
 use palisade_tenancy::{render_cluster_scoped, render_namespace, validate};
 
 fn tenant(yaml: &str) -> Tenant {
@@ -30,7 +30,7 @@ fn render_first(tenants: &[Tenant], facts: &ClusterFacts) -> String {
     let index = TenantIndex::new(tenants.iter());
     let first = &tenants[0];
     let namespace = first.spec.namespaces.names[0].clone();
-    let (cluster, mut skipped) = render_cluster_scoped(first, &index, facts);
+    let (cluster, mut skipped) = render_cluster_scoped(first, &index, facts, &ClusterInventory::default());
     let plan = render_namespace(first, &namespace, &index, facts);
     skipped.extend(plan.skipped);
     let manifests: Vec<_> = cluster.iter().chain(plan.objects.iter()).map(|o| &o.manifest).collect();
@@ -147,7 +147,7 @@ fn narrowed_both_sides(provider: &str) -> String {
         ("granted tenant storefront", &tenants[1]),
     ] {
         let namespace = t.spec.namespaces.names[0].clone();
-        let (cluster, skipped) = render_cluster_scoped(t, &index, &facts());
+        let (cluster, skipped) = render_cluster_scoped(t, &index, &facts(), &ClusterInventory::default());
         assert!(skipped.is_empty(), "{skipped:?}");
         let plan = render_namespace(t, &namespace, &index, &facts());
         let network: Vec<_> = cluster
@@ -361,7 +361,7 @@ fn every_object_is_labelled_managed_and_with_its_tenant() {
         for mesh in ["None", "Istio", "Linkerd"] {
             let tenants = pair(provider, mesh);
             let index = TenantIndex::new(tenants.iter());
-            let plan = palisade_tenancy::render_tenant(&tenants[0], &index, &facts());
+            let plan = palisade_tenancy::render_tenant(&tenants[0], &index, &facts(), &ClusterInventory::default());
             for object in plan.all_objects() {
                 let labels = &object.manifest["metadata"]["labels"];
                 assert_eq!(

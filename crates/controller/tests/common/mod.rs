@@ -13,7 +13,7 @@ use palisade_api::{Tenant, TenantCondition, labels};
 use palisade_controller::diff::ObjectKey;
 use palisade_controller::kinds::{MANAGED_KINDS, ManagedKind};
 use palisade_tenancy::render::{AvailableApis, TenantPlan};
-use palisade_tenancy::{ClusterFacts, TenantIndex, render_tenant};
+use palisade_tenancy::{ClusterFacts, ClusterInventory, TenantIndex, render_tenant};
 use palisade_testenv::{TestEnv, eventually, unique_name};
 use serde_json::Value;
 
@@ -283,13 +283,20 @@ pub fn api(client: &Client, kind: &ManagedKind, namespace: Option<&str>) -> Api<
 }
 
 /// What the renderer says `tenant` must have in testenv (no optional API served), in the
-/// namespaces of its spec and status.
+/// namespaces of its spec and status. The inventory is empty: these tests make no Node and no
+/// PersistentVolume, and their tenants restrict no class kind, so the owners' rules do not
+/// depend on it.
 pub fn expected_plan(tenant: &Tenant) -> TenantPlan {
     let facts = ClusterFacts {
         apis: AvailableApis::none(),
         ..ClusterFacts::default()
     };
-    render_tenant(tenant, &TenantIndex::new([tenant]), &facts)
+    render_tenant(
+        tenant,
+        &TenantIndex::new([tenant]),
+        &facts,
+        &ClusterInventory::default(),
+    )
 }
 
 /// Whether `live` holds every field of `expected` (the controller's own comparison).

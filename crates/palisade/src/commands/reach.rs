@@ -14,7 +14,7 @@ use palisade_reach::engine::format_json;
 use palisade_reach::matrix::{self, Grant};
 use palisade_reach::parse::ClusterBuilder;
 use palisade_reach::{Analysis, Options};
-use palisade_tenancy::render::{ClusterFacts, TenantLookup};
+use palisade_tenancy::render::{ClusterFacts, ClusterInventory, TenantLookup};
 use palisade_tenancy::{render_cluster_scoped, render_namespace};
 
 use super::validate::load_and_check;
@@ -221,7 +221,8 @@ fn add_tenants(args: &ReachArgs, builder: &mut ClusterBuilder) -> anyhow::Result
         let spec = serde_json::to_value(network).with_context(|| format!("Tenant {name}: spec.network"))?;
         grants.insert(name.clone(), Grant::from_network_spec(&name, &spec)?);
         let source = format!("Tenant {name} {RENDERED}");
-        let (cluster_objects, _) = render_cluster_scoped(tenant, &index, &facts);
+        // Only the network objects matter here, and none depends on the cluster's inventory.
+        let (cluster_objects, _) = render_cluster_scoped(tenant, &index, &facts, &ClusterInventory::default());
         for object in cluster_objects {
             builder.add_rendered(&source, object.manifest)?;
         }

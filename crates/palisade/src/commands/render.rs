@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, TenantLookup};
+use palisade_tenancy::render::{ApiServerEndpoint, AvailableApis, ClusterFacts, ClusterInventory, TenantLookup};
 use palisade_tenancy::{ManagedObject, render_cluster_scoped, render_namespace};
 use palisade_view::{Index as _, NamespaceEntry, TenantDirectory};
 
@@ -90,8 +90,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             skipped.extend(plan.skipped);
         }
         None => {
+            // Offline there is no inventory of nodes, classes and volumes: the owners'
+            // ClusterRole shows the unrestricted class kinds and the exact class names a tenant
+            // allows, and no node or volume; the controller names those from its watches.
+            let inventory = ClusterInventory::default();
             for tenant in &selected {
-                let (cluster, cluster_skipped) = render_cluster_scoped(tenant, &index, &facts);
+                let (cluster, cluster_skipped) = render_cluster_scoped(tenant, &index, &facts, &inventory);
                 objects.extend(cluster);
                 skipped.extend(cluster_skipped);
                 let name = tenant.metadata.name.as_deref().unwrap_or_default();

@@ -5,6 +5,7 @@
 //! Output is deterministic: the same input gives the same objects, in the same order, with the
 //! same names, so a re-render never churns the cluster.
 
+mod cluster_view;
 mod context;
 mod mesh;
 mod namespace;
@@ -14,6 +15,7 @@ mod object;
 mod quota;
 mod rbac;
 
+pub use cluster_view::{ClassKind, ClusterInventory, Names, VisibleNames, node_selected, visible_cluster_objects};
 pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, TenantIndex, TenantLookup};
 pub use namespace::{namespace_annotations, namespace_labels};
 pub use naming::short_hash;
@@ -80,23 +82,32 @@ pub fn render_namespace(
 }
 
 /// Cluster-scoped objects a tenant needs: its owners' ClusterRole and ClusterRoleBinding (see
-/// [`rbac::render_owner_cluster_rbac`]), and the provider's AdminNetworkPolicy or
+/// [`rbac::render_owner_cluster_rbac`]; what they may see of `inventory` is
+/// [`visible_cluster_objects`]), and the provider's AdminNetworkPolicy or
 /// CiliumClusterwideNetworkPolicy.
 pub fn render_cluster_scoped(
     tenant: &Tenant,
     index: &dyn TenantLookup,
     facts: &ClusterFacts,
+    inventory: &ClusterInventory,
 ) -> (Vec<ManagedObject>, Vec<Skipped>) {
-    let mut objects = rbac::render_owner_cluster_rbac(tenant, &index.namespaces_of(tenant_name(tenant)));
+    let namespaces = index.namespaces_of(tenant_name(tenant));
+    let visible = visible_cluster_objects(tenant, &namespaces, inventory);
+    let mut objects = rbac::render_owner_cluster_rbac(tenant, &namespaces, &visible);
     let (network, skipped) = network::render_cluster_scoped(tenant, index, facts);
     objects.extend(network);
     (objects, skipped)
 }
 
 /// The whole tenant: cluster-scoped objects and every namespace the index knows for it.
-pub fn render_tenant(tenant: &Tenant, index: &dyn TenantLookup, facts: &ClusterFacts) -> TenantPlan {
+pub fn render_tenant(
+    tenant: &Tenant,
+    index: &dyn TenantLookup,
+    facts: &ClusterFacts,
+    inventory: &ClusterInventory,
+) -> TenantPlan {
     let name = tenant_name(tenant);
-    let (cluster_objects, skipped) = render_cluster_scoped(tenant, index, facts);
+    let (cluster_objects, skipped) = render_cluster_scoped(tenant, index, facts, inventory);
     let namespaces = index
         .namespaces_of(name)
         .iter()

@@ -2,9 +2,12 @@
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeSet;
+
 use palisade_api::{SubjectKind, SubjectRef, Tenant, labels};
 
 use super::ManagedObject;
+use super::cluster_view::{Names, VisibleNames};
 use super::naming::{object_name, short_hash};
 
 pub fn render(tenant: &Tenant, namespace: &str) -> Vec<ManagedObject> {
@@ -103,14 +106,20 @@ pub fn owner_cluster_role_name(tenant: &str) -> String {
 ///
 /// - `create` namespaces, cluster-wide (RBAC cannot limit a create by name; the webhook decides
 ///   which tenant a new namespace joins, and refuses names outside the tenant);
-/// - `get` their own Tenant, by name (never another tenant's spec);
-/// - `get`, `update`, `patch`, `delete` their own namespaces, by name: `namespaces` holds exactly
-///   the tenant's current namespaces. With none, the rule is left out, since a rule without
-///   `resourceNames` would match every namespace of the cluster.
+/// - `get`, `list`, `watch` their own Tenant, by name (never another tenant's spec);
+/// - `get`, `list`, `watch`, `update`, `patch`, `delete` their own namespaces, by name:
+///   `namespaces` holds exactly the tenant's current namespaces;
+/// - `get`, `list`, `watch` the cluster-scoped objects of `visible` (see
+///   [`super::visible_cluster_objects`]), one rule per kind: nodes, PersistentVolumes, then each
+///   class kind.
 ///
-/// No `list`/`watch`: those cannot be limited by name and would show every namespace. A tenant
+/// A rule with `resourceNames` matches a `list` or `watch` only when the request names one
+/// object with `fieldSelector=metadata.name=<name>` (the API server reads the name from that
+/// selector); a plain list of the kind is still refused, so nothing beyond the names shows.
+/// Hence a kind with no visible name gets no rule at all: a rule without `resourceNames` would
+/// match every object of the kind. [`Names::All`] is the one rule without names. A tenant
 /// without owners gets neither object.
-pub fn render_owner_cluster_rbac(tenant: &Tenant, namespaces: &[String]) -> Vec<ManagedObject> {
+pub fn render_owner_cluster_rbac(tenant: &Tenant, namespaces: &[String], visible: &VisibleNames) -> Vec<ManagedObject> {
     let tenant_name = tenant.metadata.name.as_deref().unwrap_or_default();
     let subjects: Vec<Subject> = tenant
         .spec
@@ -122,6 +131,7 @@ pub fn render_owner_cluster_rbac(tenant: &Tenant, namespaces: &[String]) -> Vec<
         return Vec::new();
     }
     let name = owner_cluster_role_name(tenant_name);
+    let read = ["get", "list", "watch"];
     let mut rules = vec![
         PolicyRule {
             api_groups: Some(vec![String::new()]),
@@ -133,21 +143,17 @@ pub fn render_owner_cluster_rbac(tenant: &Tenant, namespaces: &[String]) -> Vec<
             api_groups: Some(vec!["palisade.dev".to_string()]),
             resources: Some(vec!["tenants".to_string()]),
             resource_names: Some(vec![tenant_name.to_string()]),
-            verbs: vec!["get".to_string()],
+            verbs: read.map(str::to_string).to_vec(),
             ..PolicyRule::default()
         },
     ];
-    let mut namespaces: Vec<String> = namespaces.to_vec();
-    namespaces.sort();
-    namespaces.dedup();
-    if !namespaces.is_empty() {
-        rules.push(PolicyRule {
-            api_groups: Some(vec![String::new()]),
-            resources: Some(vec!["namespaces".to_string()]),
-            resource_names: Some(namespaces),
-            verbs: ["get", "update", "patch", "delete"].map(str::to_string).to_vec(),
-            ..PolicyRule::default()
-        });
+    let namespaces: BTreeSet<String> = namespaces.iter().cloned().collect();
+    let verbs = ["get", "list", "watch", "update", "patch", "delete"];
+    rules.extend(named_rule("", "namespaces", &verbs, &Names::Only(namespaces)));
+    rules.extend(named_rule("", "nodes", &read, &visible.nodes));
+    rules.extend(named_rule("", "persistentvolumes", &read, &visible.volumes));
+    for (kind, names) in &visible.classes {
+        rules.extend(named_rule(kind.api_group(), kind.resource(), &read, names));
     }
     let metadata = ObjectMeta {
         name: Some(name.clone()),
@@ -169,4 +175,22 @@ pub fn render_owner_cluster_rbac(tenant: &Tenant, namespaces: &[String]) -> Vec<
         subjects: Some(subjects),
     };
     vec![ManagedObject::from_typed(&role), ManagedObject::from_typed(&binding)]
+}
+
+/// `verbs` on the objects of `group`/`resource` that `names` holds, sorted; `None` when it holds
+/// none (a rule without `resourceNames` would match them all).
+fn named_rule(group: &str, resource: &str, verbs: &[&str], names: &Names) -> Option<PolicyRule> {
+    let resource_names = match names {
+        Names::All => None,
+        Names::Only(names) if names.is_empty() => return None,
+        // A BTreeSet iterates sorted: the same names always render the same rule.
+        Names::Only(names) => Some(names.iter().cloned().collect()),
+    };
+    Some(PolicyRule {
+        api_groups: Some(vec![group.to_string()]),
+        resources: Some(vec![resource.to_string()]),
+        resource_names,
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        ..PolicyRule::default()
+    })
 }
