@@ -1,14 +1,16 @@
-//! The shell every long-running verb (`palisade controller`, `palisade webhook`, the proxy to
-//! come) runs in, so that they start, report and stop alike:
+//! The shell every long-running verb (`palisade controller`, `palisade webhook`,
+//! `palisade proxy`) runs in, so that they start, report and stop alike:
 //!
 //! - [`init_tracing`]: logs to stderr, text or JSON lines, filtered by `RUST_LOG`;
 //! - [`block_on`]: the multi-threaded runtime, with rustls' process-wide crypto provider;
 //! - [`shutdown_signal`]: SIGTERM or Ctrl-C;
 //! - [`Task`]: a spawned task that is aborted when its owner is dropped, so nothing a start
 //!   spawned (a watch, a renewal loop) outlives a start that failed;
+//! - [`certs`]: a self-signed CA and a renewable serving certificate, for the HTTPS verbs;
 //! - [`HealthServer`]: `/healthz`, `/readyz` and `/metrics` over plain HTTP, bound before
 //!   anything else starts, so a taken port is an error at once rather than a log line.
 
+pub mod certs;
 mod health;
 mod task;
 

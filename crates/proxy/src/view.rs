@@ -1,0 +1,192 @@
+//! The proxy's view of the cluster: admission's [`Snapshot`] (tenants and namespaces), kept by
+//! the same `palisade-view` driver and `Index` code as the webhook, read with the proxy's own
+//! rights. It decides *which* names a user's view is made of, never what they contain: every
+//! object shown is read again as the user.
+
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use palisade_admission::{AdmissionConfig, ClusterView, Requester, Snapshot};
+use palisade_api::Tenant;
+use palisade_view::Index as _;
+use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
+
+use crate::identity::Identity;
+use crate::plan::Scope;
+
+pub struct ProxyView {
+    snapshot: RwLock<Snapshot>,
+    synced: Synced,
+    watch_metrics: WatchMetrics,
+    /// Bumped on every change, so that open watches recompute who sees what.
+    changed: tokio::sync::watch::Sender<u64>,
+    /// Only the identity rules of admission are used (who owns what), not its exemptions:
+    /// an administrator who owns a tenant sees the tenant view.
+    config: AdmissionConfig,
+}
+
+impl Default for ProxyView {
+    fn default() -> Self {
+        ProxyView {
+            snapshot: RwLock::default(),
+            synced: Synced::default(),
+            watch_metrics: WatchMetrics::default(),
+            changed: tokio::sync::watch::channel(0).0,
+            config: AdmissionConfig::default(),
+        }
+    }
+}
+
+impl ProxyView {
+    /// The tenants `identity` acts for (owner by user, group or ServiceAccount; a
+    /// ServiceAccount of a tenant namespace), decided by admission's [`Requester`], the code
+    /// the webhook uses; and those tenants' namespaces.
+    pub fn scope(&self, identity: &Identity) -> Scope {
+        let snapshot = self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let requester = Requester::new(&identity.user_info(), &self.config);
+        let tenants: Vec<String> = requester.tenants(&*snapshot).into_iter().map(str::to_string).collect();
+        let mut namespaces: Vec<String> = tenants.iter().flat_map(|t| snapshot.namespaces_of(t)).collect();
+        namespaces.sort();
+        namespaces.dedup();
+        Scope { tenants, namespaces }
+    }
+
+    /// A receiver that sees every change to the view.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub fn synced(&self) -> &Synced {
+        &self.synced
+    }
+
+    pub fn watch_metrics(&self) -> &WatchMetrics {
+        &self.watch_metrics
+    }
+
+    fn write(&self, change: impl FnOnce(&mut Snapshot)) {
+        {
+            let mut guard = self.snapshot.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            change(&mut guard);
+        }
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+
+    /// Replaces the whole view (unit tests).
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.write(|current| *current = snapshot);
+        self.synced.force();
+    }
+}
+
+impl<K: Send> Sink<K> for ProxyView
+where
+    Snapshot: palisade_view::Index<K>,
+{
+    fn apply(&self, object: K) {
+        self.write(|snapshot| snapshot.apply(object));
+    }
+    fn delete(&self, object: K) {
+        self.write(|snapshot| snapshot.delete(object));
+    }
+    fn reset(&self, objects: Vec<K>) {
+        self.write(|snapshot| snapshot.reset(objects));
+    }
+}
+
+/// Starts the watches that keep `view` current; they stop when the tasks are dropped.
+pub fn start_watches(client: &Client, view: &Arc<ProxyView>) -> Vec<WatchTask> {
+    let driver = Driver::new(view.synced.clone(), view.watch_metrics.clone());
+    let tenants = |mut tenant: Tenant| {
+        tenant.metadata.managed_fields = None;
+        tenant
+    };
+    let namespaces = |mut namespace: Namespace| {
+        namespace.metadata.managed_fields = None;
+        namespace
+    };
+    vec![
+        driver.watch(
+            "Tenant",
+            Needed::Required,
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            tenants,
+            vec![view.clone()],
+        ),
+        driver.watch(
+            "Namespace",
+            Needed::Required,
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+            namespaces,
+            vec![view.clone()],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use palisade_api::{Owner, SubjectKind, TenantSpec};
+
+    use super::*;
+
+    fn tenant(name: &str, owner_kind: SubjectKind, owner: &str) -> Tenant {
+        let mut spec: TenantSpec = serde_json::from_value(serde_json::json!({"owners": []})).unwrap();
+        let mut o: Owner = serde_json::from_value(serde_json::json!({"kind": "User", "name": owner})).unwrap();
+        o.kind = owner_kind;
+        spec.owners.push(o);
+        Tenant::new(name, spec)
+    }
+
+    fn who(username: &str, groups: &[&str]) -> Identity {
+        Identity {
+            username: username.into(),
+            uid: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn scope_follows_owners_groups_and_service_account_homes() {
+        let view = ProxyView::default();
+        view.replace(
+            Snapshot::default()
+                .with_tenant(tenant("a", SubjectKind::User, "alice"))
+                .with_tenant(tenant("b", SubjectKind::Group, "b-devs"))
+                .with_namespace("a-1", Some("a"))
+                .with_namespace("a-2", Some("a"))
+                .with_namespace("b-1", Some("b"))
+                .with_namespace("kube-system", None),
+        );
+        assert_eq!(view.scope(&who("alice", &[])).namespaces, ["a-1", "a-2"]);
+        assert_eq!(view.scope(&who("carol", &["b-devs"])).tenants, ["b"]);
+        let deployer = view.scope(&who("system:serviceaccount:b-1:deployer", &[]));
+        assert_eq!(
+            (deployer.tenants.as_slice(), deployer.namespaces.as_slice()),
+            (&["b".to_string()][..], &["b-1".to_string()][..])
+        );
+        // The same ServiceAccount name in another tenant's namespace is someone else.
+        assert_eq!(
+            view.scope(&who("system:serviceaccount:a-1:deployer", &[])).tenants,
+            ["a"]
+        );
+        assert!(!view.scope(&who("mallory", &["system:authenticated"])).is_tenant_user());
+    }
+
+    #[test]
+    fn every_change_is_announced() {
+        let view = ProxyView::default();
+        let mut changes = view.subscribe();
+        view.replace(Snapshot::default());
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        Sink::<Namespace>::apply(&view, Namespace::default());
+        assert!(changes.has_changed().unwrap());
+    }
+}
