@@ -34,6 +34,8 @@ enum Command {
     Webhook(Box<commands::webhook::WebhookArgs>),
     /// Run the tenant controller: apply what every tenant namespace must hold, repair drift, prune.
     Controller(commands::controller::ControllerArgs),
+    /// Run the tenant users' API endpoint: their own view of the cluster, every request made as them.
+    Proxy(commands::proxy::ProxyArgs),
     /// Convert another tool's tenants into Palisade Tenants.
     #[command(subcommand)]
     Import(commands::import::ImportCommand),
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Reach(args) => commands::reach::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
         Command::Controller(args) => commands::controller::run(args),
+        Command::Proxy(args) => commands::proxy::run(args),
     };
     match result {
         Ok(code) => code,

@@ -257,27 +257,52 @@ impl palisade_runtime::Probe for Health {
     }
 }
 
-/// Runs the proxy until `shutdown` resolves. Binds both ports first: a taken port fails the
-/// start before any watch begins.
+/// A started proxy: serving until dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub health_addr: Option<SocketAddr>,
+    pub proxy: Arc<Proxy>,
+    _tasks: Vec<palisade_runtime::Task>,
+    _watches: Vec<palisade_view::driver::WatchTask>,
+}
+
+/// Starts the proxy. Binds both ports first: a taken port fails the start before any watch
+/// begins.
+pub async fn start(client: Client, config: ProxyConfig) -> Result<Running, Error> {
+    let health = palisade_runtime::HealthServer::bind(config.health_listen).await?;
+    let health_addr = health.local_addr();
+    let listener = server::bind(config.listen).await?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        listen: config.listen,
+        source,
+    })?;
+    let acceptor = server::tls_acceptor(&client, &config.serving, &config.client_ca).await?;
+    let proxy = Arc::new(Proxy::new(client.clone(), config.audiences.clone()));
+    let registry = metrics::registry(&proxy.metrics, proxy.view.watch_metrics());
+    let health_task = health.serve(Arc::new(Health {
+        proxy: proxy.clone(),
+        registry,
+    }));
+    let watches = view::start_watches(&client, &proxy.view);
+    let serving = palisade_runtime::Task::spawn(server::serve(listener, acceptor, proxy.clone()));
+    tracing::info!(listen = %addr, "palisade proxy listening");
+    Ok(Running {
+        addr,
+        health_addr,
+        proxy,
+        _tasks: vec![health_task, serving],
+        _watches: watches,
+    })
+}
+
+/// Runs the proxy until `shutdown` resolves.
 pub async fn run(
     client: Client,
     config: ProxyConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    let health = palisade_runtime::HealthServer::bind(config.health_listen).await?;
-    let listener = server::bind(config.listen).await?;
-    let acceptor = server::tls_acceptor(&client, &config.serving, &config.client_ca).await?;
-    let proxy = Arc::new(Proxy::new(client.clone(), config.audiences.clone()));
-    let registry = metrics::registry(&proxy.metrics, proxy.view.watch_metrics());
-    let _health = health.serve(Arc::new(Health {
-        proxy: proxy.clone(),
-        registry,
-    }));
-    let _watches = view::start_watches(&client, &proxy.view);
-    tracing::info!(listen = %config.listen, "palisade proxy listening");
-    tokio::select! {
-        _ = server::serve(listener, acceptor, proxy) => {}
-        _ = shutdown => tracing::info!("shutting down"),
-    }
+    let _running = start(client, config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
     Ok(())
 }
