@@ -72,10 +72,12 @@ pub fn proxy() -> &'static Proxy {
                         names: vec!["127.0.0.1".into()],
                         write_ca: Some(ca_for_thread),
                     },
-                    client_ca: palisade_proxy::ClientCa::File(env.dir().join("ca.crt")),
+                    // As deployed: the client CA the API server publishes.
+                    client_ca: palisade_proxy::ClientCa::FromCluster,
                     audiences: Vec::new(),
                 };
-                let running = palisade_proxy::start(admin, config).await.unwrap();
+                let identity = deployed_identity(&admin).await;
+                let running = palisade_proxy::start(identity, config).await.unwrap();
                 running.proxy.view.synced().wait().await;
                 ready_tx.send((running.addr, running.health_addr.unwrap())).unwrap();
                 let _keep = (running, controller);
@@ -90,6 +92,55 @@ pub fn proxy() -> &'static Proxy {
         }
     })
 }
+
+/// The ServiceAccount of deploy/palisade/proxy-rbac.yaml, applied as is: the proxy under test
+/// holds exactly the rights it is deployed with.
+async fn deployed_identity(admin: &Client) -> Client {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/palisade");
+    let applied = env()
+        .kubectl(
+            env().kubeconfig_path(),
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=palisade-tests",
+                "-f",
+                deploy.join("00-namespace.yaml").to_str().unwrap(),
+                "-f",
+                deploy.join("proxy-rbac.yaml").to_str().unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    let request = k8s_openapi::api::authentication::v1::TokenRequest {
+        spec: Some(k8s_openapi::api::authentication::v1::TokenRequestSpec {
+            expiration_seconds: Some(24 * 3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let token = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(admin.clone(), "palisade-system")
+        .create_token_request("palisade-proxy", &Default::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .unwrap();
+    let kubeconfig = Kubeconfig::read_from(env().kubeconfig_path()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    Client::try_from(config).unwrap()
+}
+
+/// The name the proxy acts under in the audit log.
+pub const PROXY_USER: &str = "system:serviceaccount:palisade-system:palisade-proxy";
 
 impl Proxy {
     pub fn url(&self) -> String {
