@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -123,11 +124,25 @@ func parseFlags(name string, sets map[string]*pflag.FlagSet, args []string) erro
 	return fs.Parse(args)
 }
 
+// auditPolicyYAML records every request at level Metadata (who, what, on
+// which object, with which result; no bodies), once when the response is
+// complete (plus ResponseStarted for watches and other long-running
+// requests), not when it is received.
+const auditPolicyYAML = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+`
+
 // startAPIServer configures kube-apiserver through its own options and flags
 // and runs it on ln until ctx ends; its result goes to done.
 func startAPIServer(ctx context.Context, dir, etcdURL string, ln net.Listener) (*component, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	f := func(name string) string { return filepath.Join(dir, name) }
+	if err := os.WriteFile(f(auditPolicy), []byte(auditPolicyYAML), 0o600); err != nil {
+		return nil, fmt.Errorf("writing the audit policy: %w", err)
+	}
 	s := apiserveroptions.NewServerRunOptions()
 	args := []string{
 		"--etcd-servers=" + etcdURL,
@@ -148,6 +163,17 @@ func startAPIServer(ctx context.Context, dir, etcdURL string, ln net.Listener) (
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--enable-priority-and-fairness=false",
+		// The audit log: one JSON event per line, written by the request's
+		// own goroutine before the response completes (blocking mode, no
+		// batching), to a plain file that is never rotated, so a test can
+		// read the event of a request as soon as the request returns.
+		"--audit-policy-file=" + f(auditPolicy),
+		"--audit-log-path=" + f(auditLog),
+		"--audit-log-format=json",
+		"--audit-log-mode=blocking",
+		"--audit-log-maxsize=0",
+		"--audit-log-maxbackup=0",
+		"--audit-log-maxage=0",
 	}
 	if err := parseFlags("kube-apiserver", s.Flags().FlagSets, args); err != nil {
 		return nil, err

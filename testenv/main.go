@@ -23,13 +23,17 @@ import (
 const usage = `usage:
   palisade-testenv [flags]               start a control plane; prints "READY kubeconfig=... dir=..." when ready
   palisade-testenv kubeconfig [flags]    print a kubeconfig for a user and groups of a running testenv
+  palisade-testenv kubectl ARGS...       run kubectl (k8s.io/kubectl of the same release) with ARGS
 
-Run either with --help for its flags.
+Run the first two with --help for their flags; "palisade-testenv kubectl help" is kubectl's help.
 `
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "kubeconfig" {
 		os.Exit(mintMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "kubectl" {
+		os.Exit(kubectlMain(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && (os.Args[1] == "help" || os.Args[1] == "-h") {
 		fmt.Print(usage)
@@ -62,6 +66,10 @@ func runMain(args []string) int {
 		if err == pflag.ErrHelp {
 			return 0
 		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "palisade-testenv: unknown command %q\n%s", fs.Arg(0), usage)
 		return 2
 	}
 

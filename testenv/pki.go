@@ -29,6 +29,8 @@ const (
 	saPubFile      = "sa.pub"
 	adminKubeconf  = "admin.kubeconfig"
 	readyFile      = "ready"
+	auditPolicy    = "audit-policy.yaml"
+	auditLog       = "audit.log"
 	certLifetime   = 7 * 24 * time.Hour
 	adminUser      = "palisade-testenv-admin"
 	mastersGroup   = "system:masters"

@@ -50,12 +50,11 @@ where
 #[tokio::test]
 async fn kubectl_and_kube_list_namespaces_and_deletion_completes() {
     let env = env();
-    let out = std::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(env.kubeconfig_path())
-        .args(["get", "namespaces", "-o", "name"])
-        .output()
-        .expect("kubectl must be installed and on PATH");
+    // The kubectl built into the testenv binary: none need be installed.
+    let out = env
+        .kubectl(env.kubeconfig_path(), &["get", "namespaces", "-o", "name"])
+        .await
+        .unwrap();
     assert!(
         out.status.success(),
         "kubectl failed: {}",
