@@ -6,91 +6,16 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{WAIT, create_ready, env, proxy, tenant};
+use common::{WAIT, env, names, pod, proxy, tenant, two_tenants};
 use futures::StreamExt;
 use http::Method;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use palisade_api::Tenant;
 use palisade_testenv::{eventually, unique_name};
 use serde_json::json;
-
-fn names<K: ResourceExt>(items: &[K]) -> BTreeSet<String> {
-    items.iter().map(|i| i.name_any()).collect()
-}
-
-async fn pod(admin: &Client, namespace: &str, name: &str) {
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]}
-    }))
-    .unwrap();
-    let api = Api::<Pod>::namespaced(admin.clone(), namespace);
-    // The namespace's default ServiceAccount may not exist yet.
-    eventually(&format!("pod {namespace}/{name} created"), WAIT, || {
-        let api = api.clone();
-        let pod = pod.clone();
-        async move { api.create(&PostParams::default(), &pod).await.ok() }
-    })
-    .await
-    .unwrap();
-}
-
-struct TwoTenants {
-    a: String,
-    b: String,
-    a_namespaces: Vec<String>,
-    b_namespaces: Vec<String>,
-    alice: String,
-    bob: String,
-}
-
-async fn two_tenants(admin: &Client) -> TwoTenants {
-    let a = unique_name("pa");
-    let b = unique_name("pb");
-    let alice = format!("alice-{a}");
-    let bob = format!("bob-{b}");
-    let a_namespaces = vec![format!("{a}-1"), format!("{a}-2")];
-    let b_namespaces = vec![format!("{b}-1")];
-    let p = proxy();
-    let direct_alice = env().user_client(&alice, &[]).await.unwrap();
-    let direct_bob = env().user_client(&bob, &[]).await.unwrap();
-    create_ready(
-        admin,
-        &tenant(&a, json!([{"kind": "User", "name": alice}]), &a_namespaces),
-        &direct_alice,
-    )
-    .await;
-    create_ready(
-        admin,
-        &tenant(&b, json!([{"kind": "User", "name": bob}]), &b_namespaces),
-        &direct_bob,
-    )
-    .await;
-    for ns in a_namespaces.iter().chain(&b_namespaces) {
-        pod(admin, ns, &format!("web-{ns}")).await;
-    }
-    // The proxy's directory sees the namespaces through its own watch.
-    let alice_via = p.user(&alice, &[]).await;
-    let expected: BTreeSet<String> = a_namespaces.iter().cloned().collect();
-    eventually("the proxy knows alice's namespaces", WAIT, || {
-        let api = Api::<Namespace>::all(alice_via.clone());
-        let expected = expected.clone();
-        async move { (names(&api.list(&ListParams::default()).await.ok()?.items) == expected).then_some(()) }
-    })
-    .await
-    .unwrap();
-    TwoTenants {
-        a,
-        b,
-        a_namespaces,
-        b_namespaces,
-        alice,
-        bob,
-    }
-}
 
 #[tokio::test]
 async fn owners_see_exactly_their_own_tenant() {

@@ -17,9 +17,15 @@ use hyper_util::rt::TokioIo;
 use kube::config::Kubeconfig;
 use kube::{Api, Client};
 use palisade_api::{Tenant, TenantSpec};
-use palisade_testenv::{TestEnv, eventually};
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::ResourceExt;
+use kube::api::{ListParams, PostParams};
+use palisade_testenv::{TestEnv, eventually, unique_name};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde_json::json;
 
 pub const WAIT: Duration = Duration::from_secs(90);
 
@@ -280,4 +286,79 @@ pub async fn create_ready(admin: &Client, tenant: &Tenant, owner: &Client) {
     })
     .await
     .unwrap();
+}
+
+pub fn names<K: ResourceExt>(items: &[K]) -> BTreeSet<String> {
+    items.iter().map(|i| i.name_any()).collect()
+}
+
+pub async fn pod(admin: &Client, namespace: &str, name: &str) {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]}
+    }))
+    .unwrap();
+    let api = Api::<Pod>::namespaced(admin.clone(), namespace);
+    // The namespace's default ServiceAccount may not exist yet.
+    eventually(&format!("pod {namespace}/{name} created"), WAIT, || {
+        let api = api.clone();
+        let pod = pod.clone();
+        async move { api.create(&PostParams::default(), &pod).await.ok() }
+    })
+    .await
+    .unwrap();
+}
+
+pub struct TwoTenants {
+    pub a: String,
+    pub b: String,
+    pub a_namespaces: Vec<String>,
+    pub b_namespaces: Vec<String>,
+    pub alice: String,
+    pub bob: String,
+}
+
+pub async fn two_tenants(admin: &Client) -> TwoTenants {
+    let a = unique_name("pa");
+    let b = unique_name("pb");
+    let alice = format!("alice-{a}");
+    let bob = format!("bob-{b}");
+    let a_namespaces = vec![format!("{a}-1"), format!("{a}-2")];
+    let b_namespaces = vec![format!("{b}-1")];
+    let p = proxy();
+    let direct_alice = env().user_client(&alice, &[]).await.unwrap();
+    let direct_bob = env().user_client(&bob, &[]).await.unwrap();
+    create_ready(
+        admin,
+        &tenant(&a, json!([{"kind": "User", "name": alice}]), &a_namespaces),
+        &direct_alice,
+    )
+    .await;
+    create_ready(
+        admin,
+        &tenant(&b, json!([{"kind": "User", "name": bob}]), &b_namespaces),
+        &direct_bob,
+    )
+    .await;
+    for ns in a_namespaces.iter().chain(&b_namespaces) {
+        pod(admin, ns, &format!("web-{ns}")).await;
+    }
+    // The proxy's directory sees the namespaces through its own watch.
+    let alice_via = p.user(&alice, &[]).await;
+    let expected: BTreeSet<String> = a_namespaces.iter().cloned().collect();
+    eventually("the proxy knows alice's namespaces", WAIT, || {
+        let api = Api::<Namespace>::all(alice_via.clone());
+        let expected = expected.clone();
+        async move { (names(&api.list(&ListParams::default()).await.ok()?.items) == expected).then_some(()) }
+    })
+    .await
+    .unwrap();
+    TwoTenants {
+        a,
+        b,
+        a_namespaces,
+        b_namespaces,
+        alice,
+        bob,
+    }
 }
