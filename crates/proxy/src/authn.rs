@@ -30,11 +30,13 @@ const REFUSED_FOR: Duration = Duration::from_secs(2);
 const CACHE_LIMIT: usize = 10_000;
 
 type TokenHash = [u8; 32];
+/// When an answer was given, and what it was.
+type Answer = (Instant, Result<Identity, Refusal>);
 
 pub struct Authenticator {
     client: Client,
     audiences: Vec<String>,
-    cache: Mutex<HashMap<TokenHash, (Instant, Result<Identity, Refusal>)>>,
+    cache: Mutex<HashMap<TokenHash, Answer>>,
     metrics: ProxyMetrics,
 }
 

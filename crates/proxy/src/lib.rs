@@ -159,10 +159,10 @@ impl Proxy {
         served.user = Some(identity.username.clone());
         let upgrade = headers::is_upgrade(request.headers());
         let upstream_headers = headers::upstream_request_headers(request.headers(), &identity)?;
-        if let Some(collection) = route::collection(request.method(), request.uri().path(), request.uri().query()) {
-            if let Some(response) = self.filtered(&identity, collection, request.headers(), served).await? {
-                return Ok(response);
-            }
+        if let Some(collection) = route::collection(request.method(), request.uri().path(), request.uri().query())
+            && let Some(response) = self.filtered(&identity, collection, request.headers(), served).await?
+        {
+            return Ok(response);
         }
         forward::forward(self, request, upstream_headers, upgrade).await
     }

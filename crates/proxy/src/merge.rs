@@ -106,6 +106,10 @@ impl Merger {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The resourceVersion of the first page, for reading the others at the same one.
     pub fn first_resource_version(&self) -> Option<&str> {
         self.resource_versions.first().map(String::as_str)

@@ -196,9 +196,7 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, proxy: Arc<Prox
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let proxy = proxy.clone();
                 let certificate = certificate.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(proxy.handle(certificate.as_deref().as_deref(), request).await)
-                }
+                async move { Ok::<_, std::convert::Infallible>(proxy.handle(certificate.as_deref(), request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(error) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {

@@ -3,6 +3,8 @@
 //! an `Authorization` header listed in `Connection`. Each is refused with a Kubernetes Status,
 //! and the API server's audit log shows that none of them reached it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)] // test code
+
 mod common;
 
 use std::sync::Arc;

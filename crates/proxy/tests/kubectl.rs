@@ -3,6 +3,8 @@
 //! `exec` and `port-forward` fail exactly as they do against the API server (testenv has no
 //! kubelet); and the audit log records the tenant user for every request.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)] // test code
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! their own namespaces, Tenants and pods, in lists, pages, Tables and watches; ServiceAccounts
 //! of the same name in two tenants each their own; and another tenant's names nowhere.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)] // test code
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -211,6 +211,33 @@ pub async fn raw(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, String) {
+    raw_with_body(proxy, certificate, method, path, headers, String::new()).await
+}
+
+/// A plain-HTTP GET (the health and metrics port).
+pub async fn plain_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(path)
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let code = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// [`raw`] with a request body.
+pub async fn raw_with_body(
+    proxy: &Proxy,
+    certificate: Option<&(Vec<u8>, Vec<u8>)>,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (StatusCode, HeaderMap, String) {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(proxy.ca_pem.as_bytes()).unwrap())
@@ -243,7 +270,7 @@ pub async fn raw(
         request = request.header(*k, *v);
     }
     let response = sender
-        .send_request(request.body(Full::new(Bytes::new())).unwrap())
+        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
         .await
         .unwrap();
     let status = response.status();
