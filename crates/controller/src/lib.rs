@@ -7,6 +7,8 @@
 //!      │                        directory (owners, grants, mesh callers) that wakes related tenants
 //!      │  watch::ManagedSink .. cache::Cache (a fingerprint per object); namespaces also the
 //!      │                        directory
+//!      │  inventory_watch ..... Nodes, PersistentVolumes and the five class kinds into
+//!      │                        inventory::Inventory, which wakes the tenants whose view changed
 //!      ▼
 //!  reconcile(tenant)                                  (kube-runtime Controller; a `reconcile` span)
 //!      ├─ render_tenant() .. the desired objects, and what is skipped   (pure, palisade-tenancy)
@@ -60,8 +62,11 @@
 //!   `namespace/name` and why, never another tenant's name (see [`foreign`]): revoking a grant
 //!   closes every path it opened only while no such policy is stored.
 //! - **Owners' cluster RBAC.** Each Tenant gets a ClusterRole and ClusterRoleBinding
-//!   `palisade:tenant-owner:<tenant>`: create namespaces, get its own Tenant, and
-//!   get/update/patch/delete its current namespaces by name. The controller holds those
+//!   `palisade:tenant-owner:<tenant>`: create namespaces, get/list/watch its own Tenant, and
+//!   get/list/watch/update/patch/delete its current namespaces by name; get/list/watch by name
+//!   on the nodes its node selector picks, the volumes claimed in its namespaces and the classes
+//!   it may use (all of a kind it does not restrict), from the watched [`inventory`], so that
+//!   Palisade's proxy can show them by asking as the owner. The controller holds those
 //!   permissions itself, which RBAC requires of whoever writes them.
 
 pub mod cache;
@@ -70,6 +75,8 @@ pub mod diff;
 pub mod discovery;
 mod executor;
 pub mod foreign;
+pub mod inventory;
+mod inventory_watch;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;

@@ -145,13 +145,11 @@ async fn reconcile_tenant(tenant: &Tenant, ctx: &Context) -> Result<Action, Erro
     let discovered = ctx.discovered();
     // Each namespace belongs to one tenant at most: its label, else the oldest Tenant listing
     // it. The status' list is left out, so a namespace that leaves both the spec and the
-    // cluster is gone. The directory is kept by the watches: nothing is rebuilt here.
+    // cluster is gone. The directory and the inventory (what the owners may see of nodes,
+    // classes and volumes) are kept by the watches: nothing is rebuilt here.
     let (rendered, refused) = {
-        let directory = ctx.shared.directory();
-        // No inventory is watched yet: owners see no node or volume, and the classes their
-        // tenant leaves unrestricted or names exactly.
-        let inventory = palisade_tenancy::ClusterInventory::default();
-        let rendered = render_tenant(tenant, &*directory, &discovered.facts, &inventory);
+        let (directory, inventory) = (ctx.shared.directory(), ctx.shared.inventory());
+        let rendered = render_tenant(tenant, &*directory, &discovered.facts, inventory.cluster());
         (rendered, directory.refused(&name))
     };
     let desired = Desired {

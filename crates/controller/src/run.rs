@@ -22,6 +22,7 @@ use palisade_tenancy::render::DnsFacts;
 
 use crate::Error;
 use crate::discovery::discover;
+use crate::inventory_watch::watch_inventory;
 use crate::leader::{self, LeaderElection};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
@@ -176,6 +177,10 @@ async fn run_controller(
     // missing permission) must not stall every tenant: after a while, go on without it.
     let mut first_lists = watches.ensure(&client, &served, &shared);
     first_lists.push("Tenant".to_string());
+    // Nodes, classes and volumes, for the owners' views: listed before the first reconciles too,
+    // or each owner ClusterRole would be written once without their names and again with them.
+    let (_inventory, inventory_lists) = watch_inventory(&driver, &client, &shared);
+    first_lists.extend(inventory_lists);
     let synced = driver.synced();
     for kind in first_lists {
         if tokio::time::timeout(FIRST_LIST_TIMEOUT, synced.listed(&kind))

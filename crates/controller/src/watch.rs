@@ -7,6 +7,9 @@
 //! - [`ManagedSink`]: each object Palisade manages, by metadata only, goes to the [`Cache`]
 //!   (fingerprints for the apply skip and the prune); namespaces also to the directory.
 //!
+//! Nodes, classes and volumes go to the [`Inventory`] (`inventory_watch.rs`), which also keeps
+//! what of each Tenant's spec they can concern.
+//!
 //! Most kinds are watched by metadata only (labels and resourceVersion): the controller never
 //! holds whole objects, which keeps 40,000 managed objects in a few MiB. ResourceQuotas are
 //! watched whole, for their `status.used`.
@@ -31,12 +34,16 @@ use tokio::sync::Notify;
 use crate::cache::{Cache, Seen, fingerprint_of};
 use crate::diff::ObjectKey;
 use crate::foreign::{ForeignPolicies, tenant_changes_verdicts};
+use crate::inventory::{Inventory, Woken};
 use crate::kinds::ManagedKind;
 
-/// The cache, the tenant directory, and where to send the tenants to reconcile.
+/// The cache, the tenant directory, the cluster inventory, and where to send the tenants to
+/// reconcile.
 pub struct Shared {
     cache: Mutex<Cache>,
     directory: RwLock<TenantDirectory>,
+    /// Nodes, classes and volumes, for the owners' views (see [`crate::inventory`]).
+    inventory: RwLock<Inventory>,
     tenants: Store<Tenant>,
     wake: UnboundedSender<ObjectRef<Tenant>>,
     /// Verdicts on the NetworkPolicies Palisade did not write (see [`crate::foreign`]).
@@ -50,6 +57,7 @@ impl Shared {
         Shared {
             cache: Mutex::default(),
             directory: RwLock::default(),
+            inventory: RwLock::default(),
             tenants,
             wake,
             foreign: Mutex::default(),
@@ -68,6 +76,31 @@ impl Shared {
     /// Tenants and namespace ownership. Taken before the cache when both are needed.
     pub fn directory(&self) -> RwLockReadGuard<'_, TenantDirectory> {
         self.directory.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What exists at cluster scope. Taken after the directory when both are needed, and never
+    /// held while taking the directory.
+    pub fn inventory(&self) -> RwLockReadGuard<'_, Inventory> {
+        self.inventory.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the inventory and wakes the tenants whose view the change concerns (the holders
+    /// of namespaces whose volumes changed are asked of the directory once the inventory is
+    /// released).
+    pub fn change_inventory(&self, change: impl FnOnce(&mut Inventory)) {
+        let woken = {
+            let mut inventory = self.inventory.write().unwrap_or_else(PoisonError::into_inner);
+            change(&mut inventory);
+            inventory.take_woken()
+        };
+        if woken == Woken::default() {
+            return;
+        }
+        let tenants = {
+            let directory = self.directory();
+            woken.resolve(|namespace| directory.owner_of(namespace))
+        };
+        self.wake(tenants);
     }
 
     pub fn tenants(&self) -> &Store<Tenant> {
@@ -323,6 +356,7 @@ impl Sink<Tenant> for TenantSink {
             return;
         };
         self.shared.tenant_seen(&stored);
+        self.shared.change_inventory(|i| i.tenant_applied(&stored));
         let mut woken = self.shared.change_directory(|d| d.apply(stored));
         woken.insert(name);
         self.shared.wake(woken);
@@ -330,6 +364,7 @@ impl Sink<Tenant> for TenantSink {
 
     fn delete(&self, tenant: Tenant) {
         self.store(&watcher::Event::Delete(tenant.clone()));
+        self.shared.change_inventory(|i| i.tenant_deleted(&tenant.name_any()));
         let woken = self.shared.change_directory(|d| d.delete(tenant));
         self.shared.wake(woken);
     }
@@ -365,6 +400,8 @@ impl StreamingReset<Tenant> for TenantSink {
         for tenant in &stored {
             self.shared.tenant_seen(tenant);
         }
+        self.shared
+            .change_inventory(|i| i.tenants_reset(stored.iter().map(AsRef::as_ref)));
         let mut woken = self.shared.change_directory(|d| d.reset(stored));
         woken.extend(names);
         self.shared.wake(woken);

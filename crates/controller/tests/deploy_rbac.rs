@@ -908,11 +908,25 @@ async fn access_reviews_show_what_the_service_accounts_can_and_cannot_do() {
             may("create", "events.k8s.io/events").ns("default"),
             may("patch", "events.k8s.io/events").ns("default").named("any"),
             may("watch", "apiextensions.k8s.io/customresourcedefinitions"),
-            // Owners' ClusterRoles grant get/update/patch/delete on their namespaces by name and
-            // `get` on their Tenant; RBAC lets the controller write them only if it holds those.
+            // Owners' ClusterRoles grant get/list/watch/update/patch/delete on their namespaces
+            // by name, get/list/watch on their Tenant and on the nodes, volumes and classes they
+            // may see; RBAC lets the controller write them only if it holds those. (The tenants
+            // above restrict no class, so their roles already carried every class kind; no
+            // Node or PersistentVolume is named there.)
             may("delete", "/namespaces").named(tenant_ns),
             may("update", "/namespaces").named(tenant_ns),
+            may("watch", "/namespaces").named(tenant_ns),
             may("get", "palisade.dev/tenants").named("some-tenant"),
+            may("watch", "palisade.dev/tenants").named("some-tenant"),
+            may("get", "/nodes").named("node-1"),
+            may("watch", "/nodes"),
+            may("get", "/persistentvolumes").named("pv-1"),
+            may("watch", "/persistentvolumes"),
+            may("get", "storage.k8s.io/storageclasses").named("fast"),
+            may("get", "networking.k8s.io/ingressclasses").named("nginx"),
+            may("get", "gateway.networking.k8s.io/gatewayclasses").named("eg"),
+            may("get", "scheduling.k8s.io/priorityclasses").named("high"),
+            may("get", "node.k8s.io/runtimeclasses").named("gvisor"),
             may("create", "rbac.authorization.k8s.io/clusterroles"),
             may("create", "rbac.authorization.k8s.io/clusterrolebindings"),
             may("bind", "rbac.authorization.k8s.io/clusterroles").named("admin"),
