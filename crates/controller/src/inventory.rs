@@ -283,6 +283,37 @@ impl Inventory {
     }
 }
 
+/// What the shared inventory watches deliver (`palisade_view::inventory_watch`).
+impl palisade_view::inventory::InventoryUpdates for Inventory {
+    fn node_applied(&mut self, name: String, labels: Labels) {
+        Inventory::node_applied(self, name, labels);
+    }
+    fn node_deleted(&mut self, name: &str) {
+        Inventory::node_deleted(self, name);
+    }
+    fn nodes_reset(&mut self, nodes: Vec<(String, Labels)>) {
+        Inventory::nodes_reset(self, nodes);
+    }
+    fn class_applied(&mut self, kind: ClassKind, name: String) {
+        Inventory::class_applied(self, kind, name);
+    }
+    fn class_deleted(&mut self, kind: ClassKind, name: &str) {
+        Inventory::class_deleted(self, kind, name);
+    }
+    fn classes_reset(&mut self, kind: ClassKind, names: BTreeSet<String>) {
+        Inventory::classes_reset(self, kind, names);
+    }
+    fn volume_applied(&mut self, name: String, namespace: Option<String>) {
+        Inventory::volume_applied(self, name, namespace);
+    }
+    fn volume_deleted(&mut self, name: &str) {
+        Inventory::volume_deleted(self, name);
+    }
+    fn volumes_reset(&mut self, volumes: Vec<(String, Option<String>)>) {
+        Inventory::volumes_reset(self, volumes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

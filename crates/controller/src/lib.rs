@@ -7,7 +7,7 @@
 //!      │                        directory (owners, grants, mesh callers) that wakes related tenants
 //!      │  watch::ManagedSink .. cache::Cache (a fingerprint per object); namespaces also the
 //!      │                        directory
-//!      │  inventory_watch ..... Nodes, PersistentVolumes and the five class kinds into
+//!      │  (view) inventory_watch  Nodes, PersistentVolumes and the five class kinds into
 //!      │                        inventory::Inventory, which wakes the tenants whose view changed
 //!      ▼
 //!  reconcile(tenant)                                  (kube-runtime Controller; a `reconcile` span)
@@ -76,7 +76,6 @@ pub mod discovery;
 mod executor;
 pub mod foreign;
 pub mod inventory;
-mod inventory_watch;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;

@@ -22,13 +22,13 @@ use palisade_tenancy::render::DnsFacts;
 
 use crate::Error;
 use crate::discovery::discover;
-use crate::inventory_watch::watch_inventory;
 use crate::leader::{self, LeaderElection};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
 use crate::watch::{Shared, TenantSink, Watches, watch_tenants};
 use palisade_runtime::{HealthServer, Probe, Task};
 use palisade_view::driver::{Driver, Needed, Sink, Synced};
+use palisade_view::inventory_watch::watch_inventory;
 use tokio::sync::Notify;
 
 /// What `/readyz` and `/metrics` report: ready once leading with full caches, or as a healthy

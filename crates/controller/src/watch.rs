@@ -87,7 +87,7 @@ impl Shared {
     /// Changes the inventory and wakes the tenants whose view the change concerns (the holders
     /// of namespaces whose volumes changed are asked of the directory once the inventory is
     /// released).
-    pub fn change_inventory(&self, change: impl FnOnce(&mut Inventory)) {
+    fn change_inventory_and_wake(&self, change: impl FnOnce(&mut Inventory)) {
         let woken = {
             let mut inventory = self.inventory.write().unwrap_or_else(PoisonError::into_inner);
             change(&mut inventory);
@@ -356,7 +356,7 @@ impl Sink<Tenant> for TenantSink {
             return;
         };
         self.shared.tenant_seen(&stored);
-        self.shared.change_inventory(|i| i.tenant_applied(&stored));
+        self.shared.change_inventory_and_wake(|i| i.tenant_applied(&stored));
         let mut woken = self.shared.change_directory(|d| d.apply(stored));
         woken.insert(name);
         self.shared.wake(woken);
@@ -364,7 +364,8 @@ impl Sink<Tenant> for TenantSink {
 
     fn delete(&self, tenant: Tenant) {
         self.store(&watcher::Event::Delete(tenant.clone()));
-        self.shared.change_inventory(|i| i.tenant_deleted(&tenant.name_any()));
+        self.shared
+            .change_inventory_and_wake(|i| i.tenant_deleted(&tenant.name_any()));
         let woken = self.shared.change_directory(|d| d.delete(tenant));
         self.shared.wake(woken);
     }
@@ -401,7 +402,7 @@ impl StreamingReset<Tenant> for TenantSink {
             self.shared.tenant_seen(tenant);
         }
         self.shared
-            .change_inventory(|i| i.tenants_reset(stored.iter().map(AsRef::as_ref)));
+            .change_inventory_and_wake(|i| i.tenants_reset(stored.iter().map(AsRef::as_ref)));
         let mut woken = self.shared.change_directory(|d| d.reset(stored));
         woken.extend(names);
         self.shared.wake(woken);
@@ -497,5 +498,13 @@ impl Watches {
             self.driver
                 .watch(&name, Needed::Required, api, config, reduce, vec![sink])
         }
+    }
+}
+
+/// The inventory watches feed the shared inventory, and wake the tenants whose view changed.
+impl palisade_view::inventory_watch::InventoryHolder for Shared {
+    type Inventory = Inventory;
+    fn change_inventory(&self, change: impl FnOnce(&mut Inventory)) {
+        self.change_inventory_and_wake(change);
     }
 }

@@ -1010,7 +1010,7 @@ async fn deployed_pods_meet_the_restricted_pod_security_standard() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 2, "the controller and the webhook");
+    assert_eq!(checked, 3, "the controller, the webhook and the proxy");
 }
 
 /// Attack, with no webhook running (none runs in this binary): deleting a Tenant marked

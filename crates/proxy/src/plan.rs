@@ -2,14 +2,59 @@
 //! is made of (each one sent as the user, so the API server authorizes each), or nothing
 //! special (passed through). Pure: the same scope and request always give the same plan.
 
+use std::collections::BTreeSet;
+
+use palisade_tenancy::render::{ClassKind, Names, VisibleNames};
+
 use crate::merge::ListShape;
 use crate::route::Collection;
 
-/// What a user's tenants hold, sorted: computed from the tenant directory.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a user's tenants hold, sorted: computed from the tenant directory and the inventory.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scope {
     pub tenants: Vec<String>,
     pub namespaces: Vec<String>,
+    /// The cluster-scoped objects the tenants may see, by kind: the same names the owners'
+    /// ClusterRoles grant (`palisade_tenancy::render::visible_cluster_objects`).
+    pub visible: VisibleNames,
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope {
+            tenants: Vec::new(),
+            namespaces: Vec::new(),
+            visible: nothing_visible(),
+        }
+    }
+}
+
+/// No object of any cluster-scoped kind.
+pub fn nothing_visible() -> VisibleNames {
+    VisibleNames {
+        nodes: Names::Only(BTreeSet::new()),
+        classes: ClassKind::ALL
+            .into_iter()
+            .map(|k| (k, Names::Only(BTreeSet::new())))
+            .collect(),
+        volumes: Names::Only(BTreeSet::new()),
+    }
+}
+
+/// What a user of several tenants may see: everything any of them may.
+pub fn widen(into: &mut VisibleNames, other: VisibleNames) {
+    fn union(into: &mut Names, other: Names) {
+        match (&mut *into, other) {
+            (Names::All, _) => {}
+            (_, Names::All) => *into = Names::All,
+            (Names::Only(mine), Names::Only(theirs)) => mine.extend(theirs),
+        }
+    }
+    union(&mut into.nodes, other.nodes);
+    union(&mut into.volumes, other.volumes);
+    for (kind, names) in other.classes {
+        union(into.classes.entry(kind).or_insert(Names::Only(BTreeSet::new())), names);
+    }
 }
 
 impl Scope {
@@ -64,8 +109,33 @@ pub fn plan(scope: &Scope, collection: &Collection, resource: Option<&ResourceIn
             })
             .collect()
     };
+    // A kind the tenants may see all of is the API server's to answer: the owners may list it.
+    let only = |names: &Names| -> Option<Vec<String>> {
+        match names {
+            Names::All => None,
+            Names::Only(names) => Some(names.iter().cloned().collect()),
+        }
+    };
+    let class = ClassKind::ALL
+        .into_iter()
+        .find(|k| k.api_group() == collection.group && k.resource() == collection.resource);
     let (view, targets) = match (collection.group.as_str(), collection.resource.as_str()) {
         ("", "namespaces") => ("namespaces", by_name(&scope.namespaces)),
+        ("", "nodes") => match only(&scope.visible.nodes) {
+            Some(names) => ("nodes", by_name(&names)),
+            None => return Plan::PassThrough,
+        },
+        ("", "persistentvolumes") => match only(&scope.visible.volumes) {
+            Some(names) => ("persistentvolumes", by_name(&names)),
+            None => return Plan::PassThrough,
+        },
+        _ if class.is_some() => {
+            let names = class.and_then(|k| scope.visible.classes.get(&k)).and_then(only);
+            match names {
+                Some(names) => ("classes", by_name(&names)),
+                None => return Plan::PassThrough,
+            }
+        }
         (group, "tenants") if group == <palisade_api::Tenant as kube::Resource>::group(&()) => {
             ("tenants", by_name(&scope.tenants))
         }
@@ -107,9 +177,16 @@ mod tests {
     use crate::route::collection;
 
     fn scope() -> Scope {
+        let mut visible = nothing_visible();
+        visible.nodes = Names::Only(BTreeSet::from(["node-a".to_string()]));
+        visible.classes.insert(ClassKind::Storage, Names::All);
+        visible
+            .classes
+            .insert(ClassKind::Ingress, Names::Only(BTreeSet::from(["public".to_string()])));
         Scope {
             tenants: vec!["payments".into()],
             namespaces: vec!["payments-api".into(), "payments-web".into()],
+            visible,
         }
     }
 
@@ -169,6 +246,56 @@ mod tests {
     }
 
     #[test]
+    fn cluster_kinds_are_read_by_the_names_the_tenant_may_see() {
+        let Plan::FanOut { targets, .. } = plan_for(&scope(), "/api/v1/nodes", info(false, "Node")) else {
+            panic!("nodes must fan out")
+        };
+        assert_eq!(
+            targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+            [Some("node-a".to_string())]
+        );
+        let Plan::FanOut { targets, .. } = plan_for(
+            &scope(),
+            "/apis/networking.k8s.io/v1/ingressclasses",
+            info(false, "IngressClass"),
+        ) else {
+            panic!("restricted classes must fan out")
+        };
+        assert_eq!(targets[0].path, "/apis/networking.k8s.io/v1/ingressclasses");
+        let Plan::FanOut { targets, .. } =
+            plan_for(&scope(), "/api/v1/persistentvolumes", info(false, "PersistentVolume"))
+        else {
+            panic!("volumes must fan out, even over nothing")
+        };
+        assert!(targets.is_empty());
+        // Every storage class may be used: the owners may list them, the API server answers.
+        assert_eq!(
+            plan_for(
+                &scope(),
+                "/apis/storage.k8s.io/v1/storageclasses",
+                info(false, "StorageClass")
+            ),
+            Plan::PassThrough
+        );
+    }
+
+    #[test]
+    fn several_tenants_see_the_union() {
+        let mut visible = nothing_visible();
+        let mut other = nothing_visible();
+        other.nodes = Names::Only(BTreeSet::from(["n2".to_string()]));
+        other.classes.insert(ClassKind::Runtime, Names::All);
+        visible.nodes = Names::Only(BTreeSet::from(["n1".to_string()]));
+        widen(&mut visible, other);
+        assert_eq!(
+            visible.nodes,
+            Names::Only(BTreeSet::from(["n1".to_string(), "n2".to_string()]))
+        );
+        assert_eq!(visible.classes[&ClassKind::Runtime], Names::All);
+        assert_eq!(visible.classes[&ClassKind::Priority], Names::Only(BTreeSet::new()));
+    }
+
+    #[test]
     fn other_cluster_kinds_and_non_tenant_users_pass_through() {
         assert_eq!(
             plan_for(
@@ -190,7 +317,7 @@ mod tests {
     fn a_tenant_without_namespaces_gets_an_empty_view_not_the_cluster() {
         let empty = Scope {
             tenants: vec!["new".into()],
-            namespaces: vec![],
+            ..Scope::default()
         };
         let Plan::FanOut { targets, .. } = plan_for(&empty, "/api/v1/pods", info(true, "Pod")) else {
             panic!("a tenant user's pods -A must fan out even over nothing")

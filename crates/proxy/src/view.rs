@@ -10,14 +10,19 @@ use kube::runtime::watcher;
 use kube::{Api, Client};
 use palisade_admission::{AdmissionConfig, ClusterView, Requester, Snapshot};
 use palisade_api::Tenant;
+use palisade_tenancy::ClusterInventory;
+use palisade_tenancy::render::visible_cluster_objects;
 use palisade_view::Index as _;
 use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
+use palisade_view::inventory_watch::{InventoryHolder, watch_inventory};
 
 use crate::identity::Identity;
-use crate::plan::Scope;
+use crate::plan::{Scope, nothing_visible, widen};
 
 pub struct ProxyView {
     snapshot: RwLock<Snapshot>,
+    /// Nodes, classes and volumes: which of them a user's view holds.
+    inventory: RwLock<ClusterInventory>,
     synced: Synced,
     watch_metrics: WatchMetrics,
     /// Bumped on every change, so that open watches recompute who sees what.
@@ -31,6 +36,7 @@ impl Default for ProxyView {
     fn default() -> Self {
         ProxyView {
             snapshot: RwLock::default(),
+            inventory: RwLock::default(),
             synced: Synced::default(),
             watch_metrics: WatchMetrics::default(),
             changed: tokio::sync::watch::channel(0).0,
@@ -42,15 +48,29 @@ impl Default for ProxyView {
 impl ProxyView {
     /// The tenants `identity` acts for (owner by user, group or ServiceAccount; a
     /// ServiceAccount of a tenant namespace), decided by admission's [`Requester`], the code
-    /// the webhook uses; and those tenants' namespaces.
+    /// the webhook uses; those tenants' namespaces; and the cluster-scoped objects they may
+    /// see, decided by the function the controller renders the owners' RBAC from.
     pub fn scope(&self, identity: &Identity) -> Scope {
         let snapshot = self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let inventory = self.inventory.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let requester = Requester::new(&identity.user_info(), &self.config);
         let tenants: Vec<String> = requester.tenants(&*snapshot).into_iter().map(str::to_string).collect();
-        let mut namespaces: Vec<String> = tenants.iter().flat_map(|t| snapshot.namespaces_of(t)).collect();
+        let mut namespaces = Vec::new();
+        let mut visible = nothing_visible();
+        for name in &tenants {
+            let own = snapshot.namespaces_of(name);
+            if let Some(tenant) = snapshot.tenant(name) {
+                widen(&mut visible, visible_cluster_objects(tenant, &own, &inventory));
+            }
+            namespaces.extend(own);
+        }
         namespaces.sort();
         namespaces.dedup();
-        Scope { tenants, namespaces }
+        Scope {
+            tenants,
+            namespaces,
+            visible,
+        }
     }
 
     /// A receiver that sees every change to the view.
@@ -81,6 +101,21 @@ impl ProxyView {
     }
 }
 
+/// The shared inventory watches deliver here; open watches re-plan on every change.
+impl InventoryHolder for ProxyView {
+    type Inventory = ClusterInventory;
+    fn change_inventory(&self, change: impl FnOnce(&mut ClusterInventory)) {
+        {
+            let mut inventory = self
+                .inventory
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            change(&mut inventory);
+        }
+        self.changed.send_modify(|generation| *generation += 1);
+    }
+}
+
 impl<K: Send> Sink<K> for ProxyView
 where
     Snapshot: palisade_view::Index<K>,
@@ -107,7 +142,8 @@ pub fn start_watches(client: &Client, view: &Arc<ProxyView>) -> Vec<WatchTask> {
         namespace.metadata.managed_fields = None;
         namespace
     };
-    vec![
+    let (mut watches, _) = watch_inventory(&driver, client, view);
+    watches.extend([
         driver.watch(
             "Tenant",
             Needed::Required,
@@ -124,7 +160,8 @@ pub fn start_watches(client: &Client, view: &Arc<ProxyView>) -> Vec<WatchTask> {
             namespaces,
             vec![view.clone()],
         ),
-    ]
+    ]);
+    watches
 }
 
 #[cfg(test)]

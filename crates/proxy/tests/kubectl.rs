@@ -74,6 +74,19 @@ async fn kubectl_reads_the_owners_own_view() {
         assert_hides(&t, &format!("{args:?}"), &out);
         assert!(out.lines().count() > 1, "{args:?} printed no rows: {out}");
     }
+    // No node selector: no nodes (node status lists every tenant's images); classes are not
+    // restricted for this tenant, so every one is readable.
+    let (ok, out, err) = kubectl(&via, &["get", "nodes", "-o", "name"]).await;
+    assert!(ok && out.trim().is_empty(), "get nodes: {out} {err}");
+    let (ok, _, err) = kubectl(&via, &["get", "storageclasses,ingressclasses,priorityclasses"]).await;
+    assert!(ok, "get classes: {err}");
+    let (direct_path, _) = kubeconfigs(&t.alice, dir.path()).await;
+    let (ok, _, _) = kubectl(&direct_path, &["get", "namespaces"]).await;
+    assert!(
+        !ok,
+        "directly, alice may not list namespaces: the proxy lends no rights"
+    );
+
     let (_, pods, _) = kubectl(&via, &["get", "pods", "-A", "--no-headers"]).await;
     for ns in &t.a_namespaces {
         assert!(pods.contains(&format!("web-{ns}")), "pods -A lacks {ns}'s pod: {pods}");

@@ -7,6 +7,7 @@
 //!   Index<K> ── TenantDirectory (tenants ↔ namespaces, grants, mesh callers, wake-ups)
 //!            ── admission's Snapshot (what the webhook decides from)
 //!            ── the controller's cache (fingerprints of what Palisade applied)
+//!   inventory ── nodes, classes, volumes, for the owners' views (controller and proxy)
 //! ```
 //!
 //! Where a watch event becomes state: an [`Index`] implementation. Everything here but
@@ -17,6 +18,9 @@ mod directory;
 #[cfg(feature = "driver")]
 pub mod driver;
 mod index;
+pub mod inventory;
+#[cfg(feature = "driver")]
+pub mod inventory_watch;
 
 pub use directory::{NamespaceEntry, TenantDirectory, Usage};
 pub use index::Index;

@@ -1,9 +1,10 @@
-//! The watches that keep the [`Inventory`]: nodes (metadata only: name and labels),
-//! PersistentVolumes (reduced to the namespace of their claim), and the five class kinds
-//! (metadata only: the name). GatewayClass is a CRD that may be absent, so its watch is
+//! The watches that keep an inventory ([`InventoryUpdates`]): nodes (metadata only: name and
+//! labels), PersistentVolumes (reduced to the namespace of their claim), and the five class
+//! kinds (metadata only: the name). GatewayClass is a CRD that may be absent, so its watch is
 //! optional: it fills the inventory once the CRD is installed, and never holds the start back.
+//! Whoever holds the inventory ([`InventoryHolder`]) decides what else a change means (the
+//! controller wakes tenants, the proxy re-plans open watches).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, PersistentVolume};
@@ -12,30 +13,33 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use palisade_tenancy::render::ClassKind;
-use palisade_view::driver::{Driver, Needed, Sink, WatchTask};
 
-use crate::inventory::Inventory;
-use crate::watch::Shared;
+use crate::driver::{Driver, Needed, Sink, WatchTask};
+use crate::inventory::{InventoryUpdates, Labels};
 
-type Labels = BTreeMap<String, String>;
+/// Whoever keeps an inventory, and makes each change under its own lock.
+pub trait InventoryHolder: Send + Sync + 'static {
+    type Inventory: InventoryUpdates;
+    fn change_inventory(&self, change: impl FnOnce(&mut Self::Inventory));
+}
 
 /// How one watched kind changes the inventory.
 trait Part<V>: Send + Sync {
-    fn apply(&self, inventory: &mut Inventory, value: V);
-    fn delete(&self, inventory: &mut Inventory, value: V);
-    fn reset(&self, inventory: &mut Inventory, values: Vec<V>);
+    fn apply(&self, inventory: &mut impl InventoryUpdates, value: V);
+    fn delete(&self, inventory: &mut impl InventoryUpdates, value: V);
+    fn reset(&self, inventory: &mut impl InventoryUpdates, values: Vec<V>);
 }
 
 struct Nodes;
 
 impl Part<(String, Labels)> for Nodes {
-    fn apply(&self, inventory: &mut Inventory, (name, labels): (String, Labels)) {
+    fn apply(&self, inventory: &mut impl InventoryUpdates, (name, labels): (String, Labels)) {
         inventory.node_applied(name, labels);
     }
-    fn delete(&self, inventory: &mut Inventory, (name, _): (String, Labels)) {
+    fn delete(&self, inventory: &mut impl InventoryUpdates, (name, _): (String, Labels)) {
         inventory.node_deleted(&name);
     }
-    fn reset(&self, inventory: &mut Inventory, nodes: Vec<(String, Labels)>) {
+    fn reset(&self, inventory: &mut impl InventoryUpdates, nodes: Vec<(String, Labels)>) {
         inventory.nodes_reset(nodes);
     }
 }
@@ -43,13 +47,13 @@ impl Part<(String, Labels)> for Nodes {
 struct Volumes;
 
 impl Part<(String, Option<String>)> for Volumes {
-    fn apply(&self, inventory: &mut Inventory, (name, namespace): (String, Option<String>)) {
+    fn apply(&self, inventory: &mut impl InventoryUpdates, (name, namespace): (String, Option<String>)) {
         inventory.volume_applied(name, namespace);
     }
-    fn delete(&self, inventory: &mut Inventory, (name, _): (String, Option<String>)) {
+    fn delete(&self, inventory: &mut impl InventoryUpdates, (name, _): (String, Option<String>)) {
         inventory.volume_deleted(&name);
     }
-    fn reset(&self, inventory: &mut Inventory, volumes: Vec<(String, Option<String>)>) {
+    fn reset(&self, inventory: &mut impl InventoryUpdates, volumes: Vec<(String, Option<String>)>) {
         inventory.volumes_reset(volumes);
     }
 }
@@ -58,38 +62,38 @@ impl Part<(String, Option<String>)> for Volumes {
 struct Classes(ClassKind);
 
 impl Part<String> for Classes {
-    fn apply(&self, inventory: &mut Inventory, name: String) {
+    fn apply(&self, inventory: &mut impl InventoryUpdates, name: String) {
         inventory.class_applied(self.0, name);
     }
-    fn delete(&self, inventory: &mut Inventory, name: String) {
+    fn delete(&self, inventory: &mut impl InventoryUpdates, name: String) {
         inventory.class_deleted(self.0, &name);
     }
-    fn reset(&self, inventory: &mut Inventory, names: Vec<String>) {
+    fn reset(&self, inventory: &mut impl InventoryUpdates, names: Vec<String>) {
         inventory.classes_reset(self.0, names.into_iter().collect());
     }
 }
 
-/// Each change into the inventory; the tenants whose view it changed are woken.
-struct InventorySink<P> {
-    shared: Arc<Shared>,
+/// Each change into the holder's inventory.
+struct InventorySink<H, P> {
+    holder: Arc<H>,
     part: P,
 }
 
-impl<V, P: Part<V>> Sink<V> for InventorySink<P> {
+impl<V, H: InventoryHolder, P: Part<V>> Sink<V> for InventorySink<H, P> {
     fn apply(&self, value: V) {
-        self.shared.change_inventory(|i| self.part.apply(i, value));
+        self.holder.change_inventory(|i| self.part.apply(i, value));
     }
     fn delete(&self, value: V) {
-        self.shared.change_inventory(|i| self.part.delete(i, value));
+        self.holder.change_inventory(|i| self.part.delete(i, value));
     }
     fn reset(&self, values: Vec<V>) {
-        self.shared.change_inventory(|i| self.part.reset(i, values));
+        self.holder.change_inventory(|i| self.part.reset(i, values));
     }
 }
 
-fn sink<V, P: Part<V> + 'static>(shared: &Arc<Shared>, part: P) -> Vec<Arc<dyn Sink<V>>> {
+fn sink<V: 'static, H: InventoryHolder, P: Part<V> + 'static>(holder: &Arc<H>, part: P) -> Vec<Arc<dyn Sink<V>>> {
     vec![Arc::new(InventorySink {
-        shared: shared.clone(),
+        holder: holder.clone(),
         part,
     })]
 }
@@ -106,9 +110,13 @@ fn class_resource(kind: ClassKind) -> ApiResource {
 }
 
 /// Starts the inventory's watches. Returns them (dropping one stops it) and the names of the
-/// required ones, for [`palisade_view::driver::Synced::listed`]: the first reconciles wait for
-/// them, or every owner ClusterRole would be written once without the names and again with.
-pub fn watch_inventory(driver: &Driver, client: &Client, shared: &Arc<Shared>) -> (Vec<WatchTask>, Vec<String>) {
+/// required ones, for [`crate::driver::Synced::listed`]: the controller's first reconciles wait
+/// for them, or every owner ClusterRole would be written once without the names and again with.
+pub fn watch_inventory<H: InventoryHolder>(
+    driver: &Driver,
+    client: &Client,
+    holder: &Arc<H>,
+) -> (Vec<WatchTask>, Vec<String>) {
     let mut tasks = Vec::new();
     let mut required = Vec::new();
     let name = "Node (inventory)";
@@ -123,7 +131,7 @@ pub fn watch_inventory(driver: &Driver, client: &Client, shared: &Arc<Shared>) -
         nodes,
         watcher::Config::default(),
         reduce,
-        sink(shared, Nodes),
+        sink(holder, Nodes),
     ));
     required.push(name.to_string());
 
@@ -139,7 +147,7 @@ pub fn watch_inventory(driver: &Driver, client: &Client, shared: &Arc<Shared>) -
         volumes,
         watcher::Config::default(),
         reduce,
-        sink(shared, Volumes),
+        sink(holder, Volumes),
     ));
     required.push(name.to_string());
 
@@ -151,7 +159,7 @@ pub fn watch_inventory(driver: &Driver, client: &Client, shared: &Arc<Shared>) -
         };
         let api = Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &class_resource(kind));
         let reduce = |class: PartialObjectMeta<DynamicObject>| class.metadata.name.unwrap_or_default();
-        let sinks = sink(shared, Classes(kind));
+        let sinks = sink(holder, Classes(kind));
         tasks.push(driver.watch(&name, needed, api, watcher::Config::default(), reduce, sinks));
         if needed == Needed::Required {
             required.push(name);
