@@ -156,6 +156,11 @@ pub async fn list(
                 .get(identity, &target_query(collection, target, &extra), accept)
                 .await?;
             if hidden(status) {
+                if status == StatusCode::FORBIDDEN
+                    && let Some(page) = namespace_by_get(proxy, identity, target, accept).await?
+                {
+                    merger.add(page)?;
+                }
                 continue 'targets;
             }
             if status != StatusCode::OK {
@@ -194,6 +199,38 @@ pub async fn list(
     let version = if consistent { pinned } else { None };
     let merged = merger.finish(shape, version, next_token);
     Ok(upstream_status(StatusCode::OK, Bytes::from(merged.to_string())))
+}
+
+/// A namespace the user may not read by a name-selected list may still be readable with a
+/// plain `get`: a RoleBinding in it (say `view`) authorizes a `get` of the namespace itself, and
+/// that is how users who hold a role in a tenant namespace, without being owners, see it. The
+/// object is returned as a one-entry page without a resourceVersion of its own (it is not a
+/// list's). Other kinds have no such path.
+async fn namespace_by_get(
+    proxy: &Proxy,
+    identity: &Identity,
+    target: &Target,
+    accept: &HeaderValue,
+) -> Result<Option<Value>, Refusal> {
+    let Some(name) = target.name.as_deref().filter(|_| target.path == "/api/v1/namespaces") else {
+        return Ok(None);
+    };
+    let (status, body) = proxy
+        .upstream
+        .get(identity, &format!("/api/v1/namespaces/{name}"), accept)
+        .await?;
+    if status != StatusCode::OK {
+        return Ok(None);
+    }
+    let mut page: Value = serde_json::from_slice(&body)
+        .map_err(|_| Refusal::upstream("the API server answered a get that is not JSON"))?;
+    if page.get("kind").and_then(Value::as_str) != Some("Table") {
+        page = serde_json::json!({"kind": "NamespaceList", "apiVersion": "v1", "items": [page]});
+    }
+    if let Some(metadata) = page.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("resourceVersion");
+    }
+    Ok(Some(page))
 }
 
 /// What a target's watch reports to the multiplexer.

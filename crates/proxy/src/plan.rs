@@ -60,7 +60,7 @@ pub fn widen(into: &mut VisibleNames, other: VisibleNames) {
 impl Scope {
     /// Users of no tenant (platform engineers, components) get the API server as it is.
     pub fn is_tenant_user(&self) -> bool {
-        !self.tenants.is_empty()
+        !self.tenants.is_empty() || !self.namespaces.is_empty()
     }
 }
 

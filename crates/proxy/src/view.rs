@@ -6,15 +6,16 @@
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use palisade_admission::{AdmissionConfig, ClusterView, Requester, Snapshot};
 use palisade_api::Tenant;
 use palisade_tenancy::ClusterInventory;
 use palisade_tenancy::render::visible_cluster_objects;
-use palisade_view::Index as _;
 use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
 use palisade_view::inventory_watch::{InventoryHolder, watch_inventory};
+use palisade_view::{Binding, Index as _, Memberships};
 
 use crate::identity::Identity;
 use crate::plan::{Scope, nothing_visible, widen};
@@ -23,6 +24,8 @@ pub struct ProxyView {
     snapshot: RwLock<Snapshot>,
     /// Nodes, classes and volumes: which of them a user's view holds.
     inventory: RwLock<ClusterInventory>,
+    /// Where RoleBindings name whom: the tenant namespaces of users who hold a role there.
+    members: RwLock<Memberships>,
     synced: Synced,
     watch_metrics: WatchMetrics,
     /// Bumped on every change, so that open watches recompute who sees what.
@@ -37,6 +40,7 @@ impl Default for ProxyView {
         ProxyView {
             snapshot: RwLock::default(),
             inventory: RwLock::default(),
+            members: RwLock::default(),
             synced: Synced::default(),
             watch_metrics: WatchMetrics::default(),
             changed: tokio::sync::watch::channel(0).0,
@@ -49,10 +53,17 @@ impl ProxyView {
     /// The tenants `identity` acts for (owner by user, group or ServiceAccount; a
     /// ServiceAccount of a tenant namespace), decided by admission's [`Requester`], the code
     /// the webhook uses; those tenants' namespaces; and the cluster-scoped objects they may
-    /// see, decided by the function the controller renders the owners' RBAC from.
+    /// see, decided by the function the controller renders the owners' RBAC from. A user who
+    /// holds a role (a RoleBinding names them or their group) in tenant namespaces has those
+    /// namespaces in the view too: the API server decides what they may read there.
     pub fn scope(&self, identity: &Identity) -> Scope {
         let snapshot = self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let inventory = self.inventory.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = self
+            .members
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .namespaces_of(&identity.username, &identity.groups);
         let requester = Requester::new(&identity.user_info(), &self.config);
         let tenants: Vec<String> = requester.tenants(&*snapshot).into_iter().map(str::to_string).collect();
         let mut namespaces = Vec::new();
@@ -64,6 +75,7 @@ impl ProxyView {
             }
             namespaces.extend(own);
         }
+        namespaces.extend(held.into_iter().filter(|ns| snapshot.tenant_of_namespace(ns).is_some()));
         namespaces.sort();
         namespaces.dedup();
         Scope {
@@ -98,6 +110,31 @@ impl ProxyView {
     pub fn replace(&self, snapshot: Snapshot) {
         self.write(|current| *current = snapshot);
         self.synced.force();
+    }
+}
+
+/// RoleBindings, reduced to their subjects, into the view; open watches re-plan on every change.
+struct MembersSink(Arc<ProxyView>);
+
+impl Sink<Binding> for MembersSink {
+    fn apply(&self, binding: Binding) {
+        self.0.change_members(|m| m.apply(binding));
+    }
+    fn delete(&self, binding: Binding) {
+        self.0.change_members(|m| m.delete(binding));
+    }
+    fn reset(&self, bindings: Vec<Binding>) {
+        self.0.change_members(|m| m.reset(bindings));
+    }
+}
+
+impl ProxyView {
+    fn change_members(&self, change: impl FnOnce(&mut Memberships)) {
+        {
+            let mut members = self.members.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            change(&mut members);
+        }
+        self.changed.send_modify(|generation| *generation += 1);
     }
 }
 
@@ -159,6 +196,14 @@ pub fn start_watches(client: &Client, view: &Arc<ProxyView>) -> Vec<WatchTask> {
             watcher::Config::default(),
             namespaces,
             vec![view.clone()],
+        ),
+        driver.watch(
+            "RoleBinding",
+            Needed::Required,
+            Api::<RoleBinding>::all(client.clone()),
+            watcher::Config::default(),
+            Binding::from,
+            vec![Arc::new(MembersSink(view.clone()))],
         ),
     ]);
     watches

@@ -239,3 +239,40 @@ async fn a_watch_sees_its_tenants_new_namespace_and_nothing_else() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_user_with_a_role_in_one_tenant_namespace_sees_that_namespace() {
+    let admin = env().admin_client().await.unwrap();
+    let t = two_tenants(&admin).await;
+    let carol = unique_name("carol");
+    let ns = &t.a_namespaces[0];
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "carol-view", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": carol}],
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let client = proxy().user(&carol, &[]).await;
+    let expected = BTreeSet::from([ns.clone()]);
+    eventually("carol sees the namespace she holds a role in", WAIT, || {
+        let api = Api::<Namespace>::all(client.clone());
+        let expected = expected.clone();
+        async move { (names(&api.list(&ListParams::default()).await.ok()?.items) == expected).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(names(&pods.items), BTreeSet::from([format!("web-{ns}")]));
+    let tenants = Api::<Tenant>::all(client).list(&ListParams::default()).await.unwrap();
+    assert!(
+        tenants.items.is_empty(),
+        "a role holder is not an owner: no Tenant to read"
+    );
+}

@@ -8,6 +8,7 @@
 //!            ── admission's Snapshot (what the webhook decides from)
 //!            ── the controller's cache (fingerprints of what Palisade applied)
 //!   inventory ── nodes, classes, volumes, for the owners' views (controller and proxy)
+//!   Memberships ── who a RoleBinding names where (the proxy's views of role holders)
 //! ```
 //!
 //! Where a watch event becomes state: an [`Index`] implementation. Everything here but
@@ -21,6 +22,8 @@ mod index;
 pub mod inventory;
 #[cfg(feature = "driver")]
 pub mod inventory_watch;
+mod members;
 
 pub use directory::{NamespaceEntry, TenantDirectory, Usage};
 pub use index::Index;
+pub use members::{Binding, Member, Memberships};
