@@ -28,6 +28,13 @@
 //!   `get`/`list`/`watch` on exactly the tenant's namespaces and Tenant by `resourceNames`.
 //! - any namespaced kind across all namespaces (`get pods -A`): one read per namespace of the
 //!   user's tenants, `GET /api/v1/namespaces/<ns>/pods`, authorized by the RoleBindings in it.
+//! - `nodes`, `persistentvolumes` and the five class kinds: one read per name the tenant may
+//!   see (`palisade_tenancy::render::visible_cluster_objects`: nodes its node selector picks,
+//!   volumes claimed in its namespaces, classes its allow-lists allow), the names the owner
+//!   ClusterRole grants; a kind it may see all of is passed through.
+//! - a user who is not an owner but holds a role in tenant namespaces (a RoleBinding names
+//!   them, their group, or their ServiceAccount) has those namespaces in the view; a namespace
+//!   they may not list by name is read with a plain `get`, which a RoleBinding in it authorizes.
 //!
 //! The pages are merged into one `List` or `Table` read at one resourceVersion, with
 //! continue tokens of the proxy's own; watches are multiplexed, and a namespace that joins
@@ -40,6 +47,13 @@
 //! directory wrongly put in the view is still refused by the API server, and one it missed is
 //! only absent from the merged list (a direct `get` still works). The audit log records every
 //! read with the proxy as `user` and the tenant user as `impersonatedUser`.
+//!
+//! A merged watch is ordered per target, not across targets. A client that loses the
+//! connection and resumes from the last resourceVersion it saw may miss an event of another
+//! namespace that was still in flight with an older version; clients that relist on
+//! reconnection (kubectl, informers after a 410) do not. Per-target bookmarks are not passed on
+//! for the same reason; the end of initial events (`sendInitialEvents`) is, once every target
+//! has sent it.
 //!
 //! Kubernetes 1.34 made authorization by label and field selectors GA (KEP-4601). With an
 //! authorization webhook that understands Palisade's labels, `list namespaces` with
