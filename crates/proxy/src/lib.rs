@@ -140,7 +140,7 @@ impl Proxy {
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         let mut served = Served {
-            verb: verb_of(&request),
+            verb: palisade_runtime::verb_of(request.method(), request.uri().query().unwrap_or_default()),
             view: "pass-through",
             user: None,
         };
@@ -219,22 +219,6 @@ impl Proxy {
         fanout::list(self, identity, &collection, targets, &shape, &accept)
             .await
             .map(Some)
-    }
-}
-
-/// The verb as the API server would name it, for metrics.
-fn verb_of<B>(request: &Request<B>) -> &'static str {
-    let query = request.uri().query().unwrap_or_default();
-    let watch =
-        form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "watch" && !matches!(v.as_ref(), "false" | "0"));
-    match *request.method() {
-        http::Method::GET if watch => "watch",
-        http::Method::GET => "get",
-        http::Method::POST => "create",
-        http::Method::PUT => "update",
-        http::Method::PATCH => "patch",
-        http::Method::DELETE => "delete",
-        _ => "other",
     }
 }
 

@@ -24,20 +24,8 @@ impl Default for Scope {
         Scope {
             tenants: Vec::new(),
             namespaces: Vec::new(),
-            visible: nothing_visible(),
+            visible: VisibleNames::nothing(),
         }
-    }
-}
-
-/// No object of any cluster-scoped kind.
-pub fn nothing_visible() -> VisibleNames {
-    VisibleNames {
-        nodes: Names::Only(BTreeSet::new()),
-        classes: ClassKind::ALL
-            .into_iter()
-            .map(|k| (k, Names::Only(BTreeSet::new())))
-            .collect(),
-        volumes: Names::Only(BTreeSet::new()),
     }
 }
 
@@ -177,7 +165,7 @@ mod tests {
     use crate::route::collection;
 
     fn scope() -> Scope {
-        let mut visible = nothing_visible();
+        let mut visible = VisibleNames::nothing();
         visible.nodes = Names::Only(BTreeSet::from(["node-a".to_string()]));
         visible.classes.insert(ClassKind::Storage, Names::All);
         visible
@@ -281,8 +269,8 @@ mod tests {
 
     #[test]
     fn several_tenants_see_the_union() {
-        let mut visible = nothing_visible();
-        let mut other = nothing_visible();
+        let mut visible = VisibleNames::nothing();
+        let mut other = VisibleNames::nothing();
         other.nodes = Names::Only(BTreeSet::from(["n2".to_string()]));
         other.classes.insert(ClassKind::Runtime, Names::All);
         visible.nodes = Names::Only(BTreeSet::from(["n1".to_string()]));

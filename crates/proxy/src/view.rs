@@ -18,7 +18,9 @@ use palisade_view::inventory_watch::{InventoryHolder, watch_inventory};
 use palisade_view::{Binding, Index as _, Memberships};
 
 use crate::identity::Identity;
-use crate::plan::{Scope, nothing_visible, widen};
+use palisade_tenancy::render::VisibleNames;
+
+use crate::plan::{Scope, widen};
 
 pub struct ProxyView {
     snapshot: RwLock<Snapshot>,
@@ -67,7 +69,7 @@ impl ProxyView {
         let requester = Requester::new(&identity.user_info(), &self.config);
         let tenants: Vec<String> = requester.tenants(&*snapshot).into_iter().map(str::to_string).collect();
         let mut namespaces = Vec::new();
-        let mut visible = nothing_visible();
+        let mut visible = VisibleNames::nothing();
         for name in &tenants {
             let own = snapshot.namespaces_of(name);
             if let Some(tenant) = snapshot.tenant(name) {

@@ -13,9 +13,11 @@
 pub mod certs;
 mod health;
 mod task;
+mod verb;
 
 pub use health::{HealthServer, Probe};
 pub use task::Task;
+pub use verb::verb_of;
 
 use std::future::Future;
 use std::net::SocketAddr;

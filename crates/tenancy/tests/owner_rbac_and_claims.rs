@@ -53,18 +53,6 @@ fn v(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Visible names with nothing at all: no node, no volume, no class of any kind.
-fn nothing_visible() -> VisibleNames {
-    VisibleNames {
-        nodes: Names::Only(BTreeSet::new()),
-        classes: ClassKind::ALL
-            .into_iter()
-            .map(|k| (k, Names::Only(BTreeSet::new())))
-            .collect(),
-        volumes: Names::Only(BTreeSet::new()),
-    }
-}
-
 fn only(names: &[&str]) -> Names {
     Names::Only(names.iter().map(|s| s.to_string()).collect())
 }
@@ -101,7 +89,7 @@ fn owner_cluster_rbac_table() {
             what: "own namespaces by name, sorted and deduplicated",
             owners: alice(),
             namespaces: &["shop-b", "shop-a", "shop-b"],
-            visible: nothing_visible(),
+            visible: VisibleNames::nothing(),
             want_rules: with_namespaces(&["shop-a", "shop-b"]),
             want_subjects: 1,
         },
@@ -110,7 +98,7 @@ fn owner_cluster_rbac_table() {
             what: "no namespaces: no namespace rule at all",
             owners: json!([{ "kind": "Group", "name": "devs" }]),
             namespaces: &[],
-            visible: nothing_visible(),
+            visible: VisibleNames::nothing(),
             want_rules: base(),
             want_subjects: 1,
         },
@@ -122,7 +110,7 @@ fn owner_cluster_rbac_table() {
                 { "kind": "ServiceAccount", "name": "ci", "namespace": "tools" }
             ]),
             namespaces: &["shop-a"],
-            visible: nothing_visible(),
+            visible: VisibleNames::nothing(),
             want_rules: with_namespaces(&["shop-a"]),
             want_subjects: 3,
         },

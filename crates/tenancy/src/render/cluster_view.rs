@@ -102,6 +102,20 @@ pub struct VisibleNames {
     pub volumes: Names,
 }
 
+impl VisibleNames {
+    /// No object of any cluster-scoped kind.
+    pub fn nothing() -> VisibleNames {
+        VisibleNames {
+            nodes: Names::Only(BTreeSet::new()),
+            classes: ClassKind::ALL
+                .into_iter()
+                .map(|kind| (kind, Names::Only(BTreeSet::new())))
+                .collect(),
+            volumes: Names::Only(BTreeSet::new()),
+        }
+    }
+}
+
 /// The cluster-scoped objects `tenant` (whose namespaces are `namespaces`) may see in
 /// `inventory`:
 ///
