@@ -1,9 +1,9 @@
 //! A cluster-wide read made of many reads as the user: one per namespace (or object name) in
 //! the user's view, merged into one list, or multiplexed into one watch.
 //!
-//! Lists are read at one resourceVersion (the first page's, with `resourceVersionMatch=Exact`
-//! for the rest), so the merge is one consistent snapshot and a watch from its version misses
-//! nothing. A read the API server refuses (403) is left out: the user is not allowed to see
+//! Lists carry the first page's resourceVersion, and every other page is read "not older
+//! than" it, so a watch from the merged version misses nothing (it may replay an event); the
+//! pages of an unpaged list are read side by side. A read the API server refuses (403) is left out: the user is not allowed to see
 //! it, and the view does not say it exists.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,6 +101,65 @@ fn hidden(status: StatusCode) -> bool {
     status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND
 }
 
+/// What one read of a fan-out gave.
+enum Read {
+    /// A page to merge (a list, or a namespace read with a plain `get`).
+    Page(Value),
+    /// Not the user's to see.
+    Hidden,
+    /// An answer the client must get as is (an error of the API server's).
+    Failed(Response<ProxyBody>),
+}
+
+async fn read(
+    proxy: &Proxy,
+    identity: &Identity,
+    query: String,
+    target: &Target,
+    accept: &HeaderValue,
+) -> Result<Read, Refusal> {
+    let (status, body) = proxy.upstream.get(identity, &query, accept).await?;
+    if hidden(status) {
+        if status == StatusCode::FORBIDDEN
+            && let Some(page) = namespace_by_get(proxy, identity, target, accept).await?
+        {
+            return Ok(Read::Page(page));
+        }
+        return Ok(Read::Hidden);
+    }
+    if status != StatusCode::OK {
+        return Ok(Read::Failed(upstream_status(status, body)));
+    }
+    let page = serde_json::from_slice(&body)
+        .map_err(|_| Refusal::upstream("the API server answered a list that is not JSON"))?;
+    Ok(Read::Page(page))
+}
+
+/// How many reads of one unpaged list are in flight at once.
+const PARALLEL_READS: usize = 8;
+
+/// The version parameters of a read: the client's own, or, when the client named none, "not
+/// older than" the first page's. Every page is then at least as new as the merged list's
+/// resourceVersion (the first page's), so a watch from it may replay an event but never miss
+/// one; and the API server serves such reads from its watch cache (an exact version would send
+/// each name-selected read to etcd).
+fn version_params(collection: &Collection, pinned: Option<&str>) -> Vec<(&'static str, String)> {
+    match (collection.param("resourceVersion").filter(|v| !v.is_empty()), pinned) {
+        (Some(version), _) => {
+            let mut params = vec![("resourceVersion", version.to_string())];
+            if let Some(matching) = collection.param("resourceVersionMatch") {
+                params.push(("resourceVersionMatch", matching.to_string()));
+            }
+            params
+        }
+        (None, Some(version)) => vec![
+            ("resourceVersion", version.to_string()),
+            ("resourceVersionMatch", "NotOlderThan".to_string()),
+        ],
+        (None, None) => Vec::new(),
+    }
+}
+
 pub async fn list(
     proxy: &Proxy,
     identity: &Identity,
@@ -120,10 +179,11 @@ pub async fn list(
         .filter(|c| !c.is_empty())
         .map(ContinueToken::decode)
         .transpose()?;
-    let client_version = collection.param("resourceVersion").filter(|v| !v.is_empty());
-    // Without a version of the client's, every page is read at the first one's.
+    if limit == 0 && resume.is_none() {
+        return list_whole(proxy, identity, collection, &targets, shape, accept).await;
+    }
+    let consistent = collection.param("resourceVersion").filter(|v| !v.is_empty()).is_none();
     let mut pinned: Option<String> = resume.as_ref().map(|r| r.resource_version.clone());
-    let consistent = client_version.is_none();
     let start = resume
         .as_ref()
         .map(|r| targets.partition_point(|t| t.key < r.target))
@@ -136,44 +196,24 @@ pub async fn list(
             .filter(|r| r.target == target.key)
             .and_then(|r| r.upstream.clone());
         loop {
-            let mut extra: Vec<(&str, String)> = Vec::new();
-            if let Some(token) = &upstream_continue {
-                extra.push(("continue", token.clone()));
-            } else if let (true, Some(version)) = (consistent, &pinned) {
-                extra.push(("resourceVersion", version.clone()));
-                extra.push(("resourceVersionMatch", "Exact".into()));
-            } else if let Some(version) = client_version {
-                extra.push(("resourceVersion", version.to_string()));
-                if let Some(matching) = collection.param("resourceVersionMatch") {
-                    extra.push(("resourceVersionMatch", matching.to_string()));
-                }
-            }
+            let mut extra = match &upstream_continue {
+                Some(token) => vec![("continue", token.clone())],
+                None => version_params(collection, pinned.as_deref()),
+            };
             if limit > 0 {
                 extra.push(("limit", (limit - merger.len()).to_string()));
             }
-            let (status, body) = proxy
-                .upstream
-                .get(identity, &target_query(collection, target, &extra), accept)
-                .await?;
-            if hidden(status) {
-                if status == StatusCode::FORBIDDEN
-                    && let Some(page) = namespace_by_get(proxy, identity, target, accept).await?
-                {
-                    merger.add(page)?;
-                }
-                continue 'targets;
-            }
-            if status != StatusCode::OK {
-                return Ok(upstream_status(status, body));
-            }
-            let page: Value = serde_json::from_slice(&body)
-                .map_err(|_| Refusal::upstream("the API server answered a list that is not JSON"))?;
+            let query = target_query(collection, target, &extra);
+            let page = match read(proxy, identity, query, target, accept).await? {
+                Read::Page(page) => page,
+                Read::Hidden => continue 'targets,
+                Read::Failed(response) => return Ok(response),
+            };
             let (_, more) = merger.add(page)?;
             if consistent && pinned.is_none() {
                 pinned = merger.first_resource_version().map(str::to_string);
             }
-            let full_page = limit > 0 && merger.len() >= limit;
-            if full_page {
+            if limit > 0 && merger.len() >= limit {
                 let version = pinned.clone().unwrap_or_default();
                 next_token = match (more, targets.get(i + 1)) {
                     (Some(upstream), _) => Some(ContinueToken {
@@ -198,6 +238,59 @@ pub async fn list(
     }
     let version = if consistent { pinned } else { None };
     let merged = merger.finish(shape, version, next_token);
+    Ok(upstream_status(StatusCode::OK, Bytes::from(merged.to_string())))
+}
+
+/// A list without pages: the first read pins the version, the others run side by side (in
+/// order of their targets, as kubectl prints them).
+async fn list_whole(
+    proxy: &Proxy,
+    identity: &Identity,
+    collection: &Collection,
+    targets: &[Target],
+    shape: &ListShape,
+    accept: &HeaderValue,
+) -> Result<Response<ProxyBody>, Refusal> {
+    use futures::StreamExt as _;
+    let consistent = collection.param("resourceVersion").filter(|v| !v.is_empty()).is_none();
+    let mut merger = Merger::default();
+    let mut pinned: Option<String> = None;
+    let mut rest = targets.iter();
+    for target in rest.by_ref() {
+        let query = target_query(collection, target, &version_params(collection, None));
+        match read(proxy, identity, query, target, accept).await? {
+            Read::Page(page) => {
+                merger.add(page)?;
+                pinned = merger.first_resource_version().map(str::to_string);
+                if pinned.is_some() || !consistent {
+                    break;
+                }
+            }
+            Read::Hidden => {}
+            Read::Failed(response) => return Ok(response),
+        }
+    }
+    let pinned_ref = if consistent { pinned.as_deref() } else { None };
+    let mut pending = Vec::new();
+    for target in rest {
+        let query = target_query(collection, target, &version_params(collection, pinned_ref));
+        pending.push(read(proxy, identity, query, target, accept));
+    }
+    let reads = futures::stream::iter(pending)
+        .buffered(PARALLEL_READS)
+        .collect::<Vec<_>>()
+        .await;
+    for outcome in reads {
+        match outcome? {
+            Read::Page(page) => {
+                merger.add(page)?;
+            }
+            Read::Hidden => {}
+            Read::Failed(response) => return Ok(response),
+        }
+    }
+    let version = if consistent { pinned } else { None };
+    let merged = merger.finish(shape, version, None);
     Ok(upstream_status(StatusCode::OK, Bytes::from(merged.to_string())))
 }
 
