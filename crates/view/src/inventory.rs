@@ -1,7 +1,7 @@
 //! What exists at cluster scope for the owners' views (nodes and their labels, class names,
 //! PersistentVolumes and the namespaces of their claims), one change at a time. The controller
 //! keeps it to render the owners' RBAC; the proxy keeps it to know which names make up a user's
-//! view of nodes, classes and volumes. Both are fed by [`watch_inventory`] (feature `driver`).
+//! view of nodes, classes and volumes. Both are fed by `inventory_watch::watch_inventory` (feature `driver`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
