@@ -151,12 +151,10 @@ impl Proxy {
         let code = response.status().as_u16();
         self.metrics
             .request(served.verb, served.view, code, started.elapsed().as_secs_f64());
+        // The access log: who asked for what and what they got (`--log-json` makes it structured).
         let user = served.user.as_deref().unwrap_or("-");
-        if code >= 400 {
-            tracing::info!(user, %method, path, code, view = served.view, "refused");
-        } else {
-            tracing::debug!(user, %method, path, code, view = served.view, "served");
-        }
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(user, %method, path, code, view = served.view, millis, "request");
         response
     }
 
