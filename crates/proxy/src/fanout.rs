@@ -390,6 +390,7 @@ async fn multiplex(proxy: Arc<Proxy>, request: WatchRequest, targets: Vec<Target
     tokio::pin!(deadline);
     let mut changes = proxy.view.subscribe();
     changes.mark_unchanged();
+    let mut replan_at: Option<tokio::time::Instant> = None;
     if initial_events && awaiting_initial_end.is_empty() {
         let _ = out.send(initial_end_bookmark(&request, "0")).await;
     }
@@ -419,10 +420,17 @@ async fn multiplex(proxy: Arc<Proxy>, request: WatchRequest, targets: Vec<Target
                     return;
                 }
             },
-            changed = changes.changed() => {
+            changed = changes.changed(), if replan_at.is_none() => {
                 if changed.is_err() {
                     return;
                 }
+                // Changes come in bursts (a namespace and its RoleBindings, a relist): the
+                // targets are worked out again once the burst is over, not per change.
+                replan_at = Some(tokio::time::Instant::now() + REPLAN_AFTER);
+            }
+            _ = sleep_until_some(replan_at) => {
+                replan_at = None;
+                changes.mark_unchanged();
                 let scope = proxy.view.scope(&request.identity);
                 let wanted = match plan(&scope, &request.collection, Some(&request.resource), request.table) {
                     Plan::FanOut { targets, .. } => targets,
@@ -441,6 +449,17 @@ async fn multiplex(proxy: Arc<Proxy>, request: WatchRequest, targets: Vec<Target
                 }
             }
         }
+    }
+}
+
+/// How long after a change of the view an open watch works out its targets again.
+const REPLAN_AFTER: Duration = Duration::from_millis(300);
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! rights. It decides *which* names a user's view is made of, never what they contain: every
 //! object shown is read again as the user.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -12,13 +13,13 @@ use kube::{Api, Client};
 use palisade_admission::{AdmissionConfig, ClusterView, Requester, Snapshot};
 use palisade_api::Tenant;
 use palisade_tenancy::ClusterInventory;
-use palisade_tenancy::render::visible_cluster_objects;
+use palisade_tenancy::render::{ClassKind, VisibleNames, visible_cluster_objects};
 use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
+use palisade_view::inventory::{InventoryUpdates, Labels};
 use palisade_view::inventory_watch::{InventoryHolder, watch_inventory};
 use palisade_view::{Binding, Index as _, Memberships};
 
 use crate::identity::Identity;
-use palisade_tenancy::render::VisibleNames;
 
 use crate::plan::{Scope, widen};
 
@@ -140,18 +141,83 @@ impl ProxyView {
     }
 }
 
-/// The shared inventory watches deliver here; open watches re-plan on every change.
+/// The shared inventory watches deliver here. Open watches re-plan only when a fact changed:
+/// most node events are status updates that change no label.
 impl InventoryHolder for ProxyView {
-    type Inventory = ClusterInventory;
-    fn change_inventory(&self, change: impl FnOnce(&mut ClusterInventory)) {
-        {
+    type Inventory = Tracked;
+    fn change_inventory(&self, change: impl FnOnce(&mut Tracked)) {
+        let changed = {
             let mut inventory = self
                 .inventory
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            change(&mut inventory);
+            let mut tracked = Tracked {
+                inventory: std::mem::take(&mut *inventory),
+                changed: false,
+            };
+            change(&mut tracked);
+            *inventory = tracked.inventory;
+            tracked.changed
+        };
+        if changed {
+            self.changed.send_modify(|generation| *generation += 1);
         }
-        self.changed.send_modify(|generation| *generation += 1);
+    }
+}
+
+/// The inventory, and whether a change of it changed anything.
+pub struct Tracked {
+    inventory: ClusterInventory,
+    changed: bool,
+}
+
+impl Tracked {
+    fn note(&mut self, changed: bool) {
+        self.changed |= changed;
+    }
+}
+
+impl InventoryUpdates for Tracked {
+    fn node_applied(&mut self, name: String, labels: Labels) {
+        let same = self.inventory.nodes.get(&name) == Some(&labels);
+        self.note(!same);
+        self.inventory.node_applied(name, labels);
+    }
+    fn node_deleted(&mut self, name: &str) {
+        self.note(self.inventory.nodes.contains_key(name));
+        self.inventory.node_deleted(name);
+    }
+    fn nodes_reset(&mut self, nodes: Vec<(String, Labels)>) {
+        let before = std::mem::take(&mut self.inventory.nodes);
+        self.inventory.nodes_reset(nodes);
+        self.note(before != self.inventory.nodes);
+    }
+    fn class_applied(&mut self, kind: ClassKind, name: String) {
+        let known = self.inventory.classes.get(&kind).is_some_and(|n| n.contains(&name));
+        self.note(!known);
+        self.inventory.class_applied(kind, name);
+    }
+    fn class_deleted(&mut self, kind: ClassKind, name: &str) {
+        let known = self.inventory.classes.get(&kind).is_some_and(|n| n.contains(name));
+        self.note(known);
+        self.inventory.class_deleted(kind, name);
+    }
+    fn classes_reset(&mut self, kind: ClassKind, names: BTreeSet<String>) {
+        self.note(self.inventory.classes.get(&kind) != Some(&names));
+        self.inventory.classes_reset(kind, names);
+    }
+    fn volume_applied(&mut self, name: String, namespace: Option<String>) {
+        self.note(self.inventory.volumes.get(&name) != namespace.as_ref());
+        self.inventory.volume_applied(name, namespace);
+    }
+    fn volume_deleted(&mut self, name: &str) {
+        self.note(self.inventory.volumes.contains_key(name));
+        self.inventory.volume_deleted(name);
+    }
+    fn volumes_reset(&mut self, volumes: Vec<(String, Option<String>)>) {
+        let before = std::mem::take(&mut self.inventory.volumes);
+        self.inventory.volumes_reset(volumes);
+        self.note(before != self.inventory.volumes);
     }
 }
 
@@ -261,6 +327,23 @@ mod tests {
             ["a"]
         );
         assert!(!view.scope(&who("mallory", &["system:authenticated"])).is_tenant_user());
+    }
+
+    #[test]
+    fn only_inventory_changes_that_change_a_fact_are_announced() {
+        let view = ProxyView::default();
+        let mut changes = view.subscribe();
+        let labels = Labels::from([("pool".to_string(), "a".to_string())]);
+        view.change_inventory(|i| i.node_applied("n1".into(), labels.clone()));
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        // A status update: same labels.
+        view.change_inventory(|i| i.node_applied("n1".into(), labels.clone()));
+        view.change_inventory(|i| i.volume_applied("pv".into(), None));
+        view.change_inventory(|i| i.class_deleted(ClassKind::Storage, "none"));
+        assert!(!changes.has_changed().unwrap());
+        view.change_inventory(|i| i.class_applied(ClassKind::Storage, "fast".into()));
+        assert!(changes.has_changed().unwrap());
     }
 
     #[test]
