@@ -493,7 +493,9 @@ async fn watch_target(
 ) {
     let mut backoff = Duration::from_millis(250);
     let mut first = true;
+    let mut polled = Polled::default();
     loop {
+        let mut polling = false;
         let mut extra: Vec<(&str, String)> = vec![("watch", "1".into()), ("allowWatchBookmarks", "true".into())];
         if first && collection.param("sendInitialEvents") == Some("true") {
             extra.push(("sendInitialEvents", "true".into()));
@@ -531,14 +533,90 @@ async fn watch_target(
                         .await;
                 }
                 tracing::debug!(target = %target.key, status = %response.status(), "watch refused; retrying");
+                if response.status() == StatusCode::FORBIDDEN {
+                    match poll_namespace(proxy, identity, target, accept, &mut polled).await {
+                        Some(Some(event)) => {
+                            if reports.send(Report::Event(event)).await.is_err() {
+                                return;
+                            }
+                            polling = true;
+                        }
+                        Some(None) => polling = true,
+                        None => {}
+                    }
+                }
             }
             Err(refusal) => tracing::debug!(target = %target.key, error = %refusal.message, "watch failed; retrying"),
         }
         if reports.is_closed() {
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        if polling {
+            tokio::time::sleep(POLL_EVERY).await;
+        } else {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+/// How often a namespace that may be read but not watched is read again.
+const POLL_EVERY: Duration = Duration::from_secs(10);
+
+/// The last state of a polled namespace.
+#[derive(Default)]
+struct Polled {
+    version: Option<String>,
+    last: Option<Value>,
+}
+
+/// A role holder may `get` a namespace (a RoleBinding in it says so) but not watch it by name
+/// (that takes a cluster-scoped grant). Such a namespace is read as the user every
+/// [`POLL_EVERY`], and what changed becomes an event: ADDED the first time, MODIFIED on a new
+/// version, DELETED when it is gone. `None`: the namespace cannot be read this way at all
+/// (another kind, or refused); `Some(None)`: read, nothing new.
+async fn poll_namespace(
+    proxy: &Proxy,
+    identity: &Identity,
+    target: &Target,
+    accept: &HeaderValue,
+    polled: &mut Polled,
+) -> Option<Option<Bytes>> {
+    let name = target.name.as_deref().filter(|_| target.path == "/api/v1/namespaces")?;
+    let (status, body) = proxy
+        .upstream
+        .get(identity, &format!("/api/v1/namespaces/{name}"), accept)
+        .await
+        .ok()?;
+    let event = |kind: &str, object: &Value| {
+        let mut line = serde_json::json!({"type": kind, "object": object})
+            .to_string()
+            .into_bytes();
+        line.push(b'\n');
+        Bytes::from(line)
+    };
+    match status {
+        StatusCode::OK => {
+            let object: Value = serde_json::from_slice(&body).ok()?;
+            let version = object
+                .pointer("/metadata/resourceVersion")
+                .or_else(|| object.pointer("/rows/0/object/metadata/resourceVersion"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if version.is_some() && version == polled.version {
+                return Some(None);
+            }
+            let kind = if polled.last.is_none() { "ADDED" } else { "MODIFIED" };
+            let line = event(kind, &object);
+            polled.version = version;
+            polled.last = Some(object);
+            Some(Some(line))
+        }
+        StatusCode::NOT_FOUND => {
+            polled.version = None;
+            polled.last.take().map(|last| Some(event("DELETED", &last)))
+        }
+        _ => None,
     }
 }
 
