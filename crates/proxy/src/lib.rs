@@ -34,7 +34,8 @@
 //!   ClusterRole grants; a kind it may see all of is passed through.
 //! - a user who is not an owner but holds a role in tenant namespaces (a RoleBinding names
 //!   them, their group, or their ServiceAccount) has those namespaces in the view; a namespace
-//!   they may not list by name is read with a plain `get`, which a RoleBinding in it authorizes.
+//!   they may not list by name is read with a plain `get`, which a RoleBinding in it authorizes
+//!   (and, for their watches, read again every 10 s, its changes sent as events).
 //!
 //! The pages are merged into one `List` or `Table` read at one resourceVersion, with
 //! continue tokens of the proxy's own; watches are multiplexed, and a namespace that joins
