@@ -28,7 +28,6 @@ use kube::{Api, Client};
 use palisade_api::Tenant;
 use palisade_testenv::TestEnv;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Controller {
     child: Child,
@@ -55,18 +54,7 @@ impl Controller {
     }
 
     async fn get(&self, path: &str) -> Option<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await
-            .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        let (head, body) = response.split_once("\r\n\r\n")?;
-        head.lines()
-            .next()
-            .is_some_and(|l| l.contains(" 200 "))
-            .then(|| body.to_string())
+        common::http_get(self.port, path).await
     }
 
     async fn wait_ready(&self) -> Duration {

@@ -53,7 +53,6 @@ use palisade_testenv::TestEnv;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TENANTS: usize = 1000;
 const NAMESPACES_PER_TENANT: usize = 5;
@@ -584,20 +583,7 @@ impl ProxyProcess {
 
     /// A plain-HTTP GET on the health and metrics port: the body of a 200, or `None`.
     async fn get(&self, path: &str) -> Option<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port))
-            .await
-            .ok()?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await
-            .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        let (head, body) = response.split_once("\r\n\r\n")?;
-        head.lines()
-            .next()
-            .is_some_and(|l| l.contains(" 200 "))
-            .then(|| body.to_string())
+        common::http_get(self.metrics_port, path).await
     }
 
     async fn wait_ready(&mut self) -> Duration {

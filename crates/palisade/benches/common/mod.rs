@@ -1,4 +1,5 @@
-//! What the benches share: ports and a process's memory and CPU.
+//! What the benches share: ports, a process's memory and CPU, and plain-HTTP reads of a
+//! health and metrics port.
 
 #![allow(dead_code)] // each bench uses a different part
 
@@ -32,4 +33,21 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // USER_HZ is 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A plain-HTTP GET on a local health and metrics port: the body of a 200, or `None`.
+pub async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.lines()
+        .next()
+        .is_some_and(|l| l.contains(" 200 "))
+        .then(|| body.to_string())
 }
