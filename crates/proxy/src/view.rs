@@ -14,7 +14,7 @@ use palisade_admission::{AdmissionConfig, ClusterView, Requester, Snapshot};
 use palisade_api::Tenant;
 use palisade_tenancy::ClusterInventory;
 use palisade_tenancy::render::{ClassKind, VisibleNames, visible_cluster_objects};
-use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
+use palisade_view::driver::{Driver, IndexHolder, IndexSink, Needed, Sink, Synced, WatchMetrics, WatchTask};
 use palisade_view::inventory::{InventoryUpdates, Labels};
 use palisade_view::inventory_watch::{InventoryHolder, watch_inventory};
 use palisade_view::{Binding, Index as _, Memberships};
@@ -221,18 +221,11 @@ impl InventoryUpdates for Tracked {
     }
 }
 
-impl<K: Send> Sink<K> for ProxyView
-where
-    Snapshot: palisade_view::Index<K>,
-{
-    fn apply(&self, object: K) {
-        self.write(|snapshot| snapshot.apply(object));
-    }
-    fn delete(&self, object: K) {
-        self.write(|snapshot| snapshot.delete(object));
-    }
-    fn reset(&self, objects: Vec<K>) {
-        self.write(|snapshot| snapshot.reset(objects));
+/// Tenants and namespaces into the snapshot; open watches re-plan on every change.
+impl IndexHolder for ProxyView {
+    type State = Snapshot;
+    fn change(&self, change: impl FnOnce(&mut Snapshot)) {
+        self.write(change);
     }
 }
 
@@ -255,7 +248,7 @@ pub fn start_watches(client: &Client, view: &Arc<ProxyView>) -> Vec<WatchTask> {
             Api::all(client.clone()),
             watcher::Config::default(),
             tenants,
-            vec![view.clone()],
+            IndexSink::of(view),
         ),
         driver.watch(
             "Namespace",
@@ -263,7 +256,7 @@ pub fn start_watches(client: &Client, view: &Arc<ProxyView>) -> Vec<WatchTask> {
             Api::<Namespace>::all(client.clone()),
             watcher::Config::default(),
             namespaces,
-            vec![view.clone()],
+            IndexSink::of(view),
         ),
         driver.watch(
             "RoleBinding",
@@ -353,7 +346,7 @@ mod tests {
         view.replace(Snapshot::default());
         assert!(changes.has_changed().unwrap());
         changes.mark_unchanged();
-        Sink::<Namespace>::apply(&view, Namespace::default());
+        view.change(|snapshot| snapshot.apply(Namespace::default()));
         assert!(changes.has_changed().unwrap());
     }
 }

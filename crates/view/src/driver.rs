@@ -44,6 +44,41 @@ pub trait StreamingReset<V> {
     fn relist_done(&self);
 }
 
+/// Whoever keeps an index under its own lock and does something more on each change (tell
+/// open watches, count): the driver delivers into it through [`IndexSink`].
+pub trait IndexHolder: Send + Sync + 'static {
+    type State;
+    fn change(&self, change: impl FnOnce(&mut Self::State));
+}
+
+/// Delivers each watched kind into an [`IndexHolder`]'s state.
+pub struct IndexSink<H>(pub Arc<H>);
+
+impl<H: IndexHolder> IndexSink<H> {
+    /// The sinks of a watch that delivers into `holder` alone.
+    pub fn of<V: Send + 'static>(holder: &Arc<H>) -> Vec<Arc<dyn Sink<V>>>
+    where
+        H::State: Index<V>,
+    {
+        vec![Arc::new(IndexSink(holder.clone()))]
+    }
+}
+
+impl<V: Send, H: IndexHolder> Sink<V> for IndexSink<H>
+where
+    H::State: Index<V>,
+{
+    fn apply(&self, value: V) {
+        self.0.change(|state| state.apply(value));
+    }
+    fn delete(&self, value: V) {
+        self.0.change(|state| state.delete(value));
+    }
+    fn reset(&self, values: Vec<V>) {
+        self.0.change(|state| state.reset(values));
+    }
+}
+
 impl<V, I: Index<V> + Send + Sync> Sink<V> for RwLock<I> {
     fn apply(&self, value: V) {
         self.write().unwrap_or_else(PoisonError::into_inner).apply(value);

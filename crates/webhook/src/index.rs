@@ -14,7 +14,7 @@ use kube::{Api, Client, Resource};
 use palisade_admission::{ClusterView, Snapshot};
 use palisade_api::{Tenant, labels};
 use palisade_view::Index as _;
-use palisade_view::driver::{Driver, Needed, Sink, Synced, WatchMetrics, WatchTask};
+use palisade_view::driver::{Driver, IndexHolder, IndexSink, Needed, Synced, WatchMetrics, WatchTask};
 use serde::de::DeserializeOwned;
 
 #[derive(Default)]
@@ -135,18 +135,10 @@ impl Index {
 }
 
 /// The driver delivers each watched kind straight into the snapshot.
-impl<K: Send> Sink<K> for Index
-where
-    Snapshot: palisade_view::Index<K>,
-{
-    fn apply(&self, object: K) {
-        self.write(|snapshot| snapshot.apply(object));
-    }
-    fn delete(&self, object: K) {
-        self.write(|snapshot| snapshot.delete(object));
-    }
-    fn reset(&self, objects: Vec<K>) {
-        self.write(|snapshot| snapshot.reset(objects));
+impl IndexHolder for Index {
+    type State = Snapshot;
+    fn change(&self, change: impl FnOnce(&mut Snapshot)) {
+        self.write(change);
     }
 }
 
@@ -162,7 +154,6 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
     let driver = Driver::new(index.synced.clone(), index.watch_metrics.clone());
     let everything = watcher::Config::default;
     let managed = || watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
-    let sink = |index: &Arc<Index>| -> Arc<Index> { index.clone() };
     // Tenants are kept without managedFields: half of a Tenant's size, never read.
     let tenants = |mut tenant: Tenant| {
         tenant.metadata.managed_fields = None;
@@ -175,7 +166,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::all(client.clone()),
             everything(),
             tenants,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "Namespace",
@@ -183,7 +174,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<Namespace>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "PersistentVolume",
@@ -191,7 +182,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<PersistentVolume>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "Ingress",
@@ -199,7 +190,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<Ingress>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "Node",
@@ -207,7 +198,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<Node>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "Pod",
@@ -215,7 +206,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<Pod>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "PersistentVolumeClaim",
@@ -223,7 +214,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<PersistentVolumeClaim>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "Service",
@@ -231,7 +222,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<Service>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "ResourceQuota",
@@ -239,7 +230,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<ResourceQuota>::all(client.clone()),
             managed(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         driver.watch(
             "LimitRange",
@@ -247,7 +238,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<LimitRange>::all(client.clone()),
             managed(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
         // Served since Kubernetes 1.33; on an older cluster the ipBlock rule refuses until
         // `--service-cidr` is given, which `/readyz` says (see `missing_facts`).
@@ -257,7 +248,7 @@ pub fn start_watches(client: &Client, index: &Arc<Index>) -> Vec<WatchTask> {
             Api::<ServiceCIDR>::all(client.clone()),
             everything(),
             same,
-            vec![sink(index)],
+            IndexSink::of(index),
         ),
     ]
 }
