@@ -2,7 +2,7 @@
 //! and the impersonation of the authenticated user, never the client's credentials or its
 //! claims about who it is; responses lose the hop-by-hop headers of the upstream connection.
 
-use http::{HeaderMap, HeaderName, header};
+use http::{HeaderMap, header};
 
 use crate::identity::Identity;
 use crate::status::Refusal;
@@ -98,18 +98,17 @@ pub fn downstream_response_headers(upstream: &HeaderMap, switching: bool) -> Hea
     out
 }
 
-/// A header name from a static lowercase string.
-pub fn name(s: &'static str) -> HeaderName {
-    HeaderName::from_static(s)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
-    use http::HeaderValue;
+    use http::{HeaderName, HeaderValue};
 
     use super::*;
+
+    fn name(s: &'static str) -> HeaderName {
+        HeaderName::from_static(s)
+    }
 
     fn alice() -> Identity {
         Identity {

@@ -45,9 +45,6 @@ impl Refusal {
     pub fn upstream(message: impl Into<String>) -> Refusal {
         Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message)
     }
-    pub fn internal(message: impl Into<String>) -> Refusal {
-        Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
-    }
 
     /// The `Status` object, as JSON.
     pub fn status_json(&self) -> serde_json::Value {

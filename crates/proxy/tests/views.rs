@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use common::{WAIT, env, names, pod, proxy, tenant, two_tenants};
 use futures::StreamExt;
 use http::Method;
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
@@ -147,21 +146,7 @@ async fn same_named_service_accounts_see_their_own_tenant() {
         })
         .await
         .unwrap();
-        let request = TokenRequest {
-            spec: Some(TokenRequestSpec {
-                expiration_seconds: Some(3600),
-                ..TokenRequestSpec::default()
-            }),
-            ..TokenRequest::default()
-        };
-        let token = accounts
-            .create_token_request("deployer", &PostParams::default(), &request)
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .token
-            .unwrap();
+        let token = common::service_account_token(&admin, &ns, "deployer").await;
         tokens.push((t.clone(), ns, token));
     }
     for (t, ns, token) in &tokens {

@@ -119,21 +119,7 @@ async fn deployed_identity(admin: &Client) -> Client {
         .await
         .unwrap();
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
-    let request = k8s_openapi::api::authentication::v1::TokenRequest {
-        spec: Some(k8s_openapi::api::authentication::v1::TokenRequestSpec {
-            expiration_seconds: Some(24 * 3600),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let token = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(admin.clone(), "palisade-system")
-        .create_token_request("palisade-proxy", &Default::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
-        .unwrap();
+    let token = service_account_token(admin, "palisade-system", "palisade-proxy").await;
     let kubeconfig = Kubeconfig::read_from(env().kubeconfig_path()).unwrap();
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
@@ -143,6 +129,25 @@ async fn deployed_identity(admin: &Client) -> Client {
         ..Default::default()
     };
     Client::try_from(config).unwrap()
+}
+
+/// A token of ServiceAccount `namespace/name`, valid for a day, from the TokenRequest API.
+pub async fn service_account_token(admin: &Client, namespace: &str, name: &str) -> String {
+    let request = k8s_openapi::api::authentication::v1::TokenRequest {
+        spec: Some(k8s_openapi::api::authentication::v1::TokenRequestSpec {
+            expiration_seconds: Some(24 * 3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(admin.clone(), namespace)
+        .create_token_request(name, &Default::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .unwrap()
 }
 
 /// The name the proxy acts under in the audit log.
