@@ -1,0 +1,1 @@
+//! The Pod Security Standards (baseline and restricted), every check, versioned.
