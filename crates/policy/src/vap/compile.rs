@@ -152,9 +152,19 @@ fn parse(field: FieldPath, source: &str, problems: &mut Vec<CompileProblem>) -> 
     let program = match Program::compile(source) {
         Ok(program) => program,
         Err(errors) => {
-            problems.push(CompileProblem::Syntax {
-                field,
-                message: errors.to_string().replace('\n', "; "),
+            let message = errors.to_string();
+            // The API server's CEL has optional field selection (`a.?b`); this parser refuses it
+            // as "unsupported syntax", which is a gap of ours, not a fault of the policy.
+            problems.push(if message.contains("unsupported syntax") {
+                CompileProblem::Unsupported {
+                    field,
+                    feature: "optional field selection (`.?`)".to_string(),
+                }
+            } else {
+                CompileProblem::Syntax {
+                    field,
+                    message: message.replace('\n', "; "),
+                }
             });
             return None;
         }

@@ -13,3 +13,17 @@ pub use compile::{
     AuditAnnotation, CompileProblem, CompiledPolicy, Expression, FieldPath, MatchCondition, TENANT_PARAM_API_VERSION,
     TENANT_PARAM_KIND, Validation, Variable, compile, tenant_policy_problems,
 };
+
+mod cel_eval;
+mod evaluate;
+mod matching;
+mod response;
+mod value;
+
+pub use cel_eval::Environment;
+pub use evaluate::{
+    Action, AuditAnnotationResult, BindingVerdict, Decision, Evaluation, Facts, LoadedPolicy, Lookup, Outcome, evaluate,
+};
+pub use matching::{Match, NamespaceFact, matches, rule_matches, selector_matches};
+pub use response::{Denial, Response, VALIDATION_FAILURE_ANNOTATION, respond};
+pub use value::{GroupVersion, Request, UserInfo, to_cel};
