@@ -38,6 +38,25 @@ pub fn create_request(
     user: &str,
     groups: &[String],
 ) -> Result<AdmissionRequest<DynamicObject>, OfflineError> {
+    request(manifest, None, user, groups)
+}
+
+/// An UPDATE of `old` to `manifest` by `user` in `groups`, as the API server would send it.
+pub fn update_request(
+    manifest: &Value,
+    old: &Value,
+    user: &str,
+    groups: &[String],
+) -> Result<AdmissionRequest<DynamicObject>, OfflineError> {
+    request(manifest, Some(old), user, groups)
+}
+
+fn request(
+    manifest: &Value,
+    old: Option<&Value>,
+    user: &str,
+    groups: &[String],
+) -> Result<AdmissionRequest<DynamicObject>, OfflineError> {
     let api_version = manifest["apiVersion"]
         .as_str()
         .ok_or(OfflineError::MissingField("apiVersion"))?;
@@ -56,16 +75,18 @@ pub fn create_request(
     let uid = format!("00000000-0000-4000-8000-{:012x}", next_uid());
     let mut object = manifest.clone();
     if object["metadata"]["uid"].is_null() {
-        object["metadata"]["uid"] = json!(uid);
+        // An update keeps the stored object's uid.
+        let stored_uid = old.map(|old| old["metadata"]["uid"].clone()).filter(|v| !v.is_null());
+        object["metadata"]["uid"] = stored_uid.unwrap_or_else(|| json!(uid));
     }
     let mut request = json!({
         "uid": uid,
         "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
         "name": name,
-        "operation": "CREATE",
+        "operation": if old.is_some() { "UPDATE" } else { "CREATE" },
         "userInfo": { "username": user, "groups": groups },
         "object": object,
-        "oldObject": null,
+        "oldObject": old,
         "dryRun": true,
     });
     if let Some(namespace) = manifest["metadata"]["namespace"].as_str() {

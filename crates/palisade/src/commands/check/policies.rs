@@ -1,0 +1,220 @@
+//! The ValidatingAdmissionPolicies in force, for `palisade check`: policies and bindings from
+//! files, the cluster state or the cluster, and the facts they read (namespaces, params), so each
+//! checked object gets every binding's verdict and the answer the API server would give.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ParamRef, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use palisade_policy::vap::{
+    BindingVerdict, Environment, Facts, LoadedPolicy, Lookup, Request, evaluate, selector_matches,
+};
+use serde_json::Value;
+
+const ADMISSION_API_VERSION: &str = "admissionregistration.k8s.io/v1";
+
+/// Policies, bindings and the objects they read.
+#[derive(Default)]
+pub struct PolicyState {
+    policies: BTreeMap<String, LoadedPolicy>,
+    bindings: BTreeMap<String, ValidatingAdmissionPolicyBinding>,
+    namespaces: BTreeMap<String, Value>,
+    /// Whether `namespaces` is every namespace of the cluster (a cluster state was given) or
+    /// only those declared by Tenants.
+    namespaces_complete: bool,
+    /// Candidate params by (apiVersion, kind).
+    params: BTreeMap<(String, String), Vec<Value>>,
+    environment: Environment,
+}
+
+impl PolicyState {
+    /// Takes `object` when it is a policy, a binding, a namespace or a possible param; returns
+    /// whether it was a policy or binding (nothing else for the admission snapshot to read), or
+    /// the field that is not what its kind says.
+    pub fn add(&mut self, object: &Value) -> Result<bool, String> {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        match (api_version, kind) {
+            (ADMISSION_API_VERSION, "ValidatingAdmissionPolicy") => {
+                let policy: ValidatingAdmissionPolicy = typed(object)?;
+                self.policies.insert(name, LoadedPolicy::new(policy));
+                Ok(true)
+            }
+            (ADMISSION_API_VERSION, "ValidatingAdmissionPolicyBinding") => {
+                self.bindings.insert(name, typed(object)?);
+                Ok(true)
+            }
+            ("v1", "Namespace") => {
+                self.namespaces_complete = true;
+                self.namespaces.insert(name, object.clone());
+                Ok(false)
+            }
+            _ => {
+                self.add_param(object);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Any object a binding's paramRef may name.
+    pub fn add_param(&mut self, object: &Value) {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"].as_str();
+        let list = self.params.entry((api_version, kind)).or_default();
+        list.retain(|existing| existing["metadata"]["name"].as_str() != name);
+        list.push(object.clone());
+    }
+
+    /// A namespace known only from a Tenant's declaration, labelled as Palisade labels it.
+    pub fn declare_namespace(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        self.namespaces.entry(name.to_string()).or_insert_with(|| {
+            serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name, "labels": labels } })
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ValidatingAdmissionPolicies, {} bindings",
+            self.policies.len(),
+            self.bindings.len()
+        )
+    }
+
+    /// Every binding's verdict on `request`, by policy then binding name. Bindings of a policy
+    /// not given are left out: the API server ignores them too.
+    pub fn evaluate(&self, request: &Request) -> Vec<BindingVerdict> {
+        let mut verdicts: Vec<BindingVerdict> = self
+            .bindings
+            .values()
+            .filter_map(|binding| {
+                let policy = self.policies.get(&binding.spec.policy_name)?;
+                Some(evaluate(&self.environment, policy, binding, request, self))
+            })
+            .collect();
+        verdicts.sort_by(|a, b| (&a.policy, &a.binding).cmp(&(&b.policy, &b.binding)));
+        verdicts
+    }
+
+    /// Problems of the policies themselves (CEL this engine cannot evaluate), once per policy.
+    pub fn policy_problems(&self) -> Vec<String> {
+        self.policies
+            .values()
+            .flat_map(|policy| {
+                policy
+                    .compiled
+                    .problems
+                    .iter()
+                    .map(move |problem| format!("ValidatingAdmissionPolicy {}: {problem}", policy.name()))
+            })
+            .collect()
+    }
+}
+
+impl Facts for PolicyState {
+    fn namespace(&self, name: &str) -> Lookup<Value> {
+        match self.namespaces.get(name) {
+            Some(namespace) => Lookup::Found(namespace.clone()),
+            None if self.namespaces_complete => Lookup::Missing,
+            None => Lookup::Unknown(format!(
+                "namespace {name:?} is neither in the cluster state nor declared by a Tenant"
+            )),
+        }
+    }
+
+    fn params(
+        &self,
+        api_version: &str,
+        kind: &str,
+        reference: &ParamRef,
+        request_namespace: &str,
+    ) -> Lookup<Vec<Value>> {
+        let Some(candidates) = self.params.get(&(api_version.to_string(), kind.to_string())) else {
+            return Lookup::Unknown(format!(
+                "no {kind} ({api_version}) was given, so the binding's params cannot be read (add them to --cluster-state or --policies)"
+            ));
+        };
+        // A namespaced param is looked up in paramRef.namespace, else in the request's namespace.
+        let in_scope = |candidate: &&Value| match candidate["metadata"]["namespace"].as_str() {
+            None => true,
+            Some(namespace) => namespace == reference.namespace.as_deref().unwrap_or(request_namespace),
+        };
+        let found: Vec<Value> = match (&reference.name, &reference.selector) {
+            (Some(name), _) => candidates
+                .iter()
+                .filter(in_scope)
+                .filter(|c| c["metadata"]["name"].as_str() == Some(name))
+                .cloned()
+                .collect(),
+            (None, Some(selector)) => candidates
+                .iter()
+                .filter(in_scope)
+                .filter(|c| selector_matches(selector, &Request::labels(Some(c))))
+                .cloned()
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        if found.is_empty() {
+            Lookup::Missing
+        } else {
+            Lookup::Found(found)
+        }
+    }
+}
+
+fn typed<K: serde::de::DeserializeOwned>(object: &Value) -> Result<K, String> {
+    serde_path_to_error::deserialize(object).map_err(|error| format!("{}: {}", error.path(), error.inner()))
+}
+
+/// The request `palisade_admission` reviews, as the admission policies see it.
+pub fn policy_request(
+    request: &kube::core::admission::AdmissionRequest<kube::core::DynamicObject>,
+) -> anyhow::Result<Request> {
+    let to_json = |object: &Option<kube::core::DynamicObject>| -> anyhow::Result<Option<Value>> {
+        object
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(anyhow::Error::from)
+    };
+    let operation = serde_json::to_value(&request.operation)?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let is_namespace = request.resource.resource == "namespaces" && request.resource.group.is_empty();
+    Ok(Request {
+        uid: request.uid.clone(),
+        operation,
+        group_version: palisade_policy::vap::GroupVersion {
+            group: request.kind.group.clone(),
+            version: request.kind.version.clone(),
+        },
+        kind: request.kind.kind.clone(),
+        resource: request.resource.resource.clone(),
+        sub_resource: request.sub_resource.clone().unwrap_or_default(),
+        name: request.name.clone(),
+        // The API server gives a Namespace's own requests the namespace's name.
+        namespace: if is_namespace {
+            request.name.clone()
+        } else {
+            request.namespace.clone().unwrap_or_default()
+        },
+        user: palisade_policy::vap::UserInfo {
+            username: request.user_info.username.clone().unwrap_or_default(),
+            uid: request.user_info.uid.clone().unwrap_or_default(),
+            groups: request.user_info.groups.clone().unwrap_or_default(),
+            extra: request.user_info.extra.clone().unwrap_or_default(),
+        },
+        // `check` answers for the request as it would really be sent, not as a dry run.
+        dry_run: false,
+        object: to_json(&request.object)?,
+        old_object: to_json(&request.old_object)?,
+        options: None,
+    })
+}

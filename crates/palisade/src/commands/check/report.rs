@@ -1,0 +1,219 @@
+//! What `check` prints: per object, the tenant rules' verdict, each matching binding's decisions,
+//! and the answer the API server would give, as text or JSON.
+
+use palisade_admission::Verdict;
+use palisade_policy::vap::{Action, AuditAnnotationResult, BindingVerdict, Evaluation, Outcome, Request, Response};
+use serde_json::{Value, json};
+
+/// One checked object and everything decided about it.
+pub struct Checked {
+    pub origin: String,
+    pub request: Request,
+    pub tenant_rules: Verdict,
+    pub policies: Vec<BindingVerdict>,
+    pub response: Response,
+}
+
+impl Checked {
+    /// `Deployment team-a/web`.
+    fn what(&self) -> String {
+        if self.request.namespace.is_empty() || self.request.resource == "namespaces" {
+            format!("{} {}", self.request.kind, self.request.name)
+        } else {
+            format!("{} {}/{}", self.request.kind, self.request.namespace, self.request.name)
+        }
+    }
+
+    /// The message of the first refusal, in the API server's order: Palisade's webhook is a
+    /// mutating and validating webhook, the admission policies run between the two phases, so
+    /// a tenant rule's denial is met first.
+    fn denial(&self) -> Option<String> {
+        match &self.tenant_rules {
+            Verdict::Deny(message) => Some(message.clone()),
+            _ => self.response.denial.as_ref().map(|denial| denial.message.clone()),
+        }
+    }
+
+    /// What could not be evaluated, binding by binding.
+    fn undecided(&self) -> Vec<String> {
+        self.policies
+            .iter()
+            .filter_map(|verdict| match &verdict.outcome {
+                Outcome::Unsupported(why) | Outcome::Undecidable(why) => Some(format!(
+                    "policy {} (binding {}): {why}",
+                    verdict.policy, verdict.binding
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Counts over a run.
+pub struct Summary {
+    pub checked: usize,
+    pub denied: usize,
+    pub undecided: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[Checked]) -> Summary {
+        Summary {
+            checked: results.len(),
+            denied: results.iter().filter(|r| r.denial().is_some()).count(),
+            undecided: results
+                .iter()
+                .filter(|r| r.denial().is_none() && !r.undecided().is_empty())
+                .count(),
+        }
+    }
+}
+
+pub fn print_text(results: &[Checked]) {
+    for result in results {
+        let what = result.what();
+        let operation = if result.request.operation == "UPDATE" {
+            " (update)"
+        } else {
+            ""
+        };
+        match (result.denial(), &result.tenant_rules) {
+            (Some(message), _) => println!("DENIED   {what}{operation}: {message}"),
+            (None, _) if !result.undecided().is_empty() => println!("UNDECIDED {what}{operation}"),
+            (None, Verdict::Patch(patch)) => {
+                let changes = serde_json::to_string(patch).unwrap_or_default();
+                println!("mutated  {what}{operation}: {changes}");
+            }
+            (None, _) => println!("allowed  {what}{operation}"),
+        }
+        for warning in &result.response.warnings {
+            println!("  warning: {warning}");
+        }
+        for why in result.undecided() {
+            println!("  not evaluated: {why}");
+        }
+        for verdict in &result.policies {
+            if let Outcome::Evaluated { decisions, .. } = &verdict.outcome {
+                let failed = decisions.iter().filter(|d| d.action == Action::Deny).count();
+                let actions = verdict.validation_actions.join(",");
+                println!(
+                    "  policy {} (binding {}, {actions}): {}",
+                    verdict.policy,
+                    verdict.binding,
+                    if failed == 0 {
+                        "passed".to_string()
+                    } else {
+                        format!("{failed} validation(s) failed")
+                    }
+                );
+            }
+        }
+        for (key, value) in &result.response.audit_annotations {
+            println!("  audit annotation {key}: {value}");
+        }
+    }
+}
+
+pub fn json(results: &[Checked], summary: &Summary, not_checked: &[&str]) -> String {
+    let objects: Vec<Value> = results.iter().map(object_json).collect();
+    let document = json!({
+        "summary": { "checked": summary.checked, "denied": summary.denied, "undecided": summary.undecided },
+        "objects": objects,
+        "notChecked": not_checked,
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default()
+}
+
+fn object_json(result: &Checked) -> Value {
+    let tenant_rules = match &result.tenant_rules {
+        Verdict::Allow => json!({ "verdict": "allow" }),
+        Verdict::Patch(patch) => json!({ "verdict": "patch", "patch": patch }),
+        Verdict::Deny(message) => json!({ "verdict": "deny", "message": message }),
+    };
+    let denial = result
+        .response
+        .denial
+        .as_ref()
+        .map(|d| json!({ "code": d.code, "reason": d.reason, "message": d.message }));
+    let annotations: serde_json::Map<String, Value> = result
+        .response
+        .audit_annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "origin": result.origin,
+        "apiVersion": if result.request.group_version.group.is_empty() {
+            result.request.group_version.version.clone()
+        } else {
+            format!("{}/{}", result.request.group_version.group, result.request.group_version.version)
+        },
+        "kind": result.request.kind,
+        "namespace": result.request.namespace,
+        "name": result.request.name,
+        "operation": result.request.operation,
+        "allowed": result.denial().is_none(),
+        "decided": result.denial().is_some() || result.undecided().is_empty(),
+        "message": result.denial(),
+        "tenantRules": tenant_rules,
+        "policies": result.policies.iter().map(verdict_json).collect::<Vec<_>>(),
+        "response": { "denial": denial, "warnings": result.response.warnings, "auditAnnotations": annotations },
+    })
+}
+
+fn verdict_json(verdict: &BindingVerdict) -> Value {
+    let (outcome, details) = match &verdict.outcome {
+        Outcome::NotMatched(why) => ("notMatched", json!({ "why": why })),
+        Outcome::Unsupported(why) => ("unsupported", json!({ "why": why })),
+        Outcome::Undecidable(why) => ("undecidable", json!({ "why": why })),
+        Outcome::ConfigError { message, denies } => ("configError", json!({ "message": message, "denies": denies })),
+        Outcome::Evaluated {
+            decisions,
+            audit_annotations,
+        } => {
+            let decisions: Vec<Value> = decisions
+                .iter()
+                .map(|d| {
+                    json!({
+                        "action": if d.action == Action::Deny { "Deny" } else { "Admit" },
+                        "evaluation": match d.evaluation {
+                            Evaluation::Admit => "admit",
+                            Evaluation::Reject => "reject",
+                            Evaluation::Error => "error",
+                        },
+                        "message": d.message,
+                        "reason": d.reason,
+                        "expression": d.expression,
+                    })
+                })
+                .collect();
+            let annotations: Vec<Value> = audit_annotations
+                .iter()
+                .map(|a| match a {
+                    AuditAnnotationResult::Publish { key, value } => json!({ "key": key, "value": value }),
+                    AuditAnnotationResult::Exclude { key } => json!({ "key": key, "excluded": true }),
+                    AuditAnnotationResult::Error { key, message, .. } => json!({ "key": key, "error": message }),
+                })
+                .collect();
+            let outcome = if decisions.iter().any(|d| d["action"] == "Deny") {
+                "denied"
+            } else {
+                "admitted"
+            };
+            (
+                outcome,
+                json!({ "decisions": decisions, "auditAnnotations": annotations }),
+            )
+        }
+    };
+    let mut value = json!({
+        "policy": verdict.policy,
+        "binding": verdict.binding,
+        "validationActions": verdict.validation_actions,
+        "outcome": outcome,
+    });
+    if let (Some(target), Value::Object(extra)) = (value.as_object_mut(), details) {
+        target.extend(extra);
+    }
+    value
+}
