@@ -2,12 +2,16 @@
 //! itself, or the pod template of the workload kinds PSA knows (it warns and audits on those so
 //! that a bad template is caught before its controller's pods are refused).
 
-use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSecurityContext, PodSpec, SecurityContext, Volume};
+use k8s_openapi::api::core::v1::{
+    AppArmorProfile, Container, EphemeralContainer, PodSecurityContext, PodSpec, SecurityContext, Volume,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::PssError;
+use super::profiles::APPARMOR_ANNOTATION_PREFIX;
+use super::util::is_windows;
 
 /// Where the pod lives inside an object of a kind PSA checks, as JSON object keys.
 fn template_path(group: &str, kind: &str) -> Option<&'static [&'static str]> {
@@ -57,8 +61,65 @@ pub(crate) fn extract(object: &Value) -> Result<Extracted, PssError> {
         }
     }
     let metadata = read(at, &field, "metadata", Shape::Meta, |v| ObjectMeta::deserialize(v))?;
-    let spec = read(at, &field, "spec", Shape::PodSpec, |v| PodSpec::deserialize(v))?;
+    let mut spec = read(at, &field, "spec", Shape::PodSpec, |v| PodSpec::deserialize(v))?;
+    if path.is_empty() {
+        as_created(&metadata, &mut spec);
+    }
     Ok(Extracted::Pod(Box::new(metadata), Box::new(spec)))
+}
+
+/// What the API server does to a new Pod before PodSecurity sees it (pod templates get
+/// neither): defaulting gives every port of a host-network pod's containers a hostPort equal to
+/// its containerPort, and the pod strategy turns each deprecated AppArmor annotation into the
+/// container's field when the field is unset (not on Windows pods). Only the outcomes that
+/// change a PodSecurity answer are reproduced: hostPorts, and an `Unconfined` field.
+fn as_created(metadata: &ObjectMeta, spec: &mut PodSpec) {
+    if spec.host_network == Some(true) {
+        let containers = spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten());
+        for port in containers.flat_map(|c| c.ports.iter_mut().flatten()) {
+            if port.host_port.unwrap_or_default() == 0 {
+                port.host_port = Some(port.container_port);
+            }
+        }
+    }
+    if is_windows(spec) {
+        return;
+    }
+    let pod_unconfined = spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.app_armor_profile.as_ref())
+        .is_some_and(|p| p.type_ == "Unconfined" && p.localhost_profile.is_none());
+    let annotations = metadata.annotations.as_ref();
+    let unconfined_by_annotation = |name: &str| {
+        annotations
+            .and_then(|a| a.get(&format!("{APPARMOR_ANNOTATION_PREFIX}{name}")))
+            .is_some_and(|v| v == "unconfined")
+    };
+    let sync = |name: &str, sc: &mut Option<SecurityContext>| {
+        let unset = sc.as_ref().is_none_or(|s| s.app_armor_profile.is_none());
+        // The API server copies only a field that differs from the pod's own profile.
+        if unset && !pod_unconfined && unconfined_by_annotation(name) {
+            sc.get_or_insert_with(SecurityContext::default).app_armor_profile = Some(AppArmorProfile {
+                type_: "Unconfined".to_owned(),
+                localhost_profile: None,
+            });
+        }
+    };
+    for c in spec
+        .init_containers
+        .iter_mut()
+        .flatten()
+        .chain(spec.containers.iter_mut())
+    {
+        sync(&c.name, &mut c.security_context);
+    }
+    for c in spec.ephemeral_containers.iter_mut().flatten() {
+        sync(&c.name, &mut c.security_context);
+    }
 }
 
 fn read<T: Default>(
