@@ -13,6 +13,16 @@ pub const CORDONED: &str = "palisade.dev/cordoned";
 /// managedFields showing no other writer, it tells a restarted controller the object is
 /// already as desired, so a restart or failover does not re-apply every object.
 pub const APPLIED_HASH: &str = "palisade.dev/applied";
+/// Label on a ValidatingAdmissionPolicy (value `"true"`) that asks Palisade to bind it once per
+/// tenant, with the Tenant as its params (see [`crate::policies`]).
+pub const TENANT_POLICY: &str = "palisade.dev/tenant-policy";
+/// Value of [`TENANT_POLICY`].
+pub const TENANT_POLICY_VALUE: &str = "true";
+/// Annotation on a tenant policy: its validation actions, a comma-separated subset of `Deny`,
+/// `Warn`, `Audit` (not Deny with Warn); `Deny` when absent. A Tenant can override it.
+pub const VALIDATION_ACTIONS: &str = "palisade.dev/validation-actions";
+/// Label on each ValidatingAdmissionPolicyBinding Palisade writes: the policy it binds.
+pub const POLICY: &str = "palisade.dev/policy";
 /// Set by Kubernetes itself on every namespace (immutable, equal to the name).
 pub const NAMESPACE_NAME: &str = "kubernetes.io/metadata.name";
 

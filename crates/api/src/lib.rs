@@ -12,6 +12,7 @@
 //!   ├─ spec.network .......... isolation, who may come in, what may go out, which provider
 //!   ├─ spec.mesh ............. Istio / Linkerd mTLS and workload-identity authorization
 //!   ├─ spec.rbac ............. outside subjects tenant users may bind in their RoleBindings
+//!   ├─ spec.policies ......... parameters the platform's tenant policies (VAPs) read, their actions
 //!   └─ status ................ namespaces, conditions, quota usage
 //! ```
 //!
@@ -24,6 +25,7 @@ pub mod mesh;
 pub mod namespaces;
 pub mod network;
 pub mod owners;
+pub mod policies;
 pub mod quota;
 pub mod services;
 pub mod status;
@@ -37,6 +39,7 @@ pub use network::{
     EgressCidr, EgressPolicy, IsolationMode, NetworkPolicySpec, NetworkProvider, PeerGrants, PortRule, TenantGrant,
 };
 pub use owners::{AdditionalRoleBinding, Owner, RbacPolicy, SubjectKind, SubjectRef};
+pub use policies::{PolicyOverride, TenantPolicies, TenantPolicyStatus, ValidationAction};
 pub use quota::QuotaPolicy;
 pub use services::ServicePolicy;
 pub use status::{TenantCondition, TenantStatus};

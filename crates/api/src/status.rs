@@ -25,6 +25,9 @@ pub struct TenantStatus {
     /// `pods 12/50, requests.cpu 7500m/8`; `?` where no namespace quota reports the usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_summary: Option<String>,
+    /// Every tenant policy of the cluster: whether it is bound for this tenant, and if not, why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::TenantPolicyStatus>,
 }
 
 /// A condition in the shape of `metav1.Condition`.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AdditionalRoleBinding, ClassAllowList, MeshPolicy, NamespacePolicy, NetworkPolicySpec, Owner, QuotaPolicy,
-    RbacPolicy, ServicePolicy, TenantStatus, WorkloadPolicy,
+    RbacPolicy, ServicePolicy, TenantPolicies, TenantStatus, WorkloadPolicy,
 };
 
 /// A tenant: a group of namespaces administered by its owners and isolated from every other tenant.
@@ -69,6 +69,10 @@ pub struct TenantSpec {
     /// Which subjects tenant users may name in the RoleBindings they write.
     #[serde(default, skip_serializing_if = "RbacPolicy::is_default")]
     pub rbac: RbacPolicy,
+    /// What the platform's tenant policies (ValidatingAdmissionPolicies labelled
+    /// `palisade.dev/tenant-policy: "true"`) read of this tenant, and how they are enforced for it.
+    #[serde(default, skip_serializing_if = "TenantPolicies::is_default")]
+    pub policies: TenantPolicies,
     /// Freeze every write by tenant users in the tenant's namespaces.
     #[serde(default)]
     pub cordoned: bool,

@@ -8,6 +8,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use palisade_api::policies::validation_actions_problem;
 use palisade_api::{ClassAllowList, MeshProvider, PortRule, SubjectKind, SubjectRef, Tenant, TenantSpec, labels};
 
 /// One problem with a Tenant.
@@ -128,6 +129,7 @@ fn validate_spec(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
     validate_network(tenant, spec, errors);
     validate_mesh(tenant, spec, errors);
     validate_quota(spec, errors);
+    validate_policies(spec, errors);
     for (i, binding) in spec.role_bindings.iter().enumerate() {
         let path = format!("spec.roleBindings[{i}]");
         validate_role_name(&format!("{path}.clusterRole"), &binding.cluster_role, errors);
@@ -141,6 +143,54 @@ fn validate_spec(tenant: &str, spec: &TenantSpec, errors: &mut Errors) {
             && let Some(problem) = dns_subdomain_problem(name)
         {
             errors.push(format!("{path}.name"), format!("\"{name}\" {problem}"));
+        }
+    }
+}
+
+/// `spec.policies`: every list of validation actions is one the API server accepts in a
+/// binding, and each policy is named once, by a valid ValidatingAdmissionPolicy name.
+fn validate_policies(spec: &TenantSpec, errors: &mut Errors) {
+    let policies = &spec.policies;
+    if let Some(actions) = &policies.validation_actions
+        && let Some(problem) = validation_actions_problem(actions)
+    {
+        errors.push("spec.policies.validationActions", problem);
+    }
+    let mut overridden = BTreeSet::new();
+    for (i, entry) in policies.overrides.iter().enumerate() {
+        let path = format!("spec.policies.overrides[{i}]");
+        if let Some(problem) = dns_subdomain_problem(&entry.policy) {
+            errors.push(
+                format!("{path}.policy"),
+                format!("\"{}\" {problem} (a ValidatingAdmissionPolicy name)", entry.policy),
+            );
+        } else if !overridden.insert(entry.policy.as_str()) {
+            errors.push(
+                format!("{path}.policy"),
+                format!("policy \"{}\" is overridden twice; give it one entry", entry.policy),
+            );
+        }
+        if let Some(problem) = validation_actions_problem(&entry.validation_actions) {
+            errors.push(format!("{path}.validationActions"), problem);
+        }
+    }
+    let mut excluded = BTreeSet::new();
+    for (i, policy) in policies.exclude.iter().enumerate() {
+        let path = format!("spec.policies.exclude[{i}]");
+        if let Some(problem) = dns_subdomain_problem(policy) {
+            errors.push(
+                path,
+                format!("\"{policy}\" {problem} (a ValidatingAdmissionPolicy name)"),
+            );
+        } else if !excluded.insert(policy.as_str()) {
+            errors.push(path, format!("policy \"{policy}\" is listed twice"));
+        } else if overridden.contains(policy.as_str()) {
+            errors.push(
+                path,
+                format!(
+                    "policy \"{policy}\" is both excluded and overridden in spec.policies.overrides; remove it from one of the lists"
+                ),
+            );
         }
     }
 }
@@ -669,7 +719,7 @@ pub fn dns_label_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn dns_subdomain_problem(name: &str) -> Option<&'static str> {
+pub fn dns_subdomain_problem(name: &str) -> Option<&'static str> {
     if name.len() > 253 {
         return Some("is longer than 253 characters");
     }

@@ -238,6 +238,7 @@ fn owners_see_what_their_tenant_may_use() {
             .into_iter()
             .map(|(v, ns)| (v.to_string(), ns.to_string()))
             .collect(),
+        ..ClusterInventory::default()
     };
     let index = TenantIndex::new([&t]);
     let (cluster, _) = render_cluster_scoped(&t, &index, &ClusterFacts::default(), &inventory);

@@ -377,3 +377,94 @@ fn every_object_is_labelled_managed_and_with_its_tenant() {
         }
     }
 }
+
+/// Tenant policies: the bindings of one tenant for three marked policies: one with the
+/// annotation's actions, one the Tenant overrides, one on Namespaces (a cluster-scoped rule
+/// for them), and the statuses, a policy that cannot be bound among them.
+#[test]
+fn tenant_policy_bindings() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
+    use palisade_tenancy::render::{MarkedPolicy, policy_binding, policy_statuses};
+
+    let tenant = tenant(
+        r#"
+apiVersion: palisade.dev/v1alpha1
+kind: Tenant
+metadata: { name: shop }
+spec:
+  owners: [{ kind: User, name: dev }]
+  namespaces: { names: [shop-web] }
+  policies:
+    parameters: { maxReplicas: 4, requiredLabels: [cost-center] }
+    overrides: [{ policy: required-labels, validationActions: [Warn, Audit] }]
+"#,
+    );
+    let vaps: Vec<ValidatingAdmissionPolicy> = serde_saphyr::from_multiple(
+        r#"
+metadata:
+  name: max-replicas
+  labels: { palisade.dev/tenant-policy: "true" }
+  annotations: { palisade.dev/validation-actions: "Deny,Audit" }
+spec:
+  paramKind: { apiVersion: palisade.dev/v1alpha1, kind: Tenant }
+  matchConstraints:
+    resourceRules:
+      - { apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments, statefulsets] }
+  validations: [{ expression: "object.spec.replicas <= params.spec.policies.parameters.maxReplicas" }]
+---
+metadata:
+  name: required-labels
+  labels: { palisade.dev/tenant-policy: "true" }
+spec:
+  paramKind: { apiVersion: palisade.dev/v1alpha1, kind: Tenant }
+  matchConstraints:
+    resourceRules:
+      - { apiGroups: ["*"], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: ["*"] }
+  validations: [{ expression: "true" }]
+---
+metadata:
+  name: wrong-params
+  labels: { palisade.dev/tenant-policy: "true" }
+spec:
+  paramKind: { apiVersion: v1, kind: ConfigMap }
+  matchConstraints:
+    resourceRules:
+      - { apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods] }
+  validations: [{ expression: "true" }]
+"#,
+    )
+    .unwrap();
+    let policies = vaps
+        .iter()
+        .map(|vap| {
+            let problems = if vap.metadata.name.as_deref() == Some("wrong-params") {
+                vec!["spec.paramKind is {apiVersion: v1, kind: ConfigMap}; a tenant policy needs {apiVersion: palisade.dev/v1alpha1, kind: Tenant}".to_string()]
+            } else {
+                Vec::new()
+            };
+            let policy = MarkedPolicy::from_policy(vap, problems);
+            (policy.name.clone(), policy)
+        })
+        .collect();
+    let inventory = ClusterInventory {
+        policies,
+        ..ClusterInventory::default()
+    };
+    let index = TenantIndex::new([&tenant]);
+    let (cluster, _) = render_cluster_scoped(&tenant, &index, &facts(), &inventory);
+    let bindings: Vec<_> = cluster
+        .iter()
+        .filter(|o| o.kind == "ValidatingAdmissionPolicyBinding")
+        .map(|o| &o.manifest)
+        .collect();
+    assert_eq!(bindings.len(), 2, "the unbindable policy gets none");
+    let mut out = serde_saphyr::to_string_multiple(&bindings).unwrap();
+    out.push_str("# status.policies\n");
+    out.push_str(&serde_saphyr::to_string(&policy_statuses(&tenant, &inventory.policies)).unwrap());
+    assert_eq!(
+        policy_binding::render(&tenant, &inventory.policies).len(),
+        2,
+        "render_cluster_scoped holds exactly policy_binding::render's bindings"
+    );
+    insta::assert_snapshot!(out);
+}

@@ -697,3 +697,71 @@ fn namespace_quota_is_checked_the_same_way() {
     );
     assert!(errors[0].message.contains("negative"), "{}", errors[0]);
 }
+
+#[test]
+fn policy_actions_and_names_are_checked_at_their_field() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "no actions",
+            "policies: { validationActions: [] }",
+            "spec.policies.validationActions",
+            "at least one of Deny, Warn, Audit",
+        ),
+        (
+            "deny and warn",
+            "policies: { validationActions: [Deny, Warn] }",
+            "spec.policies.validationActions",
+            "combines Deny and Warn",
+        ),
+        (
+            "duplicate action",
+            "policies: { overrides: [{ policy: max-replicas, validationActions: [Audit, Audit] }] }",
+            "spec.policies.overrides[0].validationActions",
+            "lists Audit twice",
+        ),
+        (
+            "bad policy name",
+            "policies: { overrides: [{ policy: Max_Replicas, validationActions: [Warn] }] }",
+            "spec.policies.overrides[0].policy",
+            "ValidatingAdmissionPolicy name",
+        ),
+        (
+            "policy overridden twice",
+            "policies: { overrides: [{ policy: a, validationActions: [Warn] }, { policy: a, validationActions: [Audit] }] }",
+            "spec.policies.overrides[1].policy",
+            "overridden twice",
+        ),
+        (
+            "excluded twice",
+            "policies: { exclude: [a, a] }",
+            "spec.policies.exclude[1]",
+            "listed twice",
+        ),
+        (
+            "excluded and overridden",
+            "policies: { exclude: [a], overrides: [{ policy: a, validationActions: [Warn] }] }",
+            "spec.policies.exclude[0]",
+            "both excluded and overridden",
+        ),
+    ];
+    for (name, extra, path, fragment) in cases {
+        let errors = validate(&with(extra));
+        let Some(error) = errors.iter().find(|e| e.path == *path) else {
+            panic!("case {name:?}: expected an error at {path}, got {errors:#?}");
+        };
+        assert!(
+            error.message.contains(fragment),
+            "case {name:?}: message {:?} lacks {fragment:?}",
+            error.message
+        );
+    }
+    // An action the API server does not know does not even parse (the CRD's enum refuses it too).
+    let yaml = format!("{BASE}  policies: {{ validationActions: [deny] }}\n");
+    let error = serde_saphyr::from_str::<Tenant>(&yaml).unwrap_err().to_string();
+    assert!(error.contains("deny"), "{error}");
+    // The compliant twin.
+    let valid = with(
+        "policies:\n  parameters: { maxReplicas: 4, requiredLabels: [cost-center] }\n  validationActions: [Warn, Audit]\n  overrides: [{ policy: max-replicas, validationActions: [Deny, Audit] }]\n  exclude: [no-latest]",
+    );
+    assert_eq!(validate(&valid), vec![]);
+}

@@ -82,6 +82,9 @@ pub struct ClusterInventory {
     pub classes: BTreeMap<ClassKind, BTreeSet<String>>,
     /// PersistentVolume name → the namespace of its `spec.claimRef` (bound or pre-bound).
     pub volumes: BTreeMap<String, String>,
+    /// The ValidatingAdmissionPolicies marked as tenant policies: every tenant gets a binding
+    /// of each bindable one (see [`super::policy_binding`]). Views do not use them.
+    pub policies: super::MarkedPolicies,
 }
 
 /// Which objects of one kind may be seen.
@@ -240,6 +243,7 @@ mod tests {
                 .into_iter()
                 .map(|(v, ns)| (v.to_string(), ns.to_string()))
                 .collect(),
+            ..ClusterInventory::default()
         }
     }
 

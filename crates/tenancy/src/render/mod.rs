@@ -12,6 +12,7 @@ mod namespace;
 mod naming;
 mod network;
 mod object;
+pub mod policy_binding;
 mod quota;
 mod rbac;
 
@@ -20,6 +21,7 @@ pub use context::{ApiServerEndpoint, AvailableApis, ClusterFacts, DnsFacts, Tena
 pub use namespace::{namespace_annotations, namespace_labels};
 pub use naming::short_hash;
 pub use object::{ManagedObject, Skipped};
+pub use policy_binding::{MarkedPolicies, MarkedPolicy, policy_statuses};
 pub use rbac::{owner_cluster_role_name, render_owner_cluster_rbac};
 
 use palisade_api::Tenant;
@@ -83,8 +85,9 @@ pub fn render_namespace(
 
 /// Cluster-scoped objects a tenant needs: its owners' ClusterRole and ClusterRoleBinding (see
 /// [`rbac::render_owner_cluster_rbac`]; what they may see of `inventory` is
-/// [`visible_cluster_objects`]), and the provider's AdminNetworkPolicy or
-/// CiliumClusterwideNetworkPolicy.
+/// [`visible_cluster_objects`]), the provider's AdminNetworkPolicy or
+/// CiliumClusterwideNetworkPolicy, and a ValidatingAdmissionPolicyBinding of each tenant policy
+/// in `inventory.policies` (see [`policy_binding`]).
 pub fn render_cluster_scoped(
     tenant: &Tenant,
     index: &dyn TenantLookup,
@@ -96,6 +99,7 @@ pub fn render_cluster_scoped(
     let mut objects = rbac::render_owner_cluster_rbac(tenant, &namespaces, &visible);
     let (network, skipped) = network::render_cluster_scoped(tenant, index, facts);
     objects.extend(network);
+    objects.extend(policy_binding::render(tenant, &inventory.policies));
     (objects, skipped)
 }
 
