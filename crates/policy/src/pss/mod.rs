@@ -17,10 +17,10 @@
 //!   the order of the reasons in the API server's message;
 //! - versions newer than the newest revision (and `latest`) evaluate as that newest version.
 //!
-//! Module map: [`host`] (host namespaces, ports, paths, probe hosts, Windows host process),
-//! [`privilege`] (privileged, escalation, capabilities, procMount), [`profiles`] (AppArmor,
-//! seccomp, SELinux), [`identity`] (runAsNonRoot, runAsUser), [`volumes`], [`sysctls`],
-//! [`object`] (finding the pod inside a workload).
+//! Module map: `host` (host namespaces, ports, paths, probe hosts, Windows host process),
+//! `privilege` (privileged, escalation, capabilities, procMount), `profiles` (AppArmor,
+//! seccomp, SELinux), `identity` (runAsNonRoot, runAsUser), `volumes`, `sysctls`, `object`
+//! (finding the pod inside a workload, and what the API server does to a new Pod first).
 
 mod host;
 mod identity;
@@ -368,7 +368,9 @@ pub fn check_ids(level: Level, version: Version) -> Vec<&'static str> {
     applicable(level, version).into_iter().map(|(c, _)| c.id).collect()
 }
 
-/// Evaluate a Pod's metadata and spec (or a pod template's) at a level and version.
+/// Evaluate a Pod's metadata and spec (or a pod template's) at a level and version, as given
+/// (e.g. a Pod the API server already stored; for a manifest, [`check_object`] applies what the
+/// API server would do to it first).
 pub fn check_pod(level: Level, version: Version, metadata: &ObjectMeta, spec: &PodSpec) -> Vec<Forbidden> {
     applicable(level, version)
         .into_iter()
@@ -386,6 +388,10 @@ pub fn check_pod(level: Level, version: Version, metadata: &ObjectMeta, spec: &P
 /// StatefulSet, DaemonSet, Job, CronJob, ReplicationController, PodTemplate). `Ok(None)` for
 /// kinds without pods; `Ok(Some(vec![]))` also when an optional template is absent (PSA lets
 /// that through). Err names the field that cannot be read as the Kubernetes type.
+///
+/// A Pod is judged as the API server hands a new one to PodSecurity: with host-network ports
+/// defaulted to hostPorts and deprecated AppArmor annotations copied to unset fields, so a
+/// manifest gets the answer `kubectl apply` would. Pod templates are judged as written.
 pub fn check_object(
     level: Level,
     version: Version,

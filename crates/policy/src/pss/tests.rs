@@ -474,3 +474,46 @@ fn unreadable_objects_name_the_field() {
         Err(PssError::NotAnObject)
     );
 }
+
+/// What the API server changes in a new Pod before PodSecurity sees it (observed against the
+/// real API server by tests/pss_apiserver.rs), and leaves alone in pod templates.
+#[test]
+fn new_pods_are_judged_as_the_api_server_defaults_them() {
+    let spec = json!({ "hostNetwork": true, "containers": [{ "name": "c", "ports": [{ "containerPort": 8080 }] }] });
+    let as_pod = check_object(Level::Baseline, Version::Latest, &pod(spec.clone()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        as_pod.iter().map(|f| f.check).collect::<Vec<_>>(),
+        ["hostNamespaces", "hostPorts"]
+    );
+    assert_eq!(as_pod[1].detail, "container \"c\" uses hostPort 8080");
+    let deployment = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "spec": { "template": { "spec": spec } } });
+    assert_eq!(
+        failing(Level::Baseline, Version::Latest, &deployment),
+        ["hostNamespaces"]
+    );
+
+    let annotated = |os: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p", "annotations": { "container.apparmor.security.beta.kubernetes.io/c": "unconfined" } },
+            "spec": { "os": { "name": os }, "containers": [{ "name": "c" }] }
+        })
+    };
+    let linux = check_object(Level::Baseline, Version::Latest, &annotated("linux"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        linux[0].detail,
+        "container \"c\" and annotation must not set AppArmor profile type to \"Unconfined\", \
+         \"container.apparmor.security.beta.kubernetes.io/c=\"unconfined\"\""
+    );
+    let windows = check_object(Level::Baseline, Version::Latest, &annotated("windows"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        windows[0].detail,
+        "annotation must not set AppArmor profile type to \"container.apparmor.security.beta.kubernetes.io/c=\"unconfined\"\""
+    );
+}
