@@ -23,6 +23,7 @@ use crate::plan::{Apply, NamespaceActions, NamespaceStep, ObjectAction, Plan, Se
 use crate::reconcile::{Context, FIELD_MANAGER, api_for};
 use crate::status::{Outcome, tenant_status};
 use crate::watch::seen;
+use palisade_tenancy::render::policy_statuses;
 
 /// What carrying out a plan did.
 #[derive(Debug, Default)]
@@ -256,6 +257,7 @@ impl Executor<'_> {
         }
         outcome.quota_used = quota_used;
         outcome.foreign_policies = ctx.shared.foreign().of(name, &outcome.namespaces);
+        outcome.policies = policy_statuses(self.tenant, &ctx.shared.inventory().cluster().policies);
         self.metrics(&done);
         let outcome = &done.outcome;
         let status_changed = self.write_status(outcome).await?;
@@ -299,6 +301,13 @@ impl Executor<'_> {
             foreign_policies: self.ctx.shared.foreign().of(self.name, &namespaces),
             namespaces,
             invalid: invalid.iter().map(ToString::to_string).collect(),
+            // Nothing is applied or pruned: the bindings stay as the last valid spec left them.
+            policies: self
+                .tenant
+                .status
+                .as_ref()
+                .map(|s| s.policies.clone())
+                .unwrap_or_default(),
             ..Outcome::default()
         };
         self.write_status(&outcome).await?;

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use palisade_api::{ClassAllowList, Tenant};
 use palisade_tenancy::ClusterInventory;
-use palisade_tenancy::render::{ClassKind, node_selected};
+use palisade_tenancy::render::{ClassKind, MarkedPolicies, MarkedPolicy, node_selected};
 
 type Labels = BTreeMap<String, String>;
 
@@ -70,6 +70,8 @@ pub struct Woken {
     /// or no volume): the holders of the two namespaces see other volumes now, unless they are
     /// the same tenant.
     pub volumes: BTreeSet<(Option<String>, Option<String>)>,
+    /// Every tenant: a tenant policy came, changed or went (each tenant has a binding of each).
+    pub all: bool,
 }
 
 impl Woken {
@@ -235,6 +237,31 @@ impl Inventory {
             self.class_changed(kind, name);
         }
         self.cluster.classes.insert(kind, names);
+    }
+
+    /// A ValidatingAdmissionPolicy marked as a tenant policy was written: every tenant is woken
+    /// if what the renderer reads of it changed (a status write changes nothing).
+    pub fn policy_applied(&mut self, policy: MarkedPolicy) {
+        if self.cluster.policies.get(&policy.name) != Some(&policy) {
+            self.cluster.policies.insert(policy.name.clone(), policy);
+            self.woken.all = true;
+        }
+    }
+
+    /// A tenant policy was deleted or lost its marker: every tenant loses its binding.
+    pub fn policy_deleted(&mut self, name: &str) {
+        if self.cluster.policies.remove(name).is_some() {
+            self.woken.all = true;
+        }
+    }
+
+    /// The tenant policies were listed again: these are all of them.
+    pub fn policies_reset(&mut self, policies: impl IntoIterator<Item = MarkedPolicy>) {
+        let policies: MarkedPolicies = policies.into_iter().map(|p| (p.name.clone(), p)).collect();
+        if self.cluster.policies != policies {
+            self.cluster.policies = policies;
+            self.woken.all = true;
+        }
     }
 
     fn class_changed(&mut self, kind: ClassKind, name: &str) {

@@ -82,6 +82,13 @@ pub const MANAGED_KINDS: &[ManagedKind] = &[
         false,
     ),
     kind(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        false,
+        true,
+    ),
+    kind(
         "rbac.authorization.k8s.io/v1",
         "RoleBinding",
         "rolebindings",
@@ -133,6 +140,7 @@ pub fn lookup(api_version: &str, kind: &str) -> Option<&'static ManagedKind> {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::Resource;
+    use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
     use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
@@ -157,6 +165,7 @@ mod tests {
             built_in::<Namespace>(false),
             built_in::<ClusterRole>(false),
             built_in::<ClusterRoleBinding>(false),
+            built_in::<ValidatingAdmissionPolicyBinding>(false),
             built_in::<RoleBinding>(true),
             built_in::<ResourceQuota>(true),
             built_in::<LimitRange>(true),

@@ -9,6 +9,9 @@
 //!      │                        directory
 //!      │  (view) inventory_watch  Nodes, PersistentVolumes and the five class kinds into
 //!      │                        inventory::Inventory, which wakes the tenants whose view changed
+//!      │  tenant_policies ..... ValidatingAdmissionPolicies labelled palisade.dev/tenant-policy
+//!      │                        into the inventory (a change wakes every tenant); their
+//!      │                        PalisadeTenantBindings status condition
 //!      ▼
 //!  reconcile(tenant)                                  (kube-runtime Controller; a `reconcile` span)
 //!      ├─ render_tenant() .. the desired objects, and what is skipped   (pure, palisade-tenancy)
@@ -19,7 +22,8 @@
 //!      │                     those succeeded) server-side apply (field manager `palisade`) of
 //!      │                     the rest; then the prune: managed objects no longer desired,
 //!      │                     never in a namespace that terminates or failed (Plan::settle, pure)
-//!      └─ status ........... namespaces, conditions, quota usage        (pure status::tenant_status)
+//!      └─ status ........... namespaces, conditions, quota usage, tenant policies
+//!                            (pure status::tenant_status)
 //!                            metrics: reconcile_failures_total{step} names the step that failed
 //!  foreign .......... a watch of NetworkPolicies Palisade did not write (whole objects), each
 //!                     judged by the webhook's rule (admission::network_policy::check_spec) into
@@ -68,6 +72,15 @@
 //!   it may use (all of a kind it does not restrict), from the watched [`inventory`], so that
 //!   Palisade's proxy can show them by asking as the owner. The controller holds those
 //!   permissions itself, which RBAC requires of whoever writes them.
+//! - **Tenant policies.** Each ValidatingAdmissionPolicy labelled
+//!   `palisade.dev/tenant-policy: "true"` that can be bound (paramKind the Tenant, CEL that
+//!   compiles and that Palisade can evaluate too) gets one ValidatingAdmissionPolicyBinding per
+//!   tenant, `palisade-<tenant>.<policy>`, with the Tenant as params and matching only the
+//!   tenant's namespaces and the namespaced objects in them (see
+//!   `palisade_tenancy::render::policy_binding`); applied and pruned like every other managed
+//!   object. The Tenant's `status.policies` says, per policy, whether it is bound, with which
+//!   validation actions, or why not; the policy's own status carries a
+//!   `PalisadeTenantBindings` condition (see [`tenant_policies`]).
 
 pub mod cache;
 pub mod compare;
@@ -83,6 +96,7 @@ pub mod plan;
 mod reconcile;
 mod run;
 pub mod status;
+pub mod tenant_policies;
 mod watch;
 
 pub use leader::LeaderElection;

@@ -181,6 +181,9 @@ async fn run_controller(
     // or each owner ClusterRole would be written once without their names and again with them.
     let (_inventory, inventory_lists) = watch_inventory(&driver, &client, &shared);
     first_lists.extend(inventory_lists);
+    // Tenant policies: listed first too, or a first reconcile would prune every binding.
+    let _tenant_policies = crate::tenant_policies::watch(&driver, &client, &shared);
+    first_lists.push(crate::tenant_policies::WATCH_NAME.to_string());
     let synced = driver.synced();
     for kind in first_lists {
         if tokio::time::timeout(FIRST_LIST_TIMEOUT, synced.listed(&kind))

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use palisade_api::{Tenant, TenantCondition, TenantStatus};
+use palisade_api::{Tenant, TenantCondition, TenantPolicyStatus, TenantStatus};
 use palisade_tenancy::quantity::{self, Amount};
 use palisade_tenancy::render::Skipped;
 
@@ -33,6 +33,9 @@ pub struct Outcome {
     /// `namespace/name: why` of each NetworkPolicy in the tenant's namespaces, not written by
     /// Palisade, that the webhook would refuse today (see [`crate::foreign`]).
     pub foreign_policies: Vec<String>,
+    /// Every tenant policy of the cluster, and whether it is bound for this tenant (see
+    /// `palisade_tenancy::render::policy_statuses`).
+    pub policies: Vec<TenantPolicyStatus>,
 }
 
 pub const READY: &str = "Ready";
@@ -150,6 +153,7 @@ pub fn tenant_status(tenant: &Tenant, outcome: &Outcome, now: &str) -> TenantSta
         conditions,
         quota_used: outcome.quota_used.clone(),
         quota_summary: (!hard.is_empty()).then(|| quota_summary(hard, &outcome.quota_used)),
+        policies: outcome.policies.clone(),
     }
 }
 

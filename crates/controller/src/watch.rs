@@ -8,7 +8,8 @@
 //!   (fingerprints for the apply skip and the prune); namespaces also to the directory.
 //!
 //! Nodes, classes and volumes go to the [`Inventory`] (`inventory_watch.rs`), which also keeps
-//! what of each Tenant's spec they can concern.
+//! what of each Tenant's spec they can concern; so do tenant policies ([`crate::tenant_policies`]),
+//! whose changes concern every tenant.
 //!
 //! Most kinds are watched by metadata only (labels and resourceVersion): the controller never
 //! holds whole objects, which keeps 40,000 managed objects in a few MiB. ResourceQuotas are
@@ -87,13 +88,17 @@ impl Shared {
     /// Changes the inventory and wakes the tenants whose view the change concerns (the holders
     /// of namespaces whose volumes changed are asked of the directory once the inventory is
     /// released).
-    fn change_inventory_and_wake(&self, change: impl FnOnce(&mut Inventory)) {
+    pub(crate) fn change_inventory_and_wake(&self, change: impl FnOnce(&mut Inventory)) {
         let woken = {
             let mut inventory = self.inventory.write().unwrap_or_else(PoisonError::into_inner);
             change(&mut inventory);
             inventory.take_woken()
         };
         if woken == Woken::default() {
+            return;
+        }
+        if woken.all {
+            self.wake_all();
             return;
         }
         let tenants = {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{condition, env, kind_of, tenant_from_yaml, unique};
 use futures::StreamExt;
+use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, Pod};
@@ -31,7 +32,7 @@ use palisade_controller::LeaderElection;
 use palisade_controller::diff::ObjectKey;
 use palisade_controller::discovery::discover;
 use palisade_controller::kinds::{MANAGED_KINDS, ManagedKind};
-use palisade_tenancy::render::TenantPlan;
+use palisade_tenancy::render::{MarkedPolicy, TenantPlan};
 use palisade_tenancy::{ClusterInventory, TenantIndex, render_tenant};
 use palisade_testenv::{StandInKind, eventually, install_stand_in_crd};
 use serde_json::{Value, json};
@@ -366,22 +367,32 @@ async fn wait_ready(controller: &mut Controller, tenants: &Api<Tenant>, name: &s
 }
 
 /// What the renderer says the tenants must have, with what the cluster serves (every optional
-/// API, through the stand-ins). The inventory is empty: this test makes no Node and no
-/// PersistentVolume, and its tenants restrict no class kind.
+/// API, through the stand-ins). The inventory holds only the tenant policies: this test makes
+/// no Node and no PersistentVolume, and its tenants restrict no class kind.
 async fn expected(admin: &Client, tenants: &Api<Tenant>, names: &[String]) -> BTreeMap<String, TenantPlan> {
     let facts = discover(admin, None).await.unwrap().facts;
+    let marked = Api::<ValidatingAdmissionPolicy>::all(admin.clone())
+        .list(&ListParams::default().labels("palisade.dev/tenant-policy=true"))
+        .await
+        .unwrap();
+    let inventory = ClusterInventory {
+        policies: marked
+            .items
+            .iter()
+            .map(|vap| {
+                let policy = MarkedPolicy::from_policy(vap, palisade_policy::vap::tenant_policy_problems(vap));
+                (policy.name.clone(), policy)
+            })
+            .collect(),
+        ..ClusterInventory::default()
+    };
     let mut live = Vec::new();
     for name in names {
         live.push(tenants.get(name).await.unwrap());
     }
     let index = TenantIndex::new(live.iter());
     live.iter()
-        .map(|t| {
-            (
-                t.name_any(),
-                render_tenant(t, &index, &facts, &ClusterInventory::default()),
-            )
-        })
+        .map(|t| (t.name_any(), render_tenant(t, &index, &facts, &inventory)))
         .collect()
 }
 
@@ -496,6 +507,15 @@ async fn controller_needs_nothing_beyond_its_deployed_rbac() {
         discover(&admin, None).await.unwrap(),
         "discovery as {CONTROLLER_SA} differs from the admin's"
     );
+
+    // A tenant policy, so that every tenant gets a ValidatingAdmissionPolicyBinding whose
+    // paramRef names it (the API server lets only a writer who may `get` that Tenant create it).
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/max-replicas.yaml"),
+    )
+    .unwrap();
+    let example: Value = serde_saphyr::from_str(&example).unwrap();
+    apply_manifest(&admin, &example).await.unwrap();
 
     let mut controller = Controller::start();
     let tenants: Api<Tenant> = Api::all(admin.clone());
