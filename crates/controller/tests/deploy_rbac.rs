@@ -619,6 +619,12 @@ async fn controller_needs_nothing_beyond_its_deployed_rbac() {
         ),
         (calico, json!({ "spec": { "network": { "provider": "Kubernetes" } } })),
     ];
+    // The tenant policy loses its marker: every tenant's binding of it goes.
+    let unmark = json!({ "metadata": { "labels": { labels::TENANT_POLICY: null } } });
+    Api::<ValidatingAdmissionPolicy>::all(admin.clone())
+        .patch("palisade-max-replicas", &PatchParams::default(), &Patch::Merge(&unmark))
+        .await
+        .unwrap();
     for (name, patch) in &changes {
         tenants
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
@@ -928,6 +934,12 @@ async fn access_reviews_show_what_the_service_accounts_can_and_cannot_do() {
             may("create", "events.k8s.io/events").ns("default"),
             may("patch", "events.k8s.io/events").ns("default").named("any"),
             may("watch", "apiextensions.k8s.io/customresourcedefinitions"),
+            // A tenant policy's PalisadeTenantBindings condition (a refusal is only logged).
+            may(
+                "patch",
+                "admissionregistration.k8s.io/validatingadmissionpolicies/status",
+            )
+            .named("p"),
             // Owners' ClusterRoles grant get/list/watch/update/patch/delete on their namespaces
             // by name, get/list/watch on their Tenant and on the nodes, volumes and classes they
             // may see; RBAC lets the controller write them only if it holds those. (The tenants
@@ -962,6 +974,9 @@ async fn access_reviews_show_what_the_service_accounts_can_and_cannot_do() {
                 .ns("palisade-system")
                 .named("palisade"),
             may_not("patch", "palisade.dev/tenants").named("some-tenant"),
+            // The platform team's policies are read, never changed.
+            may_not("patch", "admissionregistration.k8s.io/validatingadmissionpolicies").named("p"),
+            may_not("delete", "admissionregistration.k8s.io/validatingadmissionpolicies").named("p"),
             may_not("delete", "palisade.dev/tenants").named("some-tenant"),
             may_not("escalate", "rbac.authorization.k8s.io/clusterroles").named("admin"),
             may_not("create", "rbac.authorization.k8s.io/roles").ns(tenant_ns),
