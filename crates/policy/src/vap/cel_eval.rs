@@ -60,12 +60,15 @@ impl<'e> Bindings<'e> {
         }
     }
 
-    /// Evaluate `expression`, first computing the policy variables it reads (and those they
-    /// read, in declaration order).
+    /// Evaluate `expression`. The policy variables it may read (and those they read) are
+    /// computed first, but a failed one is left out of `variables` rather than failing the
+    /// expression: like the API server's lazy variables, it is an error only when the evaluation
+    /// actually reaches it (`true || variables.broken` holds).
     pub fn evaluate(&mut self, expression: &Expression) -> Evaluated {
         let mut needed = BTreeSet::new();
         self.collect_needed(&expression.reads_variables, &mut needed);
         let mut ready: HashMap<Key, CelValue> = HashMap::new();
+        let mut failed: HashMap<String, String> = HashMap::new();
         for variable in self.variables.iter().filter(|v| needed.contains(&v.name)) {
             let value = match self.computed.get(&variable.name) {
                 Some(value) => value.clone(),
@@ -79,18 +82,26 @@ impl<'e> Bindings<'e> {
                 Evaluated::Value(value) => {
                     ready.insert(Key::String(Arc::new(variable.name.clone())), value);
                 }
-                // A variable's failure is the reading expression's failure.
                 Evaluated::Error(error) => {
-                    return Evaluated::Error(format!(
-                        "expression '{}' resulted in error: {}",
-                        expression.source,
-                        error_detail(&error)
-                    ));
+                    failed.insert(variable.name.clone(), error_detail(&error).to_string());
                 }
                 unsupported @ Evaluated::Unsupported(_) => return unsupported,
             }
         }
-        run_in(&self.scope, &ready, expression)
+        match run_in(&self.scope, &ready, expression) {
+            Evaluated::Error(error) => {
+                // Reaching a failed variable shows here as a missing key of `variables`.
+                let missing = error_detail(&error).strip_prefix("no such key: ").unwrap_or_default();
+                match failed.get(missing) {
+                    Some(cause) => Evaluated::Error(format!(
+                        "expression '{}' resulted in error: composited variable \"{missing}\" fails to evaluate: {cause}",
+                        expression.source
+                    )),
+                    None => Evaluated::Error(error),
+                }
+            }
+            other => other,
+        }
     }
 
     fn collect_needed(&self, reads: &BTreeSet<String>, needed: &mut BTreeSet<String>) {

@@ -26,4 +26,4 @@ pub use evaluate::{
 };
 pub use matching::{Match, NamespaceFact, matches, rule_matches, selector_matches};
 pub use response::{Denial, Response, VALIDATION_FAILURE_ANNOTATION, respond};
-pub use value::{GroupVersion, Request, UserInfo, to_cel};
+pub use value::{GroupVersion, Request, UserInfo, as_admitted, to_cel};

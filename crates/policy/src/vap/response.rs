@@ -10,6 +10,9 @@ use super::value::Request;
 pub struct Response {
     /// The error status, when a binding denies: HTTP code, reason and message.
     pub denial: Option<Denial>,
+    /// Every denial, `denial` first. The API server reports one; which one, when several
+    /// bindings deny, follows its internal policy order, not the names.
+    pub denials: Vec<Denial>,
     /// `Warning` headers, in binding order.
     pub warnings: Vec<String>,
     /// Audit annotations: `<policy>/<key>` and the `validation.policy.admission.k8s.io/validation_failure`
@@ -39,8 +42,10 @@ pub fn respond(request: &Request, verdicts: &[BindingVerdict]) -> Response {
             )
         };
         match &verdict.outcome {
-            Outcome::ConfigError { message, denies: true } if response.denial.is_none() => {
-                response.denial = Some(forbidden(request, "Invalid", &denial_message(message)));
+            Outcome::ConfigError { message, denies: true } => {
+                response
+                    .denials
+                    .push(forbidden(request, "Invalid", &denial_message(message)));
             }
             Outcome::Evaluated {
                 decisions,
@@ -49,13 +54,15 @@ pub fn respond(request: &Request, verdicts: &[BindingVerdict]) -> Response {
                 for decision in decisions.iter().filter(|d| d.action == Action::Deny) {
                     for action in &verdict.validation_actions {
                         match action.as_str() {
-                            "Deny" if response.denial.is_none() => {
+                            "Deny" => {
                                 let reason = if decision.reason.is_empty() {
                                     "Invalid"
                                 } else {
                                     &decision.reason
                                 };
-                                response.denial = Some(forbidden(request, reason, &denial_message(&decision.message)));
+                                response
+                                    .denials
+                                    .push(forbidden(request, reason, &denial_message(&decision.message)));
                             }
                             "Warn" => response.warnings.push(format!(
                                 "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
@@ -83,6 +90,11 @@ pub fn respond(request: &Request, verdicts: &[BindingVerdict]) -> Response {
             _ => {}
         }
     }
+    // The API server stops at a binding's first denial.
+    response.denials.dedup_by(|later, earlier| {
+        later.message.split(" denied request: ").next() == earlier.message.split(" denied request: ").next()
+    });
+    response.denial = response.denials.first().cloned();
     if !failures.is_empty() {
         response.audit_annotations.push((
             VALIDATION_FAILURE_ANNOTATION.to_string(),

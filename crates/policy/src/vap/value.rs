@@ -34,6 +34,31 @@ pub fn to_cel(value: &Value) -> CelValue {
     }
 }
 
+/// `object` as the API server hands it to admission: Go's `omitempty` drops the empty maps
+/// and lists of the typed fields, so `labels: {}` in a manifest is no `labels` at all to a
+/// policy (`'x' in object.metadata.labels` is then an error, not false). Done for the metadata
+/// every kind shares and for the data maps of ConfigMaps and Secrets; custom resources keep
+/// their own empty fields, as the API server keeps them.
+pub fn as_admitted(object: &mut Value) {
+    const METADATA_OMITTED_WHEN_EMPTY: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.retain(|key, value| !(METADATA_OMITTED_WHEN_EMPTY.contains(&key.as_str()) && is_empty(value)));
+    }
+    let core_data_kind = object["apiVersion"] == "v1" && (object["kind"] == "ConfigMap" || object["kind"] == "Secret");
+    if core_data_kind && let Some(fields) = object.as_object_mut() {
+        fields.retain(|key, value| !(["data", "binaryData", "stringData"].contains(&key.as_str()) && is_empty(value)));
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.is_empty(),
+        Value::Array(list) => list.is_empty(),
+        Value::Null => true,
+        _ => false,
+    }
+}
+
 /// Group, version and kind (or resource) of a request, as in an AdmissionRequest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupVersion {

@@ -177,11 +177,11 @@ pub fn policy_request(
     request: &kube::core::admission::AdmissionRequest<kube::core::DynamicObject>,
 ) -> anyhow::Result<Request> {
     let to_json = |object: &Option<kube::core::DynamicObject>| -> anyhow::Result<Option<Value>> {
-        object
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(anyhow::Error::from)
+        let mut value = object.as_ref().map(serde_json::to_value).transpose()?;
+        if let Some(value) = value.as_mut() {
+            palisade_policy::vap::as_admitted(value);
+        }
+        Ok(value)
     };
     let operation = serde_json::to_value(&request.operation)?
         .as_str()

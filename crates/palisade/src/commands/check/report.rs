@@ -130,11 +130,10 @@ fn object_json(result: &Checked) -> Value {
         Verdict::Patch(patch) => json!({ "verdict": "patch", "patch": patch }),
         Verdict::Deny(message) => json!({ "verdict": "deny", "message": message }),
     };
-    let denial = result
-        .response
-        .denial
-        .as_ref()
-        .map(|d| json!({ "code": d.code, "reason": d.reason, "message": d.message }));
+    let denial_json =
+        |d: &palisade_policy::vap::Denial| json!({ "code": d.code, "reason": d.reason, "message": d.message });
+    let denial = result.response.denial.as_ref().map(denial_json);
+    let denials: Vec<Value> = result.response.denials.iter().map(denial_json).collect();
     let annotations: serde_json::Map<String, Value> = result
         .response
         .audit_annotations
@@ -157,7 +156,7 @@ fn object_json(result: &Checked) -> Value {
         "message": result.denial(),
         "tenantRules": tenant_rules,
         "policies": result.policies.iter().map(verdict_json).collect::<Vec<_>>(),
-        "response": { "denial": denial, "warnings": result.response.warnings, "auditAnnotations": annotations },
+        "response": { "denial": denial, "denials": denials, "warnings": result.response.warnings, "auditAnnotations": annotations },
     })
 }
 
