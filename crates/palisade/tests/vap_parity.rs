@@ -1,5 +1,5 @@
-//! Offline parity for ValidatingAdmissionPolicies: `palisade check` must give the real API
-//! server's answer, field for field. A table of (policy, binding, object) cases is installed on
+//! Offline parity for ValidatingAdmissionPolicies and Pod Security: `palisade check` must give
+//! the real API server's answer, field for field. A table of (policy, binding, object) cases is installed on
 //! testenv's kube-apiserver, every object is sent to it with server-side dry-run (updates against
 //! an object stored before the policies existed), and the HTTP status code, reason, message and
 //! warnings it answers are compared with what `palisade check -o json` prints for the same object,
@@ -197,7 +197,10 @@ async fn check_gives_the_api_servers_verdict_for_validating_admission_policies()
     // carries `env: prod`, which one policy reads through namespaceObject.
     let strict = unique_name("vap-strict");
     let relaxed = unique_name("vap-relaxed");
-    for (tenant, max, labels) in [(&strict, 4, json!(["cost-center"])), (&relaxed, 20, json!(["cost-center"]))] {
+    for (tenant, max, labels) in [
+        (&strict, 4, json!(["cost-center"])),
+        (&relaxed, 20, json!(["cost-center"])),
+    ] {
         create(
             &admin,
             &json!({
@@ -223,6 +226,19 @@ async fn check_gives_the_api_servers_verdict_for_validating_admission_policies()
         &admin,
         &json!({ "apiVersion": "v1", "kind": "Namespace",
         "metadata": { "name": ns_relaxed, "labels": { "palisade.dev/tenant": relaxed, "env": "prod" } } }),
+    )
+    .await;
+
+    // A namespace of the strict tenant under Pod Security: baseline enforced, restricted warned.
+    let ns_secured = unique_name("vap-c");
+    create(
+        &admin,
+        &json!({ "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": ns_secured, "labels": {
+            "palisade.dev/tenant": strict,
+            "pod-security.kubernetes.io/enforce": "baseline",
+            "pod-security.kubernetes.io/warn": "restricted",
+        } } }),
     )
     .await;
 
@@ -405,7 +421,7 @@ async fn check_gives_the_api_servers_verdict_for_validating_admission_policies()
         }),
     ));
 
-    let (a, b) = (ns_strict.as_str(), ns_relaxed.as_str());
+    let (a, b, c) = (ns_strict.as_str(), ns_relaxed.as_str(), ns_secured.as_str());
     let cm = |name: &str, ns: &str, labels: Value, data: Value| config_map(name, ns, labels, data);
     let ok_pod_containers =
         json!([{ "name": "main", "image": "nginx:1.27", "resources": { "limits": { "memory": "512Mi" } } }]);
@@ -574,6 +590,41 @@ async fn check_gives_the_api_servers_verdict_for_validating_admission_policies()
         Case {
             name: "params missing, parameterNotFoundAction Allow",
             object: json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "g2", "namespace": b } }),
+            stored: None,
+        },
+        Case {
+            name: "Pod Security: a privileged pod under baseline",
+            object: pod(
+                "k1",
+                c,
+                json!([{ "name": "main", "image": "nginx:1.27", "securityContext": { "privileged": true } }]),
+            ),
+            stored: None,
+        },
+        Case {
+            name: "Pod Security: baseline passes, restricted warns",
+            object: pod("k2", c, json!([{ "name": "main", "image": "nginx:1.27" }])),
+            stored: None,
+        },
+        Case {
+            name: "Pod Security: a workload's template only warns",
+            object: json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": { "name": "k3", "namespace": c },
+                "spec": {
+                    "replicas": 1,
+                    "selector": { "matchLabels": { "app": "k3" } },
+                    "template": {
+                        "metadata": { "labels": { "app": "k3" } },
+                        "spec": { "hostNetwork": true, "containers": [ { "name": "main", "image": "nginx:1.27" } ] }
+                    }
+                }
+            }),
+            stored: None,
+        },
+        Case {
+            name: "Pod Security passes, then the tenant's policy refuses",
+            object: deployment("k4", c, 5, "nginx:1.27", json!({})),
             stored: None,
         },
         Case {

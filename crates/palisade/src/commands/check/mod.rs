@@ -8,6 +8,7 @@
 //! too, binding by binding, by `palisade_policy::vap`, and the answer is worded as the API server
 //! words it. An object that is already stored (`--existing`) is checked as an UPDATE of it.
 
+mod pod_security;
 mod policies;
 mod report;
 
@@ -77,7 +78,8 @@ pub enum Output {
 /// What the live cluster decides and `check` cannot, printed after the verdicts.
 const NOT_CHECKED: &[&str] = &[
     "API validation (schema, required fields, immutable fields): the API server's, before and after the webhook",
-    "Pod Security admission (the namespace's pod-security.kubernetes.io labels)",
+    "Pod Security admission on updates (checked on creation only) and its exemptions (users, runtime classes, namespaces)",
+    "defaulting: the API server fills in defaults (imagePullPolicy, strategy, restartPolicy, ...) before policies read the object; check reads the manifest as written",
     "RBAC: whether the user may send the request at all",
     "the tenant-wide quota's requests in flight: checked here against the objects in the cluster state and the objects checked before in this run, not against the webhook's live reservations; kinds counted only by number (count/<resource>) other than pods, claims and Services are not counted",
     "Kubernetes' own ResourceQuota and LimitRange admission in each namespace",
@@ -167,12 +169,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         };
         let policy_request = policies::policy_request(&request)?;
         let verdicts = policies.evaluate(&policy_request);
-        let response = palisade_policy::vap::respond(&policy_request, &verdicts);
+        let pod_security = pod_security::evaluate(&policy_request, policies.namespace_labels(&policy_request).as_ref());
+        let response = admission_response(&pod_security, palisade_policy::vap::respond(&policy_request, &verdicts));
         results.push(report::Checked {
             origin: object.origin.to_string(),
             request: policy_request,
             tenant_rules,
             policies: verdicts,
+            pod_security,
             response,
         });
     }
@@ -201,6 +205,29 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the API server answers as far as its own admission decides it: PodSecurity runs
+/// before the admission policies, and a PodSecurity refusal ends the request there.
+fn admission_response(
+    pod_security: &pod_security::PodSecurityAnswer,
+    policies: palisade_policy::vap::Response,
+) -> palisade_policy::vap::Response {
+    let mut response = palisade_policy::vap::Response {
+        warnings: pod_security.warnings.clone(),
+        audit_annotations: pod_security.audit_annotations.clone(),
+        ..Default::default()
+    };
+    if let Some(denial) = &pod_security.denial {
+        response.denial = Some(denial.clone());
+        response.denials = vec![denial.clone()];
+        return response;
+    }
+    response.denial = policies.denial;
+    response.denials = policies.denials;
+    response.warnings.extend(policies.warnings);
+    response.audit_annotations.extend(policies.audit_annotations);
+    response
 }
 
 fn fail_on(problems: &[manifests::Diagnostic]) -> anyhow::Result<ExitCode> {

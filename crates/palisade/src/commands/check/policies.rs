@@ -75,6 +75,19 @@ impl PolicyState {
         });
     }
 
+    /// The labels of the namespace `request` is in (or of the Namespace it is), when known.
+    pub fn namespace_labels(&self, request: &Request) -> Option<BTreeMap<String, String>> {
+        if request.namespace.is_empty() {
+            return None;
+        }
+        match self.namespace(&request.namespace) {
+            Lookup::Found(namespace) => Some(Request::labels(Some(&namespace))),
+            // Not stored: PodSecurity would refuse nothing (the namespace does not exist).
+            Lookup::Missing => Some(BTreeMap::new()),
+            Lookup::Unknown(_) => None,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }

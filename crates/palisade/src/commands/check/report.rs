@@ -11,6 +11,8 @@ pub struct Checked {
     pub request: Request,
     pub tenant_rules: Verdict,
     pub policies: Vec<BindingVerdict>,
+    pub pod_security: super::pod_security::PodSecurityAnswer,
+    /// The API server's own answer: PodSecurity, then the admission policies.
     pub response: Response,
 }
 
@@ -36,6 +38,11 @@ impl Checked {
 
     /// What could not be evaluated, binding by binding.
     fn undecided(&self) -> Vec<String> {
+        let pod_security = self.pod_security.undecided.clone();
+        pod_security.into_iter().chain(self.policy_undecided()).collect()
+    }
+
+    fn policy_undecided(&self) -> Vec<String> {
         self.policies
             .iter()
             .filter_map(|verdict| match &verdict.outcome {
@@ -155,6 +162,11 @@ fn object_json(result: &Checked) -> Value {
         "decided": result.denial().is_some() || result.undecided().is_empty(),
         "message": result.denial(),
         "tenantRules": tenant_rules,
+        "podSecurity": {
+            "denial": result.pod_security.denial.as_ref().map(denial_json),
+            "warnings": result.pod_security.warnings,
+            "undecided": result.pod_security.undecided,
+        },
         "policies": result.policies.iter().map(verdict_json).collect::<Vec<_>>(),
         "response": { "denial": denial, "denials": denials, "warnings": result.response.warnings, "auditAnnotations": annotations },
     })
