@@ -60,8 +60,9 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The files behind the given paths: files as given, directories searched for `*.yaml`, `*.yml`
-/// and `*.json` (recursively, in name order so output is stable).
+/// The files behind the given paths: files as given, directories read for `*.yaml`, `*.yml`
+/// and `*.json` in name order so output is stable. Like `kubectl apply -f DIR`, a directory's
+/// subdirectories are not entered: `examples/` holds Tenants, `examples/policies/` policies.
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
     let mut files = Vec::new();
     for path in paths {
@@ -88,8 +89,8 @@ fn collect_into(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), Diagnostic>
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if entry.is_dir() || is_manifest {
-            collect_into(&entry, files)?;
+        if is_manifest && !entry.is_dir() {
+            files.push(entry);
         }
     }
     Ok(())

@@ -228,7 +228,13 @@ fn check_gives_the_webhook_answer_offline() {
     let lines = stdout(&out);
     assert!(lines.contains("mutated  Namespace payments-web:"), "{lines}");
     assert!(lines.contains("\"palisade.dev/tenant\":\"payments\""), "{lines}");
-    assert!(lines.contains("mutated  Pod payments-api/api:"), "{lines}");
+    // The tenant rules mutate the pod, and Pod Security (the tenant enforces restricted) then
+    // refuses it, with the API server's own message.
+    assert!(
+        lines.contains("DENIED   Pod payments-api/api: pods \"api\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{lines}"
+    );
+    assert!(lines.contains("  mutated by the tenant rules first: "), "{lines}");
     assert!(lines.contains("DENIED   Deployment payments-api/debug: tenant \"payments\" allows images only from registry.example.com/payments/"), "{lines}");
     assert!(
         lines.contains(

@@ -8,8 +8,6 @@
 //! too, binding by binding, by `palisade_policy::vap`, and the answer is worded as the API server
 //! words it. An object that is already stored (`--existing`) is checked as an UPDATE of it.
 
-mod pod_security;
-mod policies;
 mod report;
 
 use std::collections::BTreeMap;
@@ -20,9 +18,9 @@ use anyhow::{Context, bail};
 use palisade_admission::{AdmissionConfig, SNAPSHOT_KINDS, Snapshot, Verdict, offline, review};
 use palisade_view::Index as _;
 
-use self::policies::PolicyState;
 use super::validate::load_and_check;
 use crate::manifests;
+use palisade_audit::PolicyState;
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -167,17 +165,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 refused => refused,
             },
         };
-        let policy_request = policies::policy_request(&request)?;
-        let verdicts = policies.evaluate(&policy_request);
-        let pod_security = pod_security::evaluate(&policy_request, policies.namespace_labels(&policy_request).as_ref());
-        let response = admission_response(&pod_security, palisade_policy::vap::respond(&policy_request, &verdicts));
+        let decided = palisade_audit::decide(&request, tenant_rules, &policies)?;
         results.push(report::Checked {
             origin: object.origin.to_string(),
-            request: policy_request,
-            tenant_rules,
-            policies: verdicts,
-            pod_security,
-            response,
+            decided,
         });
     }
     let summary = report::Summary::of(&results);
@@ -205,29 +196,6 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// What the API server answers as far as its own admission decides it: PodSecurity runs
-/// before the admission policies, and a PodSecurity refusal ends the request there.
-fn admission_response(
-    pod_security: &pod_security::PodSecurityAnswer,
-    policies: palisade_policy::vap::Response,
-) -> palisade_policy::vap::Response {
-    let mut response = palisade_policy::vap::Response {
-        warnings: pod_security.warnings.clone(),
-        audit_annotations: pod_security.audit_annotations.clone(),
-        ..Default::default()
-    };
-    if let Some(denial) = &pod_security.denial {
-        response.denial = Some(denial.clone());
-        response.denials = vec![denial.clone()];
-        return response;
-    }
-    response.denial = policies.denial;
-    response.denials = policies.denials;
-    response.warnings.extend(policies.warnings);
-    response.audit_annotations.extend(policies.audit_annotations);
-    response
 }
 
 fn fail_on(problems: &[manifests::Diagnostic]) -> anyhow::Result<ExitCode> {

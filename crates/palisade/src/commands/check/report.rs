@@ -2,57 +2,21 @@
 //! and the answer the API server would give, as text or JSON.
 
 use palisade_admission::Verdict;
-use palisade_policy::vap::{Action, AuditAnnotationResult, BindingVerdict, Evaluation, Outcome, Request, Response};
+use palisade_audit::Decided;
+use palisade_policy::vap::{Action, AuditAnnotationResult, BindingVerdict, Evaluation, Outcome};
 use serde_json::{Value, json};
 
-/// One checked object and everything decided about it.
+/// One checked object: where it came from and everything decided about it.
 pub struct Checked {
     pub origin: String,
-    pub request: Request,
-    pub tenant_rules: Verdict,
-    pub policies: Vec<BindingVerdict>,
-    pub pod_security: super::pod_security::PodSecurityAnswer,
-    /// The API server's own answer: PodSecurity, then the admission policies.
-    pub response: Response,
+    pub decided: Decided,
 }
 
-impl Checked {
-    /// `Deployment team-a/web`.
-    fn what(&self) -> String {
-        if self.request.namespace.is_empty() || self.request.resource == "namespaces" {
-            format!("{} {}", self.request.kind, self.request.name)
-        } else {
-            format!("{} {}/{}", self.request.kind, self.request.namespace, self.request.name)
-        }
-    }
+impl std::ops::Deref for Checked {
+    type Target = Decided;
 
-    /// The message of the first refusal, in the API server's order: Palisade's webhook is a
-    /// mutating and validating webhook, the admission policies run between the two phases, so
-    /// a tenant rule's denial is met first.
-    fn denial(&self) -> Option<String> {
-        match &self.tenant_rules {
-            Verdict::Deny(message) => Some(message.clone()),
-            _ => self.response.denial.as_ref().map(|denial| denial.message.clone()),
-        }
-    }
-
-    /// What could not be evaluated, binding by binding.
-    fn undecided(&self) -> Vec<String> {
-        let pod_security = self.pod_security.undecided.clone();
-        pod_security.into_iter().chain(self.policy_undecided()).collect()
-    }
-
-    fn policy_undecided(&self) -> Vec<String> {
-        self.policies
-            .iter()
-            .filter_map(|verdict| match &verdict.outcome {
-                Outcome::Unsupported(why) | Outcome::Undecidable(why) => Some(format!(
-                    "policy {} (binding {}): {why}",
-                    verdict.policy, verdict.binding
-                )),
-                _ => None,
-            })
-            .collect()
+    fn deref(&self) -> &Decided {
+        &self.decided
     }
 }
 
@@ -85,7 +49,16 @@ pub fn print_text(results: &[Checked]) {
             ""
         };
         match (result.denial(), &result.tenant_rules) {
-            (Some(message), _) => println!("DENIED   {what}{operation}: {message}"),
+            (Some(message), tenant_rules) => {
+                println!("DENIED   {what}{operation}: {message}");
+                // The tenant rules' changes still show: they are what the API server would judge.
+                if let Verdict::Patch(patch) = tenant_rules {
+                    println!(
+                        "  mutated by the tenant rules first: {}",
+                        serde_json::to_string(patch).unwrap_or_default()
+                    );
+                }
+            }
             (None, _) if !result.undecided().is_empty() => println!("UNDECIDED {what}{operation}"),
             (None, Verdict::Patch(patch)) => {
                 let changes = serde_json::to_string(patch).unwrap_or_default();

@@ -1,6 +1,6 @@
-//! The ValidatingAdmissionPolicies in force, for `palisade check`: policies and bindings from
-//! files, the cluster state or the cluster, and the facts they read (namespaces, params), so each
-//! checked object gets every binding's verdict and the answer the API server would give.
+//! The ValidatingAdmissionPolicies in force: policies and bindings (from files, a cluster dump or
+//! the cluster's watches), and the facts they read (namespaces, params), so each object gets
+//! every binding's verdict.
 
 use std::collections::BTreeMap;
 
@@ -185,18 +185,34 @@ fn typed<K: serde::de::DeserializeOwned>(object: &Value) -> Result<K, String> {
     serde_path_to_error::deserialize(object).map_err(|error| format!("{}: {}", error.path(), error.inner()))
 }
 
+/// Why an admission request could not be read as the admission policies see it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the request's {what} as JSON: {source}")]
+pub struct PolicyRequestError {
+    what: &'static str,
+    source: serde_json::Error,
+}
+
 /// The request `palisade_admission` reviews, as the admission policies see it.
 pub fn policy_request(
     request: &kube::core::admission::AdmissionRequest<kube::core::DynamicObject>,
-) -> anyhow::Result<Request> {
-    let to_json = |object: &Option<kube::core::DynamicObject>| -> anyhow::Result<Option<Value>> {
-        let mut value = object.as_ref().map(serde_json::to_value).transpose()?;
+) -> Result<Request, PolicyRequestError> {
+    let to_json = |what: &'static str, object: &Option<kube::core::DynamicObject>| {
+        let mut value = object
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|source| PolicyRequestError { what, source })?;
         if let Some(value) = value.as_mut() {
             palisade_policy::vap::as_admitted(value);
         }
         Ok(value)
     };
-    let operation = serde_json::to_value(&request.operation)?
+    let operation = serde_json::to_value(&request.operation)
+        .map_err(|source| PolicyRequestError {
+            what: "operation",
+            source,
+        })?
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -224,10 +240,10 @@ pub fn policy_request(
             groups: request.user_info.groups.clone().unwrap_or_default(),
             extra: request.user_info.extra.clone().unwrap_or_default(),
         },
-        // `check` answers for the request as it would really be sent, not as a dry run.
+        // The answer is for the request as it would really be sent, not as a dry run.
         dry_run: false,
-        object: to_json(&request.object)?,
-        old_object: to_json(&request.old_object)?,
+        object: to_json("object", &request.object)?,
+        old_object: to_json("oldObject", &request.old_object)?,
         options: None,
     })
 }
