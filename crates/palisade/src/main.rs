@@ -26,8 +26,11 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the objects a tenant's namespaces must hold, ready for `kubectl apply`.
     Render(commands::render::RenderArgs),
-    /// What the admission webhook would answer for these objects, offline.
+    /// What the cluster's admission would answer for these objects (tenant rules, Pod
+    /// Security, ValidatingAdmissionPolicies), offline.
     Check(commands::check::CheckArgs),
+    /// Judge what already runs in tenant namespaces by today's rules, as PolicyReports.
+    Audit(commands::audit::AuditArgs),
     /// Who can connect to whom, across NetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy.
     Reach(commands::reach::ReachArgs),
     /// Run the admission webhook (HTTPS AdmissionReview v1).
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Render(args) => commands::render::run(args),
         Command::Import(command) => commands::import::run(command),
         Command::Check(args) => commands::check::run(args),
+        Command::Audit(args) => commands::audit::run(args),
         Command::Reach(args) => commands::reach::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
         Command::Controller(args) => commands::controller::run(args),

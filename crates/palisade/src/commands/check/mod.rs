@@ -25,8 +25,9 @@ use palisade_audit::PolicyState;
 #[derive(clap::Args)]
 pub struct CheckArgs {
     /// Objects to check as if they were created (or updated, when `--existing` holds them):
-    /// files, or directories of *.yaml, *.yml, *.json.
-    #[arg(short = 'f', long = "file", required = true, value_name = "PATH")]
+    /// files, or directories of *.yaml, *.yml, *.json. With `--cluster` and no file, what
+    /// already runs in the tenant namespaces is judged instead, as `palisade audit` reports it.
+    #[arg(short = 'f', long = "file", required_unless_present = "cluster", value_name = "PATH")]
     pub files: Vec<PathBuf>,
     /// The Tenants in force. Without a cluster state, their `spec.namespaces.names` are taken as
     /// existing tenant namespaces; with one, they replace the state's Tenants of the same name.
@@ -86,6 +87,9 @@ const NOT_CHECKED: &[&str] = &[
 ];
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    if args.cluster && args.files.is_empty() {
+        return super::audit::print_cluster();
+    }
     let mut policies = PolicyState::default();
     let (tenants, mut problems) = if args.tenants.is_empty() {
         (Vec::new(), Vec::new())

@@ -1,0 +1,508 @@
+//! `palisade audit`: what already runs in tenant namespaces, judged by today's rules, as one
+//! `wgpolicyk8s.io/v1alpha2` PolicyReport per tenant namespace.
+//!
+//! Every stored object of the audited kinds is judged by `palisade_audit` (the engine `palisade
+//! check` uses) as if its tenant's owner created it now: the tenant rules, Pod Security at the
+//! namespace's enforced level, and every bound ValidatingAdmissionPolicy. So a tenant tightened
+//! from baseline to restricted gets a report naming exactly the pods that would now be refused.
+//!
+//! Once, or with `--watch` for good: watches keep every audited kind in memory, a change marks
+//! its namespace (a change of a Tenant, Namespace, policy or binding marks them all), and every
+//! `--debounce-seconds` the marked namespaces are judged again. A report is written only when
+//! its content changed, at most `--writes-per-second`, so a busy cluster never floods the API
+//! server with reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use palisade_admission::{AdmissionConfig, Snapshot, offline, review};
+use palisade_api::labels;
+use palisade_api::{SubjectKind, Tenant};
+use palisade_audit::PolicyState;
+use palisade_audit::report::{self, Finding, Resource};
+use palisade_runtime::{block_on, init_tracing, shutdown_signal};
+use serde_json::Value;
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// Keep watching, and judge a namespace again when its objects, the policies or the
+    /// tenants change.
+    #[arg(long)]
+    pub watch: bool,
+    /// Print the findings instead of writing PolicyReports.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long changes gather before the namespaces they touch are judged again.
+    #[arg(long, default_value_t = 2)]
+    pub debounce_seconds: u64,
+    /// PolicyReport writes per second, at most.
+    #[arg(long, default_value_t = 5)]
+    pub writes_per_second: u32,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// The kinds whose stored objects are judged: what carries pods, and the namespaced kinds
+/// tenant policies most often match. Secrets are left out on purpose: the audit would need to
+/// read every tenant's Secrets.
+const AUDITED: &[(&str, &str, &str, &str)] = &[
+    ("", "v1", "Pod", "pods"),
+    ("apps", "v1", "Deployment", "deployments"),
+    ("apps", "v1", "StatefulSet", "statefulsets"),
+    ("apps", "v1", "DaemonSet", "daemonsets"),
+    ("apps", "v1", "ReplicaSet", "replicasets"),
+    ("batch", "v1", "Job", "jobs"),
+    ("batch", "v1", "CronJob", "cronjobs"),
+    ("", "v1", "Service", "services"),
+    ("", "v1", "ConfigMap", "configmaps"),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses"),
+];
+
+/// What the judgement reads besides the objects: a change here changes every namespace's.
+const CONTEXT: &[(&str, &str, &str, &str)] = &[
+    ("palisade.dev", "v1alpha1", "Tenant", "tenants"),
+    ("", "v1", "Namespace", "namespaces"),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+    ),
+];
+
+fn api_resource((group, version, kind, plural): (&str, &str, &str, &str)) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn report_resource() -> ApiResource {
+    api_resource(("wgpolicyk8s.io", "v1alpha2", report::KIND, "policyreports"))
+}
+
+/// Every stored object by kind (index into `CONTEXT` then `AUDITED`) and namespace/name.
+#[derive(Default)]
+struct Stores {
+    kinds: Vec<BTreeMap<(String, String), Value>>,
+}
+
+impl Stores {
+    fn new() -> Self {
+        Self {
+            kinds: vec![BTreeMap::new(); CONTEXT.len() + AUDITED.len()],
+        }
+    }
+
+    fn key(object: &Value) -> (String, String) {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        (
+            text(&object["metadata"]["namespace"]),
+            text(&object["metadata"]["name"]),
+        )
+    }
+
+    fn context(&self) -> impl Iterator<Item = &Value> {
+        self.kinds[..CONTEXT.len()].iter().flat_map(BTreeMap::values)
+    }
+
+    fn audited_in(&self, namespace: &str) -> impl Iterator<Item = &Value> {
+        self.kinds[CONTEXT.len()..].iter().flat_map(move |kind| {
+            kind.range((namespace.to_string(), String::new())..)
+                .take_while(move |((ns, _), _)| ns == namespace)
+                .map(|(_, object)| object)
+        })
+    }
+}
+
+/// An object as listed or watched, with the apiVersion and kind lists leave out.
+fn as_json(object: DynamicObject, (group, version, kind, _): (&str, &str, &str, &str)) -> anyhow::Result<Value> {
+    let mut value = serde_json::to_value(object).context("reading a listed object as JSON")?;
+    value["apiVersion"] = Value::String(if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    });
+    value["kind"] = Value::String(kind.to_string());
+    Ok(value)
+}
+
+/// The context of a judgement, built from the stores.
+struct World {
+    policies: PolicyState,
+    snapshot: Snapshot,
+    /// Tenant of each tenant namespace, with the namespace's labels.
+    namespaces: BTreeMap<String, (String, BTreeMap<String, String>)>,
+    tenants: BTreeMap<String, Tenant>,
+}
+
+fn world(stores: &Stores) -> World {
+    let mut policies = PolicyState::default();
+    let mut snapshot = Snapshot::default();
+    let mut namespaces = BTreeMap::new();
+    let mut tenants = BTreeMap::new();
+    for object in stores.context() {
+        // A policy that does not parse is left out here and reported by the controller.
+        let _ = policies.add(object);
+        if object["kind"] == "Tenant" {
+            match serde_json::from_value::<Tenant>(object.clone()) {
+                Ok(tenant) => {
+                    tenants.insert(tenant.metadata.name.clone().unwrap_or_default(), tenant);
+                }
+                Err(error) => {
+                    tracing::warn!(tenant = %object["metadata"]["name"], %error, "Tenant not readable; its namespaces are not audited")
+                }
+            }
+        }
+        if object["kind"] == "Namespace"
+            && let Some(tenant) = object["metadata"]["labels"][labels::TENANT].as_str()
+        {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            namespaces.insert(
+                name,
+                (tenant.to_string(), palisade_policy::vap::Request::labels(Some(object))),
+            );
+        }
+        if matches!(object["kind"].as_str(), Some("Tenant" | "Namespace")) {
+            let _ = snapshot.apply_object(object);
+        }
+    }
+    namespaces.retain(|_, (tenant, _)| tenants.contains_key(tenant));
+    World {
+        policies,
+        snapshot,
+        namespaces,
+        tenants,
+    }
+}
+
+/// Who the objects of `tenant` are judged as: its first owner.
+fn owner_identity(tenant: &Tenant) -> (String, Vec<String>) {
+    let groups = vec!["system:authenticated".to_string()];
+    match tenant.spec.owners.first() {
+        Some(owner) => match owner.kind {
+            SubjectKind::User => (owner.name.clone(), groups),
+            SubjectKind::Group => (
+                "palisade:audit".to_string(),
+                vec![owner.name.clone(), groups[0].clone()],
+            ),
+            SubjectKind::ServiceAccount => (
+                format!(
+                    "system:serviceaccount:{}:{}",
+                    owner.namespace.as_deref().unwrap_or_default(),
+                    owner.name
+                ),
+                groups,
+            ),
+        },
+        None => ("palisade:audit".to_string(), groups),
+    }
+}
+
+/// Every finding of `namespace`, judged in `world`.
+fn judge_namespace(world: &World, stores: &Stores, namespace: &str) -> Vec<Finding> {
+    let Some((tenant_name, _)) = world.namespaces.get(namespace) else {
+        return Vec::new();
+    };
+    let Some(tenant) = world.tenants.get(tenant_name) else {
+        return Vec::new();
+    };
+    let (user, groups) = owner_identity(tenant);
+    let config = AdmissionConfig::default();
+    let mut findings = Vec::new();
+    for object in stores.audited_in(namespace) {
+        let resource = Resource::of(object);
+        let request = match offline::create_request(object, &user, &groups) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(?resource, %error, "object not judged");
+                continue;
+            }
+        };
+        let tenant_rules = review(&request, &world.snapshot, &config);
+        match palisade_audit::decide(&request, tenant_rules, &world.policies) {
+            Ok(decided) => findings.extend(report::findings(&resource, &decided)),
+            Err(error) => tracing::warn!(?resource, %error, "object not judged"),
+        }
+    }
+    findings
+}
+
+fn report_labels(tenant: &str) -> BTreeMap<String, String> {
+    let mut result = labels::managed_labels(tenant);
+    result.insert("app.kubernetes.io/component".to_string(), "audit".to_string());
+    result
+}
+
+pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    init_tracing(args.log_json);
+    block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster of KUBECONFIG (or in-cluster)")?;
+        if args.watch {
+            tokio::select! {
+                result = watch(&client, args) => result,
+                () = shutdown_signal() => Ok(ExitCode::SUCCESS),
+            }
+        } else {
+            once(&client, args).await
+        }
+    })?
+}
+
+/// `palisade check --cluster` without files: the audit's findings, printed, nothing written.
+pub fn print_cluster() -> anyhow::Result<ExitCode> {
+    let args = AuditArgs { watch: false, dry_run: true, debounce_seconds: 2, writes_per_second: 5, log_json: false };
+    run(&args)
+}
+
+async fn list_all(client: &kube::Client) -> anyhow::Result<Stores> {
+    let mut stores = Stores::new();
+    for (index, kind) in CONTEXT.iter().chain(AUDITED).enumerate() {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(*kind));
+        let listed = api
+            .list(&ListParams::default())
+            .await
+            .with_context(|| format!("listing {}", kind.3))?;
+        for object in listed.items {
+            let value = as_json(object, *kind)?;
+            stores.kinds[index].insert(Stores::key(&value), value);
+        }
+    }
+    Ok(stores)
+}
+
+/// Judge every tenant namespace once; write (or print) the reports.
+async fn once(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    let stores = list_all(client).await?;
+    let world = world(&stores);
+    let mut writer = Writer::new(client, args);
+    let mut failing = 0;
+    for (namespace, (tenant, _)) in &world.namespaces {
+        let findings = judge_namespace(&world, &stores, namespace);
+        failing += findings.iter().filter(|f| f.result == "fail").count();
+        writer.write(namespace, tenant, &findings).await?;
+    }
+    writer.prune(&world).await?;
+    Ok(if failing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Writes reports: only changed ones, at a bounded rate; prints them under --dry-run.
+struct Writer<'a> {
+    api: Api<DynamicObject>,
+    dry_run: bool,
+    pause: Duration,
+    /// The content last written per namespace.
+    written: BTreeMap<String, Value>,
+    _client: &'a kube::Client,
+}
+
+impl<'a> Writer<'a> {
+    fn new(client: &'a kube::Client, args: &AuditArgs) -> Self {
+        Writer {
+            api: Api::all_with(client.clone(), &report_resource()),
+            dry_run: args.dry_run,
+            pause: Duration::from_millis(1000 / u64::from(args.writes_per_second.max(1))),
+            written: BTreeMap::new(),
+            _client: client,
+        }
+    }
+
+    async fn write(&mut self, namespace: &str, tenant: &str, findings: &[Finding]) -> anyhow::Result<()> {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        let built = report::policy_report(namespace, &report_labels(tenant), findings, seconds);
+        let content = report::content(&built);
+        if self.written.get(namespace) == Some(&content) {
+            return Ok(());
+        }
+        if self.dry_run {
+            print_findings(namespace, &built);
+        } else {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.api.clone().into_client(), namespace, &report_resource());
+            let object: DynamicObject = serde_json::from_value(built).context("building the PolicyReport")?;
+            api.patch(report::REPORT_NAME, &PatchParams::apply("palisade-audit").force(), &Patch::Apply(&object))
+                .await
+                .with_context(|| {
+                    format!(
+                        "writing PolicyReport {namespace}/{}: is the wgpolicyk8s.io CRD installed (deploy/crds/wgpolicyk8s.io_policyreports.yaml)?",
+                        report::REPORT_NAME
+                    )
+                })?;
+            tokio::time::sleep(self.pause).await;
+        }
+        self.written.insert(namespace.to_string(), content);
+        Ok(())
+    }
+
+    /// Deletes Palisade's reports in namespaces that are no longer a tenant's.
+    async fn prune(&mut self, world: &World) -> anyhow::Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let selector = format!(
+            "{}={},app.kubernetes.io/component=audit",
+            labels::MANAGED_BY,
+            labels::MANAGED_BY_VALUE
+        );
+        let listed = self
+            .api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .context("listing PolicyReports")?;
+        for stale in listed.items {
+            let namespace = stale.metadata.namespace.clone().unwrap_or_default();
+            if world.namespaces.contains_key(&namespace) {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.api.clone().into_client(), &namespace, &report_resource());
+            let name = stale.metadata.name.clone().unwrap_or_default();
+            api.delete(&name, &DeleteParams::default())
+                .await
+                .with_context(|| format!("deleting PolicyReport {namespace}/{name}"))?;
+            self.written.remove(&namespace);
+        }
+        Ok(())
+    }
+}
+
+fn print_findings(namespace: &str, built: &Value) {
+    let summary = &built["summary"];
+    println!(
+        "{namespace}: {} pass, {} fail, {} warn, {} error, {} skip",
+        summary["pass"], summary["fail"], summary["warn"], summary["error"], summary["skip"]
+    );
+    for result in built["results"].as_array().into_iter().flatten() {
+        let resource = &result["resources"][0];
+        println!(
+            "  {:5} {} {}: {} ({}): {}",
+            result["result"].as_str().unwrap_or_default(),
+            resource["kind"].as_str().unwrap_or_default(),
+            resource["name"].as_str().unwrap_or_default(),
+            result["policy"].as_str().unwrap_or_default(),
+            result["rule"].as_str().unwrap_or_default(),
+            result["message"].as_str().unwrap_or_default(),
+        );
+    }
+}
+
+/// What a watch event means for the audit.
+enum Change {
+    /// An audited object changed in this namespace.
+    Namespace(String),
+    /// The context changed: every namespace is judged again.
+    Everything,
+}
+
+async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    let mut stores = Stores::new();
+    // One merged stream of every kind's events, tagged with the kind's index.
+    let streams = CONTEXT.iter().chain(AUDITED).enumerate().map(|(index, kind)| {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(*kind));
+        watcher(api, watcher::Config::default())
+            .map(move |event| (index, *kind, event))
+            .boxed()
+    });
+    let mut events = futures::stream::select_all(streams);
+    let mut writer = Writer::new(client, args);
+    let mut dirty: BTreeSet<String> = BTreeSet::new();
+    let mut everything = true;
+    // Relists land here until their InitDone, then replace the store.
+    let mut relisting: BTreeMap<usize, BTreeMap<(String, String), Value>> = BTreeMap::new();
+    let mut synced: BTreeSet<usize> = BTreeSet::new();
+    let debounce = Duration::from_secs(args.debounce_seconds.max(1));
+    let mut tick = tokio::time::interval(debounce);
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let Some((index, kind, event)) = event else { anyhow::bail!("the watches ended") };
+                let event = match event {
+                    Ok(event) => event,
+                    // The watcher retries by itself; a kind the cluster does not serve stays empty.
+                    Err(error) => { tracing::warn!(kind = kind.2, %error, "watch error"); continue; }
+                };
+                let change = |object: &Value| if index < CONTEXT.len() {
+                    Change::Everything
+                } else {
+                    Change::Namespace(object["metadata"]["namespace"].as_str().unwrap_or_default().to_string())
+                };
+                let mut changes = Vec::new();
+                match event {
+                    watcher::Event::Init => { relisting.insert(index, BTreeMap::new()); }
+                    watcher::Event::InitApply(object) => {
+                        let value = as_json(object, kind)?;
+                        relisting.entry(index).or_default().insert(Stores::key(&value), value);
+                    }
+                    watcher::Event::InitDone => {
+                        let fresh = relisting.remove(&index).unwrap_or_default();
+                        for value in stores.kinds[index].values().chain(fresh.values()) {
+                            changes.push(change(value));
+                        }
+                        stores.kinds[index] = fresh;
+                        synced.insert(index);
+                    }
+                    watcher::Event::Apply(object) => {
+                        let value = as_json(object, kind)?;
+                        changes.push(change(&value));
+                        stores.kinds[index].insert(Stores::key(&value), value);
+                    }
+                    watcher::Event::Delete(object) => {
+                        let value = as_json(object, kind)?;
+                        changes.push(change(&value));
+                        stores.kinds[index].remove(&Stores::key(&value));
+                    }
+                }
+                for change in changes {
+                    match change {
+                        Change::Everything => everything = true,
+                        Change::Namespace(namespace) => { dirty.insert(namespace); }
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                // Judging before every kind is listed would report objects as missing.
+                if synced.len() < CONTEXT.len() + AUDITED.len() || (!everything && dirty.is_empty()) {
+                    continue;
+                }
+                let world = world(&stores);
+                let namespaces: Vec<(String, String)> = world
+                    .namespaces
+                    .iter()
+                    .filter(|(namespace, _)| everything || dirty.contains(*namespace))
+                    .map(|(namespace, (tenant, _))| (namespace.clone(), tenant.clone()))
+                    .collect();
+                for (namespace, tenant) in &namespaces {
+                    let findings = judge_namespace(&world, &stores, namespace);
+                    if let Err(error) = writer.write(namespace, tenant, &findings).await {
+                        tracing::warn!(%namespace, error = format!("{error:#}"), "report not written; retried on the next change");
+                    }
+                }
+                if everything && let Err(error) = writer.prune(&world).await {
+                    tracing::warn!(error = format!("{error:#}"), "stale reports not pruned");
+                }
+                tracing::info!(namespaces = namespaces.len(), "audited");
+                everything = false;
+                dirty.clear();
+            }
+        }
+    }
+}

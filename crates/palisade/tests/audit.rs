@@ -1,0 +1,273 @@
+//! The audit against testenv: Palisade's controller keeps the tenant's namespace labels and
+//! policy bindings, `palisade audit --watch` runs as a process beside it, and the PolicyReport it
+//! writes is read back from the API server. Tightening the tenant from baseline to restricted
+//! must list exactly the pods that now fail; fixing them must clear the report; a bound tenant
+//! policy's failures show as warnings (its binding only audits).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should stop the test loudly
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use palisade_testenv::{TestEnv, eventually, install_palisade_crds, unique_name};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Stops the audit process with the test, pass or fail.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn pod(name: &str, restricted: bool) -> Pod {
+    let security = if restricted {
+        json!({ "allowPrivilegeEscalation": false, "capabilities": { "drop": ["ALL"] },
+                "runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": { "type": "RuntimeDefault" } })
+    } else {
+        json!({})
+    };
+    serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": { "containers": [ { "name": "main", "image": "registry.example.com/app:1", "securityContext": security } ] }
+    }))
+    .unwrap()
+}
+
+/// The failing (or warned) results of the namespace's report: (result, policy, object name).
+fn listed(report: &Value) -> BTreeSet<(String, String, String)> {
+    report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["result"].as_str().unwrap().to_string(),
+                r["policy"].as_str().unwrap().to_string(),
+                r["resources"][0]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
+    items
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tightening_a_tenant_reports_exactly_the_pods_that_now_fail() {
+    let env = TestEnv::get().unwrap();
+    let admin = env.admin_client().await.unwrap();
+    install_palisade_crds(&admin).await.unwrap();
+    let options = palisade_controller::Options {
+        discovery_interval: Duration::from_secs(2),
+        ..palisade_controller::Options::default()
+    };
+    let controller = tokio::spawn(palisade_controller::run(admin.clone(), options, std::future::pending()));
+
+    let tenant = unique_name("audited");
+    let namespace = format!("{tenant}-apps");
+    let tenants: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("palisade.dev", "v1alpha1", "Tenant"), "tenants"),
+    );
+    let tenant_object: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "palisade.dev/v1alpha1", "kind": "Tenant",
+        "metadata": { "name": tenant },
+        "spec": {
+            "owners": [ { "kind": "User", "name": format!("{tenant}-owner") } ],
+            "namespaces": { "names": [namespace] },
+            "podSecurity": { "level": "baseline" },
+            "policies": { "parameters": { "team": "blue" }, "overrides": [ { "policy": format!("{tenant}-team-label"), "validationActions": ["Audit"] } ] }
+        }
+    }))
+    .unwrap();
+    tenants.create(&PostParams::default(), &tenant_object).await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let enforced = |level: &'static str| {
+        let namespaces = namespaces.clone();
+        let namespace = namespace.clone();
+        move || {
+            let namespaces = namespaces.clone();
+            let namespace = namespace.clone();
+            async move {
+                let labels = namespaces.get(&namespace).await.ok()?.metadata.labels?;
+                (labels.get("pod-security.kubernetes.io/enforce").map(String::as_str) == Some(level)).then_some(())
+            }
+        }
+    };
+    eventually("the tenant namespace enforcing baseline", WAIT, enforced("baseline"))
+        .await
+        .unwrap();
+
+    // A tenant policy, bound by the controller: ConfigMaps must carry the tenant's team label.
+    let policy = format!("{tenant}-team-label");
+    let policies: Api<DynamicObject> = Api::all_with(
+        admin.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy"),
+            "validatingadmissionpolicies",
+        ),
+    );
+    let vap: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": { "name": policy, "labels": { "palisade.dev/tenant-policy": "true" } },
+        "spec": {
+            "paramKind": { "apiVersion": "palisade.dev/v1alpha1", "kind": "Tenant" },
+            "matchConstraints": { "resourceRules": [ { "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE", "UPDATE"] } ] },
+            "validations": [ {
+                "expression": "has(object.metadata.labels) && 'team' in object.metadata.labels && object.metadata.labels.team == params.spec.policies.parameters.team",
+                "messageExpression": "'config maps of tenant ' + params.metadata.name + ' need the label team=' + params.spec.policies.parameters.team"
+            } ]
+        }
+    }))
+    .unwrap();
+    policies.create(&PostParams::default(), &vap).await.unwrap();
+
+    // What runs before the audit starts: one restricted-ready pod, two that are only baseline,
+    // one ConfigMap with the team label and one without.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &namespace);
+    for (name, restricted) in [("ready", true), ("loose-1", false), ("loose-2", false)] {
+        pods.create(&PostParams::default(), &pod(name, restricted))
+            .await
+            .unwrap();
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(admin.clone(), &namespace);
+    for (name, team) in [("labelled", "blue"), ("unlabelled", "")] {
+        let mut labels = json!({});
+        if !team.is_empty() {
+            labels["team"] = json!(team);
+        }
+        let object: ConfigMap =
+            serde_json::from_value(json!({ "metadata": { "name": name, "labels": labels }, "data": { "k": "v" } }))
+                .unwrap();
+        config_maps.create(&PostParams::default(), &object).await.unwrap();
+    }
+
+    let _audit = Running(
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(["audit", "--watch", "--debounce-seconds", "1"])
+            .env("KUBECONFIG", env.kubeconfig_path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let reports: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        &namespace,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport"),
+            "policyreports",
+        ),
+    );
+    let report_lists = |expected: BTreeSet<(String, String, String)>, what: &'static str| {
+        let reports = reports.clone();
+        async move {
+            eventually(what, WAIT, || {
+                let reports = reports.clone();
+                let expected = expected.clone();
+                async move {
+                    let report = serde_json::to_value(reports.get("palisade").await.ok()?).unwrap();
+                    (listed(&report) == expected).then_some(report)
+                }
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+
+    // Baseline: every pod passes; the unlabelled ConfigMap warns (its binding audits only).
+    let report = report_lists(set(&[("warn", &policy, "unlabelled")]), "the first report").await;
+    assert_eq!(report["summary"]["fail"], 0, "{report}");
+    assert!(report["summary"]["pass"].as_u64().unwrap() >= 5, "{report}");
+    let warned = &report["results"][0];
+    assert_eq!(warned["source"], "palisade");
+    assert_eq!(warned["category"], "ValidatingAdmissionPolicy");
+    assert_eq!(
+        warned["message"],
+        format!("config maps of tenant {tenant} need the label team=blue")
+    );
+    assert_eq!(report["metadata"]["labels"]["palisade.dev/tenant"], json!(tenant));
+
+    // Restricted: exactly the two loose pods now fail, with Pod Security's own words.
+    tenants
+        .patch(
+            &tenant,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "podSecurity": { "level": "restricted" } } })),
+        )
+        .await
+        .unwrap();
+    eventually("the namespace enforcing restricted", WAIT, enforced("restricted"))
+        .await
+        .unwrap();
+    let report = report_lists(
+        set(&[
+            ("fail", "pod-security", "loose-1"),
+            ("fail", "pod-security", "loose-2"),
+            ("warn", &policy, "unlabelled"),
+        ]),
+        "the report after tightening",
+    )
+    .await;
+    let failure = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resources"][0]["name"] == "loose-1")
+        .unwrap();
+    assert!(
+        failure["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("pods \"loose-1\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{failure}"
+    );
+
+    // Fixed: the loose pods are replaced by compliant ones and the ConfigMap gets its label.
+    for name in ["loose-1", "loose-2"] {
+        pods.delete(
+            name,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    pods.create(&PostParams::default(), &pod("fixed", true)).await.unwrap();
+    config_maps
+        .patch(
+            "unlabelled",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "labels": { "team": "blue" } } })),
+        )
+        .await
+        .unwrap();
+    let report = report_lists(BTreeSet::new(), "the report after the fixes").await;
+    assert_eq!(report["summary"]["fail"], 0, "{report}");
+    assert_eq!(report["summary"]["warn"], 0, "{report}");
+
+    // A namespace that stops being the tenant's loses its report.
+    tenants.delete(&tenant, &DeleteParams::default()).await.unwrap();
+    eventually("the report to be pruned", WAIT, || {
+        let reports = reports.clone();
+        async move { reports.get_opt("palisade").await.ok()?.is_none().then_some(()) }
+    })
+    .await
+    .unwrap();
+    policies.delete(&policy, &DeleteParams::default()).await.unwrap();
+    controller.abort();
+}
