@@ -125,6 +125,8 @@ async fn tightening_a_tenant_reports_exactly_the_pods_that_now_fail() {
         "spec": {
             "paramKind": { "apiVersion": "palisade.dev/v1alpha1", "kind": "Tenant" },
             "matchConstraints": { "resourceRules": [ { "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "operations": ["CREATE", "UPDATE"] } ] },
+            // The cluster's own CA bundle lands in every namespace; it is nobody's team's.
+            "matchConditions": [ { "name": "not-the-cluster-ca", "expression": "object.metadata.name != 'kube-root-ca.crt'" } ],
             "validations": [ {
                 "expression": "has(object.metadata.labels) && 'team' in object.metadata.labels && object.metadata.labels.team == params.spec.policies.parameters.team",
                 "messageExpression": "'config maps of tenant ' + params.metadata.name + ' need the label team=' + params.spec.policies.parameters.team"
