@@ -45,8 +45,16 @@ else
 fi
 
 echo "== installing the CRDs and the Tenant policy (preventDeletion and validation without the webhook)"
-kubectl apply --server-side --field-manager palisade -f deploy/crds/ > /dev/null
+kubectl apply --server-side --field-manager palisade -f deploy/crds/tenant.yaml > /dev/null
 kubectl wait --for condition=established --timeout=60s crd/tenants.palisade.dev > /dev/null
+# The PolicyReport CRDs `palisade audit` writes to: a cluster with Kyverno or Policy Reporter
+# already has them (installed by their charts), and those stay as their owners installed them.
+for crd in policyreports clusterpolicyreports; do
+  if ! kubectl get crd "$crd.wgpolicyk8s.io" > /dev/null 2>&1; then
+    kubectl apply --server-side --field-manager palisade -f "deploy/crds/wgpolicyk8s.io_$crd.yaml" > /dev/null
+    kubectl wait --for condition=established --timeout=60s "crd/$crd.wgpolicyk8s.io" > /dev/null
+  fi
+done
 kubectl apply --server-side --field-manager palisade -f deploy/palisade/tenant-policy.yaml > /dev/null
 # palisade-system holds the tenant-wide quota ledgers the webhook writes.
 kubectl apply --server-side --field-manager palisade -f deploy/palisade/00-namespace.yaml > /dev/null
