@@ -127,8 +127,8 @@ fn write_list(path: &Path, items: Vec<Value>) {
     .unwrap();
 }
 
-/// `(seconds, max RSS KiB, exit code)` of a command run under GNU time.
-fn timed(command: &mut Command) -> (f64, u64, i32) {
+/// `(seconds, max RSS KiB, exit code, stdout)` of a command run under GNU time.
+fn timed(command: &mut Command) -> (f64, u64, i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("time");
     let program = command.get_program().to_owned();
@@ -150,27 +150,39 @@ fn timed(command: &mut Command) -> (f64, u64, i32) {
             wrapped.env(key, value);
         }
     }
-    let status = wrapped.stdout(std::process::Stdio::null()).status().unwrap();
+    let output = wrapped.output().unwrap();
+    let status = output.status;
+    if !matches!(status.code(), Some(0 | 1)) {
+        panic!(
+            "{:?} exited {status}: {}",
+            command.get_program(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     let text = std::fs::read_to_string(&report).unwrap();
     let last = text.lines().last().unwrap_or_default().to_string();
     let mut fields = last.split_whitespace();
     let seconds = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let rss = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-    (seconds, rss, status.code().unwrap_or(-1))
+    (
+        seconds,
+        rss,
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 fn bench_check(objects: usize, policies: usize) {
     const TENANTS: usize = 20;
     let dir = tempfile::tempdir().unwrap();
     let tenants: Vec<String> = (0..TENANTS).map(|i| format!("bench-{i}")).collect();
-    write_list(
-        &dir.path().join("tenants.json"),
-        tenants
-            .iter()
-            .enumerate()
-            .map(|(i, t)| tenant(t, 2 + i as u32 % 5))
-            .collect(),
-    );
+    // Tenant files are documents, not Lists: one YAML document (JSON is YAML) per tenant.
+    let documents: Vec<String> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| tenant(t, 2 + i as u32 % 5).to_string())
+        .collect();
+    std::fs::write(dir.path().join("tenants.yaml"), documents.join("\n---\n")).unwrap();
     let mut policy_objects: Vec<Value> = (0..policies).map(policy).collect();
     for t in &tenants {
         policy_objects.extend((0..policies).map(|p| binding(p, t)));
@@ -183,20 +195,24 @@ fn bench_check(objects: usize, policies: usize) {
             .map(|i| object(i, &format!("{}-apps", tenants[i % TENANTS])))
             .collect(),
     );
-    let (seconds, rss, code) = timed(
+    let (seconds, rss, code, stdout) = timed(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args(["check", "-o", "json", "--as", "bench-0-owner"])
             .arg("--tenants")
-            .arg(dir.path().join("tenants.json"))
+            .arg(dir.path().join("tenants.yaml"))
             .arg("--policies")
             .arg(dir.path().join("policies.json"))
             .arg("-f")
             .arg(dir.path().join("objects.json")),
     );
+    // Exit 1 is also how an error ends: only a report that counts every object is a run.
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("check printed no JSON report ({e})"));
+    assert_eq!(report["summary"]["checked"], objects, "{}", report["summary"]);
     println!(
-        "check: {objects} objects × {policies} policies ({binding_count} bindings, {TENANTS} tenants, Pod Security baseline): {seconds:.2} s, {:.0} objects/s, peak RSS {:.1} MiB, exit {code}",
+        "check: {objects} objects × {policies} policies ({binding_count} bindings, {TENANTS} tenants, Pod Security baseline): {seconds:.2} s, {:.0} objects/s, peak RSS {:.1} MiB, {} denied, exit {code}",
         objects as f64 / seconds.max(0.001),
-        rss as f64 / 1024.0
+        rss as f64 / 1024.0,
+        report["summary"]["denied"]
     );
 }
 
@@ -232,16 +248,13 @@ async fn bench_audit(tenants: usize, pods: usize, policies: usize) {
         &admin,
         names
             .iter()
-            .map(|t| json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": format!("{t}-apps"),
-                "labels": { "palisade.dev/tenant": t, "pod-security.kubernetes.io/enforce": if t.ends_with('7') { "restricted" } else { "baseline" } } } }))
+            .map(|t| {
+                json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": format!("{t}-apps"),
+                "labels": { "palisade.dev/tenant": t, "pod-security.kubernetes.io/enforce": "baseline" } } })
+            })
             .collect(),
     )
     .await;
-    let mut setup: Vec<Value> = (0..policies).map(policy).collect();
-    for t in &names {
-        setup.extend((0..policies).map(|p| binding(p, t)));
-    }
-    create_all(&admin, setup).await;
     let pod_objects: Vec<Value> = names
         .iter()
         .flat_map(|t| {
@@ -253,6 +266,29 @@ async fn bench_audit(tenants: usize, pods: usize, policies: usize) {
         })
         .collect();
     create_all(&admin, pod_objects).await;
+    // Then the rules tighten: every tenth namespace goes to restricted, and the policies come.
+    // The audit is about what ran before a rule existed.
+    futures::stream::iter(names.iter().filter(|t| t.ends_with('7')))
+        .for_each_concurrent(32, |t| {
+            let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(admin.clone());
+            async move {
+                let patch = json!({ "metadata": { "labels": { "pod-security.kubernetes.io/enforce": "restricted" } } });
+                namespaces
+                    .patch(
+                        &format!("{t}-apps"),
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let mut setup: Vec<Value> = (0..policies).map(policy).collect();
+    for t in &names {
+        setup.extend((0..policies).map(|p| binding(p, t)));
+    }
+    create_all(&admin, setup).await;
     println!(
         "audit setup: {tenants} tenants, {} pods, {policies} policies ({} bindings) created in {:.1} s",
         tenants * pods,
@@ -270,7 +306,7 @@ async fn bench_audit(tenants: usize, pods: usize, policies: usize) {
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = admin_requests().await;
-    let (seconds, rss, code) = timed(
+    let (seconds, rss, code, _) = timed(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .arg("audit")
             .env("KUBECONFIG", env.kubeconfig_path())

@@ -10,8 +10,8 @@ use k8s_openapi::api::admissionregistration::v1::{
     NamedRuleWithOperations, ParamRef, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
 use palisade_policy::vap::{
-    AuditAnnotationResult, Environment, Facts, GroupVersion, LoadedPolicy, Lookup, Outcome, Request, UserInfo,
-    VALIDATION_FAILURE_ANNOTATION, as_admitted, evaluate, respond, rule_matches, tenant_policy_problems,
+    AuditAnnotationResult, Environment, Facts, GroupVersion, LoadedPolicy, Lookup, NamespaceLookup, Outcome, Request,
+    UserInfo, VALIDATION_FAILURE_ANNOTATION, as_admitted, evaluate, respond, rule_matches, tenant_policy_problems,
 };
 use serde_json::{Value, json};
 
@@ -80,11 +80,13 @@ impl Facts for World {
 
 fn run(policy_spec: Value, binding_spec: Value, request: &Request) -> Outcome {
     let loaded = LoadedPolicy::new(policy(policy_spec));
+    let namespace = NamespaceLookup::of(request, &World);
     evaluate(
         &Environment::default(),
         &loaded,
         &binding(binding_spec),
         request,
+        namespace.fact(),
         &World,
     )
     .outcome
@@ -360,11 +362,13 @@ fn the_answer_is_worded_as_the_api_server_words_it() {
     let verdicts: Vec<_> = ["Deny", "Warn", "Audit"]
         .iter()
         .map(|action| {
+            let namespace = NamespaceLookup::of(&request, &World);
             let mut verdict = evaluate(
                 &environment,
                 &loaded,
                 &binding(json!({ "validationActions": [action] })),
                 &request,
+                namespace.fact(),
                 &World,
             );
             verdict.binding = format!("b-{action}");

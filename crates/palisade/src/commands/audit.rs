@@ -40,8 +40,8 @@ pub struct AuditArgs {
     /// How long changes gather before the namespaces they touch are judged again.
     #[arg(long, default_value_t = 2)]
     pub debounce_seconds: u64,
-    /// PolicyReport writes per second, at most.
-    #[arg(long, default_value_t = 5)]
+    /// PolicyReport writes per second, at most (and as many at once after a quiet second).
+    #[arg(long, default_value_t = 20)]
     pub writes_per_second: u32,
     /// Log as JSON lines.
     #[arg(long)]
@@ -263,7 +263,13 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 
 /// `palisade check --cluster` without files: the audit's findings, printed, nothing written.
 pub fn print_cluster() -> anyhow::Result<ExitCode> {
-    let args = AuditArgs { watch: false, dry_run: true, debounce_seconds: 2, writes_per_second: 5, log_json: false };
+    let args = AuditArgs {
+        watch: false,
+        dry_run: true,
+        debounce_seconds: 2,
+        writes_per_second: 20,
+        log_json: false,
+    };
     run(&args)
 }
 
@@ -288,6 +294,7 @@ async fn once(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCod
     let stores = list_all(client).await?;
     let world = world(&stores);
     let mut writer = Writer::new(client, args);
+    writer.seed().await?;
     let mut failing = 0;
     for (namespace, (tenant, _)) in &world.namespaces {
         let findings = judge_namespace(&world, &stores, namespace);
@@ -306,10 +313,41 @@ async fn once(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCod
 struct Writer<'a> {
     api: Api<DynamicObject>,
     dry_run: bool,
-    pause: Duration,
-    /// The content last written per namespace.
+    bucket: TokenBucket,
+    /// The content last written (or found stored) per namespace.
     written: BTreeMap<String, Value>,
     _client: &'a kube::Client,
+}
+
+/// At most `rate` writes a second, with bursts of up to `rate` after a quiet second.
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        TokenBucket {
+            rate,
+            tokens: rate,
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    async fn take(&mut self) {
+        let now = tokio::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - self.tokens) / self.rate);
+            tokio::time::sleep(wait).await;
+            self.tokens = 1.0;
+            self.last = tokio::time::Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
 }
 
 impl<'a> Writer<'a> {
@@ -317,10 +355,37 @@ impl<'a> Writer<'a> {
         Writer {
             api: Api::all_with(client.clone(), &report_resource()),
             dry_run: args.dry_run,
-            pause: Duration::from_millis(1000 / u64::from(args.writes_per_second.max(1))),
+            bucket: TokenBucket::new(args.writes_per_second),
             written: BTreeMap::new(),
             _client: client,
         }
+    }
+
+    /// Reads the reports already stored, so that a restart rewrites only what changed.
+    async fn seed(&mut self) -> anyhow::Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let selector = format!(
+            "{}={},app.kubernetes.io/component=audit",
+            labels::MANAGED_BY,
+            labels::MANAGED_BY_VALUE
+        );
+        let listed = self.api.list(&ListParams::default().labels(&selector)).await.with_context(|| {
+            "listing PolicyReports: is the wgpolicyk8s.io CRD installed (deploy/crds/wgpolicyk8s.io_policyreports.yaml)?"
+        })?;
+        for stored in listed.items {
+            let namespace = stored.metadata.namespace.clone().unwrap_or_default();
+            let mut value = serde_json::to_value(&stored).context("reading a stored PolicyReport")?;
+            // Compared as built: without what the API server adds.
+            if let Some(metadata) = value["metadata"].as_object_mut() {
+                metadata.retain(|key, _| matches!(key.as_str(), "name" | "namespace" | "labels" | "annotations"));
+            }
+            value["apiVersion"] = Value::String(report::API_VERSION.to_string());
+            value["kind"] = Value::String(report::KIND.to_string());
+            self.written.insert(namespace, report::content(&value));
+        }
+        Ok(())
     }
 
     async fn write(&mut self, namespace: &str, tenant: &str, findings: &[Finding]) -> anyhow::Result<()> {
@@ -336,6 +401,7 @@ impl<'a> Writer<'a> {
         if self.dry_run {
             print_findings(namespace, &built);
         } else {
+            self.bucket.take().await;
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.api.clone().into_client(), namespace, &report_resource());
             let object: DynamicObject = serde_json::from_value(built).context("building the PolicyReport")?;
@@ -347,7 +413,6 @@ impl<'a> Writer<'a> {
                         report::REPORT_NAME
                     )
                 })?;
-            tokio::time::sleep(self.pause).await;
         }
         self.written.insert(namespace.to_string(), content);
         Ok(())
@@ -424,6 +489,7 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
     });
     let mut events = futures::stream::select_all(streams);
     let mut writer = Writer::new(client, args);
+    writer.seed().await?;
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut everything = true;
     // Relists land here until their InitDone, then replace the store.

@@ -136,12 +136,59 @@ pub struct BindingVerdict {
     pub outcome: Outcome,
 }
 
-/// Evaluate `request` against `policy` bound by `binding`.
+/// The namespace of a request, looked up once and shared by every binding evaluated for it.
+#[derive(Debug, Clone)]
+pub enum NamespaceLookup {
+    ClusterScoped,
+    Known(Value),
+    Unknown,
+}
+
+impl NamespaceLookup {
+    /// Look the namespace of `request` up in `facts` (a Namespace's own requests, and
+    /// cluster-scoped ones, have none to look up).
+    pub fn of(request: &Request, facts: &dyn Facts) -> Self {
+        if request.namespace.is_empty() || is_namespace_object(request) {
+            return NamespaceLookup::ClusterScoped;
+        }
+        match facts.namespace(&request.namespace) {
+            Lookup::Found(value) => NamespaceLookup::Known(value),
+            Lookup::Missing => NamespaceLookup::Known(Value::Null),
+            Lookup::Unknown(_) => NamespaceLookup::Unknown,
+        }
+    }
+
+    pub fn fact(&self) -> NamespaceFact<'_> {
+        match self {
+            NamespaceLookup::ClusterScoped => NamespaceFact::ClusterScoped,
+            NamespaceLookup::Known(value) => NamespaceFact::Known(value),
+            NamespaceLookup::Unknown => NamespaceFact::Unknown,
+        }
+    }
+}
+
+/// Whether the policy's own matchConstraints select `request`: when not, none of its bindings
+/// needs to be looked at.
+pub fn policy_matches(policy: &LoadedPolicy, request: &Request, namespace: NamespaceFact<'_>) -> Match {
+    match policy
+        .policy
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.match_constraints.as_ref())
+    {
+        Some(constraints) => matches(constraints, request, namespace, false),
+        None => Match::No("the policy has no matchConstraints".into()),
+    }
+}
+
+/// Evaluate `request` against `policy` bound by `binding`, in `namespace` (see
+/// [`NamespaceLookup`]).
 pub fn evaluate(
     environment: &Environment,
     policy: &LoadedPolicy,
     binding: &ValidatingAdmissionPolicyBinding,
     request: &Request,
+    namespace: NamespaceFact<'_>,
     facts: &dyn Facts,
 ) -> BindingVerdict {
     let verdict = |outcome| BindingVerdict {
@@ -152,19 +199,6 @@ pub fn evaluate(
     };
     let Some(spec) = &policy.policy.spec else {
         return verdict(Outcome::NotMatched("the policy has no spec".into()));
-    };
-    let namespace_value;
-    let namespace = if request.namespace.is_empty() || is_namespace_object(request) {
-        NamespaceFact::ClusterScoped
-    } else {
-        match facts.namespace(&request.namespace) {
-            Lookup::Found(value) => {
-                namespace_value = value;
-                NamespaceFact::Known(&namespace_value)
-            }
-            Lookup::Missing => NamespaceFact::Known(&Value::Null),
-            Lookup::Unknown(_) => NamespaceFact::Unknown,
-        }
     };
     for (constraints, is_binding) in [
         (spec.match_constraints.as_ref(), false),
