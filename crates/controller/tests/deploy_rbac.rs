@@ -1045,7 +1045,7 @@ async fn deployed_pods_meet_the_restricted_pod_security_standard() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 3, "the controller, the webhook and the proxy");
+    assert_eq!(checked, 4, "the controller, the webhook, the proxy and the audit");
 }
 
 /// Attack, with no webhook running (none runs in this binary): deleting a Tenant marked

@@ -1,5 +1,6 @@
 //! The audit against testenv: Palisade's controller keeps the tenant's namespace labels and
-//! policy bindings, `palisade audit --watch` runs as a process beside it, and the PolicyReport it
+//! policy bindings, `palisade audit --watch` runs as a process beside it as its deployed
+//! ServiceAccount (deploy/palisade/audit-rbac.yaml and nothing more), and the PolicyReport it
 //! writes is read back from the API server. Tightening the tenant from baseline to restricted
 //! must list exactly the pods that now fail; fixing them must clear the report; a bound tenant
 //! policy's failures show as warnings (its binding only audits).
@@ -25,6 +26,35 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn report_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport"),
+        "policyreports",
+    )
+}
+
+/// Server-side apply of one manifest of deploy/, as `kubectl apply --server-side` would.
+async fn apply(admin: &kube::Client, document: &Value) {
+    let api_version = document["apiVersion"].as_str().unwrap();
+    let kind = document["kind"].as_str().unwrap();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let plural = palisade_admission::offline::resource_for(kind);
+    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural);
+    let api: Api<DynamicObject> = match document["metadata"]["namespace"].as_str() {
+        Some(namespace) => Api::namespaced_with(admin.clone(), namespace, &resource),
+        None => Api::all_with(admin.clone(), &resource),
+    };
+    let object: DynamicObject = serde_json::from_value(document.clone()).unwrap();
+    let name = document["metadata"]["name"].as_str().unwrap();
+    api.patch(
+        name,
+        &PatchParams::apply("palisade-test").force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap();
 }
 
 fn pod(name: &str, restricted: bool) -> Pod {
@@ -156,10 +186,44 @@ async fn tightening_a_tenant_reports_exactly_the_pods_that_now_fail() {
         config_maps.create(&PostParams::default(), &object).await.unwrap();
     }
 
+    // The audit runs as its deployed ServiceAccount, with deploy/palisade/audit-rbac.yaml only.
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/palisade");
+    for file in ["00-namespace.yaml", "audit-rbac.yaml"] {
+        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+        for document in documents.into_iter().filter(|d| !d.is_null()) {
+            apply(&admin, &document).await;
+        }
+    }
+    let service_account = "system:serviceaccount:palisade-system:palisade-audit";
+    let groups = [
+        "system:serviceaccounts",
+        "system:serviceaccounts:palisade-system",
+        "system:authenticated",
+    ];
+    let kubeconfig = env.user_kubeconfig(service_account, &groups).await.unwrap();
+    let kubeconfig_path = env.dir().join(format!("audit-{tenant}.kubeconfig"));
+    env.write_kubeconfig(&kubeconfig, &kubeconfig_path).unwrap();
+    let as_audit = env.user_client(service_account, &groups).await.unwrap();
+    let reports_as_audit: Api<DynamicObject> = Api::all_with(as_audit, &report_resource());
+    // The API server authorizes from an informer cache: wait until the binding counts.
+    eventually("the audit's RBAC to take effect", WAIT, || {
+        let reports = reports_as_audit.clone();
+        async move { reports.list(&Default::default()).await.ok().map(|_| ()) }
+    })
+    .await
+    .unwrap();
     let _audit = Running(
         Command::new(env!("CARGO_BIN_EXE_palisade"))
-            .args(["audit", "--watch", "--debounce-seconds", "1"])
-            .env("KUBECONFIG", env.kubeconfig_path())
+            .args([
+                "audit",
+                "--watch",
+                "--debounce-seconds",
+                "1",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .env("KUBECONFIG", &kubeconfig_path)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

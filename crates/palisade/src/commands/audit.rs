@@ -43,9 +43,68 @@ pub struct AuditArgs {
     /// PolicyReport writes per second, at most (and as many at once after a quiet second).
     #[arg(long, default_value_t = 20)]
     pub writes_per_second: u32,
+    /// Address of the plain-HTTP /healthz, /readyz and /metrics server (with --watch).
+    #[arg(long, default_value = "0.0.0.0:9081")]
+    pub metrics_listen: std::net::SocketAddr,
     /// Log as JSON lines.
     #[arg(long)]
     pub log_json: bool,
+}
+
+/// What `--watch` reports on /metrics and /readyz.
+#[derive(Default)]
+struct AuditMetrics {
+    synced: std::sync::atomic::AtomicBool,
+    namespaces_judged: prometheus_client::metrics::counter::Counter,
+    reports_written: prometheus_client::metrics::counter::Counter,
+    reports_unchanged: prometheus_client::metrics::counter::Counter,
+    write_errors: prometheus_client::metrics::counter::Counter,
+    findings:
+        prometheus_client::metrics::family::Family<Vec<(String, String)>, prometheus_client::metrics::gauge::Gauge>,
+}
+
+impl palisade_runtime::Probe for AuditMetrics {
+    fn readiness(&self) -> Result<String, String> {
+        if self.synced.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok("every audited kind is listed".to_string())
+        } else {
+            Err("listing the audited kinds".to_string())
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register(
+            "palisade_audit_namespaces_judged",
+            "Namespaces judged",
+            self.namespaces_judged.clone(),
+        );
+        registry.register(
+            "palisade_audit_reports_written",
+            "PolicyReports written",
+            self.reports_written.clone(),
+        );
+        registry.register(
+            "palisade_audit_reports_unchanged",
+            "PolicyReports not written because nothing changed",
+            self.reports_unchanged.clone(),
+        );
+        registry.register(
+            "palisade_audit_write_errors",
+            "PolicyReport writes that failed",
+            self.write_errors.clone(),
+        );
+        registry.register(
+            "palisade_audit_findings",
+            "Findings in the last reports, by result",
+            self.findings.clone(),
+        );
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+            text.clear();
+        }
+        text
+    }
 }
 
 /// The kinds whose stored objects are judged: what carries pods, and the namespaced kinds
@@ -268,6 +327,7 @@ pub fn print_cluster() -> anyhow::Result<ExitCode> {
         dry_run: true,
         debounce_seconds: 2,
         writes_per_second: 20,
+        metrics_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         log_json: false,
     };
     run(&args)
@@ -388,7 +448,8 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    async fn write(&mut self, namespace: &str, tenant: &str, findings: &[Finding]) -> anyhow::Result<()> {
+    /// Writes the report of `namespace` when it changed; whether it did.
+    async fn write(&mut self, namespace: &str, tenant: &str, findings: &[Finding]) -> anyhow::Result<bool> {
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -396,7 +457,7 @@ impl<'a> Writer<'a> {
         let built = report::policy_report(namespace, &report_labels(tenant), findings, seconds);
         let content = report::content(&built);
         if self.written.get(namespace) == Some(&content) {
-            return Ok(());
+            return Ok(false);
         }
         if self.dry_run {
             print_findings(namespace, &built);
@@ -415,7 +476,7 @@ impl<'a> Writer<'a> {
                 })?;
         }
         self.written.insert(namespace.to_string(), content);
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes Palisade's reports in namespaces that are no longer a tenant's.
@@ -479,6 +540,9 @@ enum Change {
 }
 
 async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCode> {
+    let metrics = std::sync::Arc::new(AuditMetrics::default());
+    let health = palisade_runtime::HealthServer::bind(args.metrics_listen).await?;
+    let _health = health.serve(metrics.clone());
     let mut stores = Stores::new();
     // One merged stream of every kind's events, tagged with the kind's index.
     let streams = CONTEXT.iter().chain(AUDITED).enumerate().map(|(index, kind)| {
@@ -489,7 +553,13 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
     });
     let mut events = futures::stream::select_all(streams);
     let mut writer = Writer::new(client, args);
-    writer.seed().await?;
+    // Without the stored reports every namespace is written once more; that is all.
+    if let Err(error) = writer.seed().await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "stored reports not read; each is rewritten once"
+        );
+    }
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut everything = true;
     // Relists land here until their InitDone, then replace the store.
@@ -549,6 +619,7 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
                 if synced.len() < CONTEXT.len() + AUDITED.len() || (!everything && dirty.is_empty()) {
                     continue;
                 }
+                metrics.synced.store(true, std::sync::atomic::Ordering::Relaxed);
                 let world = world(&stores);
                 let namespaces: Vec<(String, String)> = world
                     .namespaces
@@ -558,8 +629,22 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
                     .collect();
                 for (namespace, tenant) in &namespaces {
                     let findings = judge_namespace(&world, &stores, namespace);
-                    if let Err(error) = writer.write(namespace, tenant, &findings).await {
-                        tracing::warn!(%namespace, error = format!("{error:#}"), "report not written; retried on the next change");
+                    metrics.namespaces_judged.inc();
+                    match writer.write(namespace, tenant, &findings).await {
+                        Ok(true) => { metrics.reports_written.inc(); }
+                        Ok(false) => { metrics.reports_unchanged.inc(); }
+                        Err(error) => {
+                            metrics.write_errors.inc();
+                            tracing::warn!(%namespace, error = format!("{error:#}"), "report not written; retried on the next change");
+                        }
+                    }
+                    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+                    for finding in &findings {
+                        *counts.entry(finding.result).or_default() += 1;
+                    }
+                    for (result, count) in counts {
+                        let labels = vec![("namespace".to_string(), namespace.clone()), ("result".to_string(), result.to_string())];
+                        metrics.findings.get_or_create(&labels).set(count);
                     }
                 }
                 if everything && let Err(error) = writer.prune(&world).await {
