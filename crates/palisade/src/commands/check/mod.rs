@@ -8,6 +8,7 @@
 //! too, binding by binding, by `palisade_policy::vap`, and the answer is worded as the API server
 //! words it. An object that is already stored (`--existing`) is checked as an UPDATE of it.
 
+mod formats;
 mod report;
 
 use std::collections::BTreeMap;
@@ -72,6 +73,10 @@ pub enum Output {
     Text,
     /// Every verdict, every binding's decisions and the API server's answer, as JSON.
     Json,
+    /// JUnit XML for CI: a test case per object, failed when denied, skipped when undecided.
+    Junit,
+    /// SARIF 2.1.0 for code scanning: a result per finding, at the object's file and line.
+    Sarif,
 }
 
 /// What the live cluster decides and `check` cannot, printed after the verdicts.
@@ -191,6 +196,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Output::Json => println!("{}", report::json(&results, &summary, NOT_CHECKED)),
+        Output::Junit => print!("{}", formats::junit(&report::document(&results, &summary, NOT_CHECKED))),
+        Output::Sarif => println!("{}", formats::sarif(&report::document(&results, &summary, NOT_CHECKED))),
     }
     Ok(if summary.denied > 0 {
         ExitCode::FAILURE

@@ -94,14 +94,18 @@ pub fn print_text(results: &[Checked]) {
     }
 }
 
-pub fn json(results: &[Checked], summary: &Summary, not_checked: &[&str]) -> String {
+/// The whole answer as one JSON document: `-o json` prints it, `-o junit|sarif` are views of it.
+pub fn document(results: &[Checked], summary: &Summary, not_checked: &[&str]) -> Value {
     let objects: Vec<Value> = results.iter().map(object_json).collect();
-    let document = json!({
+    json!({
         "summary": { "checked": summary.checked, "denied": summary.denied, "undecided": summary.undecided },
         "objects": objects,
         "notChecked": not_checked,
-    });
-    serde_json::to_string_pretty(&document).unwrap_or_default()
+    })
+}
+
+pub fn json(results: &[Checked], summary: &Summary, not_checked: &[&str]) -> String {
+    serde_json::to_string_pretty(&document(results, summary, not_checked)).unwrap_or_default()
 }
 
 fn object_json(result: &Checked) -> Value {
