@@ -369,3 +369,100 @@ fn check_counts_the_tenant_wide_quota_across_the_objects_it_checks() {
     );
     assert!(!out.status.success());
 }
+
+const POLICY_TENANT: &str = "apiVersion: palisade.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec:\n  owners: [{kind: User, name: alice}]\n  namespaces: {names: [shop-web]}\n  policies: {parameters: {maxReplicas: 2}}\n";
+
+fn bound_policy(name: &str, expression: &str) -> String {
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {{name: {name}}}\nspec:\n  paramKind: {{apiVersion: palisade.dev/v1alpha1, kind: Tenant}}\n  matchConstraints:\n    resourceRules: [{{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}}]\n  validations:\n  - expression: \"{expression}\"\n---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata: {{name: palisade-shop.{name}}}\nspec:\n  policyName: {name}\n  paramRef: {{name: shop, parameterNotFoundAction: Deny}}\n  validationActions: [Deny]\n  matchResources: {{namespaceSelector: {{matchLabels: {{palisade.dev/tenant: shop}}}}}}\n"
+    )
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop-web}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx:1.27}]}\n";
+
+#[test]
+fn check_evaluates_tenant_policies_and_never_guesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = write(dir.path(), "tenant.yaml", POLICY_TENANT);
+    let deployment = write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let check = |policies: &str| {
+        palisade(&[
+            "check",
+            "--tenants",
+            &tenants,
+            "--policies",
+            policies,
+            "-f",
+            &deployment,
+            "--as",
+            "alice",
+        ])
+    };
+
+    // The tenant's parameter decides: 3 replicas where it allows 2.
+    let limits = write(
+        dir.path(),
+        "limits.yaml",
+        &bound_policy(
+            "limits",
+            "object.spec.replicas <= params.spec.policies.parameters.maxReplicas",
+        ),
+    );
+    let out = check(&limits);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("DENIED   Deployment shop-web/web: deployments.apps \"web\" is forbidden: ValidatingAdmissionPolicy 'limits' with binding 'palisade-shop.limits' denied request: failed expression: object.spec.replicas <= params.spec.policies.parameters.maxReplicas"),
+        "{}",
+        stdout(&out)
+    );
+
+    // CEL the offline engine lacks is reported, and the exit code says undecided.
+    let bind = write(
+        dir.path(),
+        "bind.yaml",
+        &bound_policy("binds", "cel.bind(r, object.spec.replicas, r < 10)"),
+    );
+    let out = check(&bind);
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("UNDECIDED Deployment shop-web/web"), "{text}");
+    assert!(
+        text.contains("`cel.bind` is not supported by the offline CEL engine"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_names_the_file_line_and_field_of_a_broken_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = write(dir.path(), "tenant.yaml", POLICY_TENANT);
+    let deployment = write(dir.path(), "deploy.yaml", DEPLOYMENT);
+    let broken = write(
+        dir.path(),
+        "broken.yaml",
+        &format!(
+            "{}---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata: {{name: bad}}\nspec:\n  validations: {{expression: true}}\n",
+            bound_policy("fine", "true")
+        ),
+    );
+    let out = palisade(&[
+        "check",
+        "--tenants",
+        &tenants,
+        "--policies",
+        &broken,
+        "-f",
+        &deployment,
+        "--as",
+        "alice",
+    ]);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains("broken.yaml:"), "{message}");
+    assert!(message.contains("document 3"), "{message}");
+    assert!(
+        message.contains("ValidatingAdmissionPolicy \"bad\": spec.validations"),
+        "{message}"
+    );
+    assert!(message.contains("nothing checked"), "{message}");
+}
