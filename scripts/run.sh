@@ -97,6 +97,19 @@ echo "== what namespace payments-api holds"
 kubectl get namespace payments-api --show-labels
 kubectl get rolebindings,resourcequotas,limitranges,networkpolicies -n payments-api
 
+echo
+echo "== tenant policies (examples/policies/): one ValidatingAdmissionPolicy, bound per tenant"
+kubectl apply --server-side --field-manager palisade-examples -f examples/policies/ > /dev/null
+# The audit judges what runs against those policies and Pod Security: a PolicyReport per namespace.
+"$palisade" audit --watch --metrics-listen 127.0.0.1:8084 2> "$state/audit.log" &
+pids+=($!)
+for _ in $(seq 1 30); do
+  [ "$(kubectl get policyreports -A --no-headers 2>/dev/null | wc -l)" -gt 0 ] && break
+  sleep 1
+done
+kubectl get validatingadmissionpolicybindings -o name | head -5
+kubectl get policyreports -A
+
 if [ -n "$testenv_bin" ]; then
   echo
   echo "== kubeconfigs for the example tenant owners, through the proxy (and *.direct.kubeconfig to the API server)"
