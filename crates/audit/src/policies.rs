@@ -8,8 +8,8 @@ use k8s_openapi::api::admissionregistration::v1::{
     ParamRef, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
 use palisade_policy::vap::{
-    BindingVerdict, Environment, Facts, LoadedPolicy, Lookup, Match, NamespaceLookup, Outcome, Request, evaluate,
-    policy_matches, selector_matches,
+    BindingVerdict, Environment, Facts, LoadedPolicy, Lookup, Match, NamespaceLookup, Outcome, Request, Subject,
+    evaluate, policy_matches, selector_matches,
 };
 use serde_json::Value;
 
@@ -173,6 +173,8 @@ impl PolicyState {
         };
         let mut policy_selects: BTreeMap<&str, bool> = BTreeMap::new();
         let mut verdicts = Vec::new();
+        // Converted to CEL on the first binding that gets as far as evaluating.
+        let mut subject: Option<Subject<'_>> = None;
         for binding in index
             .candidates(labels.as_ref())
             .into_iter()
@@ -188,7 +190,8 @@ impl PolicyState {
             if !selects {
                 continue;
             }
-            let verdict = evaluate(&self.environment, policy, binding, request, namespace.fact(), self);
+            let subject = subject.get_or_insert_with(|| Subject::new(request, namespace.fact()));
+            let verdict = evaluate(&self.environment, policy, binding, subject, self);
             if !matches!(verdict.outcome, Outcome::NotMatched(_)) {
                 verdicts.push(verdict);
             }

@@ -11,7 +11,8 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use palisade_policy::vap::{
     AuditAnnotationResult, Environment, Facts, GroupVersion, LoadedPolicy, Lookup, NamespaceLookup, Outcome, Request,
-    UserInfo, VALIDATION_FAILURE_ANNOTATION, as_admitted, evaluate, respond, rule_matches, tenant_policy_problems,
+    Subject, UserInfo, VALIDATION_FAILURE_ANNOTATION, as_admitted, evaluate, respond, rule_matches,
+    tenant_policy_problems,
 };
 use serde_json::{Value, json};
 
@@ -81,12 +82,12 @@ impl Facts for World {
 fn run(policy_spec: Value, binding_spec: Value, request: &Request) -> Outcome {
     let loaded = LoadedPolicy::new(policy(policy_spec));
     let namespace = NamespaceLookup::of(request, &World);
+    let subject = Subject::new(request, namespace.fact());
     evaluate(
         &Environment::default(),
         &loaded,
         &binding(binding_spec),
-        request,
-        namespace.fact(),
+        &subject,
         &World,
     )
     .outcome
@@ -363,12 +364,12 @@ fn the_answer_is_worded_as_the_api_server_words_it() {
         .iter()
         .map(|action| {
             let namespace = NamespaceLookup::of(&request, &World);
+            let subject = Subject::new(&request, namespace.fact());
             let mut verdict = evaluate(
                 &environment,
                 &loaded,
                 &binding(json!({ "validationActions": [action] })),
-                &request,
-                namespace.fact(),
+                &subject,
                 &World,
             );
             verdict.binding = format!("b-{action}");

@@ -181,16 +181,42 @@ pub fn policy_matches(policy: &LoadedPolicy, request: &Request, namespace: Names
     }
 }
 
-/// Evaluate `request` against `policy` bound by `binding`, in `namespace` (see
-/// [`NamespaceLookup`]).
+/// A request with the values every binding reads it through, converted to CEL once: an object
+/// selected by many bindings is not converted again for each.
+pub struct Subject<'a> {
+    pub request: &'a Request,
+    pub namespace: NamespaceFact<'a>,
+    object: CelValue,
+    old_object: CelValue,
+    request_value: CelValue,
+    namespace_object: CelValue,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(request: &'a Request, namespace: NamespaceFact<'a>) -> Self {
+        Subject {
+            request,
+            namespace,
+            object: request.object.as_ref().map_or(CelValue::Null, to_cel),
+            old_object: request.old_object.as_ref().map_or(CelValue::Null, to_cel),
+            request_value: request.to_cel(),
+            namespace_object: match namespace {
+                NamespaceFact::Known(value) => to_cel(value),
+                _ => CelValue::Null,
+            },
+        }
+    }
+}
+
+/// Evaluate `subject` against `policy` bound by `binding`.
 pub fn evaluate(
     environment: &Environment,
     policy: &LoadedPolicy,
     binding: &ValidatingAdmissionPolicyBinding,
-    request: &Request,
-    namespace: NamespaceFact<'_>,
+    subject: &Subject<'_>,
     facts: &dyn Facts,
 ) -> BindingVerdict {
+    let (request, namespace) = (subject.request, subject.namespace);
     let verdict = |outcome| BindingVerdict {
         policy: policy.name().to_string(),
         binding: binding.metadata.name.clone().unwrap_or_default(),
@@ -247,21 +273,17 @@ pub fn evaluate(
         }
     };
 
-    let namespace_object = match namespace {
-        NamespaceFact::Known(value) => to_cel(value),
-        _ => CelValue::Null,
-    };
     let mut decisions = Vec::new();
     let mut audit_annotations = Vec::new();
     let mut any_matched = false;
     let mut not_matched_why = String::new();
     for param in &params {
         let mut inputs = BTreeMap::new();
-        inputs.insert("object", request.object.as_ref().map_or(CelValue::Null, to_cel));
-        inputs.insert("oldObject", request.old_object.as_ref().map_or(CelValue::Null, to_cel));
-        inputs.insert("request", request.to_cel());
+        inputs.insert("object", subject.object.clone());
+        inputs.insert("oldObject", subject.old_object.clone());
+        inputs.insert("request", subject.request_value.clone());
         inputs.insert("params", to_cel(param));
-        inputs.insert("namespaceObject", namespace_object.clone());
+        inputs.insert("namespaceObject", subject.namespace_object.clone());
         let mut bindings = Bindings::new(environment, inputs, &policy.compiled.variables);
         match evaluate_one(policy, &mut bindings) {
             Err(unsupported) => return verdict(Outcome::Unsupported(unsupported)),

@@ -23,7 +23,7 @@ mod value;
 pub use cel_eval::Environment;
 pub use evaluate::{
     Action, AuditAnnotationResult, BindingVerdict, Decision, Evaluation, Facts, LoadedPolicy, Lookup, NamespaceLookup,
-    Outcome, evaluate, policy_matches,
+    Outcome, Subject, evaluate, policy_matches,
 };
 pub use matching::{Match, NamespaceFact, matches, rule_matches, selector_matches};
 pub use response::{Denial, Response, VALIDATION_FAILURE_ANNOTATION, respond};

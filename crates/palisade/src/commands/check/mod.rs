@@ -174,7 +174,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 refused => refused,
             },
         };
-        let decided = palisade_audit::decide(&request, tenant_rules, &policies)?;
+        let mut decided = palisade_audit::decide(&request, tenant_rules, &policies)?;
+        // Judged: what is printed is the verdict, not the object, which the input still holds.
+        decided.request.object = None;
+        decided.request.old_object = None;
         results.push(report::Checked {
             origin: object.origin.to_string(),
             decided,
@@ -195,7 +198,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 println!("  - {item}");
             }
         }
-        Output::Json => println!("{}", report::json(&results, &summary, NOT_CHECKED)),
+        Output::Json => report::write_json(&mut std::io::stdout().lock(), &results, &summary, NOT_CHECKED)
+            .context("writing the JSON report")?,
         Output::Junit => print!("{}", formats::junit(&report::document(&results, &summary, NOT_CHECKED))),
         Output::Sarif => println!("{}", formats::sarif(&report::document(&results, &summary, NOT_CHECKED))),
     }

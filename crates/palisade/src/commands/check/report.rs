@@ -104,8 +104,29 @@ pub fn document(results: &[Checked], summary: &Summary, not_checked: &[&str]) ->
     })
 }
 
-pub fn json(results: &[Checked], summary: &Summary, not_checked: &[&str]) -> String {
-    serde_json::to_string_pretty(&document(results, summary, not_checked)).unwrap_or_default()
+/// The same document as [`document`], written object by object: ten thousand checked objects
+/// never sit in memory as one JSON tree and one string besides.
+pub fn write_json(
+    out: &mut impl std::io::Write,
+    results: &[Checked],
+    summary: &Summary,
+    not_checked: &[&str],
+) -> std::io::Result<()> {
+    let summary = json!({ "checked": summary.checked, "denied": summary.denied, "undecided": summary.undecided });
+    write!(
+        out,
+        "{{\"summary\":{summary},\"notChecked\":{},\"objects\":[",
+        json!(not_checked)
+    )?;
+    for (i, result) in results.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut *out, &object_json(result))?;
+    }
+    out.write_all(b"\n]}\n")?;
+    out.flush()
 }
 
 fn object_json(result: &Checked) -> Value {
