@@ -7,7 +7,7 @@
 //!   params (the Tenant), namespace ──────┼─▶ vap::evaluate() ─▶ per binding: Admit | Deny | Warn |
 //!   AdmissionRequest (object, oldObject) ┘                       Audit, message, audit annotations
 //!
-//!   Pod (or a workload's pod template) + level + version ─▶ pss::check() ─▶ forbidden reasons
+//!   Pod (or a workload's pod template) + level + version ─▶ pss::check_object() ─▶ forbidden reasons
 //! ```
 //!
 //! - [`vap`]: ValidatingAdmissionPolicy matching (matchConstraints, binding matchResources,

@@ -4,7 +4,7 @@
 //! ([`evaluate`]): the policy's matchConstraints and the binding's matchResources (resource
 //! rules, namespace and object selectors), the policy's matchConditions, its validations with
 //! lazily evaluated variables, then its audit annotations; evaluation errors follow
-//! failurePolicy. [`response`] turns the decisions into what the API server answers: the first
+//! failurePolicy. [`respond`] turns the decisions into what the API server answers: the first
 //! denial's message, the warnings, the audit annotations.
 
 mod compile;
