@@ -266,6 +266,21 @@ async fn tightening_a_tenant_reports_exactly_the_pods_that_now_fail() {
     );
     assert_eq!(report["metadata"]["labels"]["palisade.dev/tenant"], json!(tenant));
 
+    // `palisade check --cluster` without files prints the same findings, and writes nothing.
+    let printed = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["check", "--cluster"])
+        .env("KUBECONFIG", env.kubeconfig_path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(text.contains(&format!("{namespace}: ")), "{text}");
+    assert!(
+        text.contains(&format!("warn  ConfigMap unlabelled: {policy}")),
+        "{text}{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+
     // Restricted: exactly the two loose pods now fail, with Pod Security's own words.
     tenants
         .patch(

@@ -42,9 +42,10 @@ pub struct CheckArgs {
     /// Read the cluster state from the cluster of the current kubeconfig context (through kubectl).
     #[arg(long, conflicts_with = "cluster_state")]
     pub cluster: bool,
-    /// The user who sends the requests.
-    #[arg(long = "as", value_name = "USER")]
-    pub user: String,
+    /// The user who sends the requests (not needed to judge what already runs, with `--cluster`
+    /// and no file: each object is judged as its tenant's owner).
+    #[arg(long = "as", value_name = "USER", required_unless_present = "cluster")]
+    pub user: Option<String>,
     /// A group of that user (repeat for several).
     #[arg(long = "as-group", value_name = "GROUP")]
     pub groups: Vec<String>,
@@ -95,6 +96,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if args.cluster && args.files.is_empty() {
         return super::audit::print_cluster();
     }
+    let Some(user) = args.user.as_deref() else {
+        bail!("--as USER is needed to check files: the user who would send them");
+    };
     let mut policies = PolicyState::default();
     let (tenants, mut problems) = if args.tenants.is_empty() {
         (Vec::new(), Vec::new())
@@ -163,8 +167,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     for object in &objects {
         let stored = existing.get(&identity(&object.manifest));
         let request = match stored {
-            Some(old) => offline::update_request(&object.manifest, old, &args.user, &args.groups),
-            None => offline::create_request(&object.manifest, &args.user, &args.groups),
+            Some(old) => offline::update_request(&object.manifest, old, user, &args.groups),
+            None => offline::create_request(&object.manifest, user, &args.groups),
         }
         .with_context(|| object.origin.to_string())?;
         let tenant_rules = match review(&request, &snapshot, &config) {
