@@ -297,10 +297,24 @@ fn judge_namespace(world: &World, stores: &Stores, namespace: &str) -> Vec<Findi
     findings
 }
 
+/// The component label that sets the audit's reports apart from other managed objects.
+const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "audit");
+
 fn report_labels(tenant: &str) -> BTreeMap<String, String> {
     let mut result = labels::managed_labels(tenant);
-    result.insert("app.kubernetes.io/component".to_string(), "audit".to_string());
+    result.insert(COMPONENT.0.to_string(), COMPONENT.1.to_string());
     result
+}
+
+/// Selects every report the audit wrote, in any namespace.
+fn report_selector() -> String {
+    format!(
+        "{}={},{}={}",
+        labels::MANAGED_BY,
+        labels::MANAGED_BY_VALUE,
+        COMPONENT.0,
+        COMPONENT.1
+    )
 }
 
 pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
@@ -426,11 +440,7 @@ impl<'a> Writer<'a> {
         if self.dry_run {
             return Ok(());
         }
-        let selector = format!(
-            "{}={},app.kubernetes.io/component=audit",
-            labels::MANAGED_BY,
-            labels::MANAGED_BY_VALUE
-        );
+        let selector = report_selector();
         let listed = self.api.list(&ListParams::default().labels(&selector)).await.with_context(|| {
             "listing PolicyReports: is the wgpolicyk8s.io CRD installed (deploy/crds/wgpolicyk8s.io_policyreports.yaml)?"
         })?;
@@ -484,11 +494,7 @@ impl<'a> Writer<'a> {
         if self.dry_run {
             return Ok(());
         }
-        let selector = format!(
-            "{}={},app.kubernetes.io/component=audit",
-            labels::MANAGED_BY,
-            labels::MANAGED_BY_VALUE
-        );
+        let selector = report_selector();
         let listed = self
             .api
             .list(&ListParams::default().labels(&selector))
