@@ -184,9 +184,15 @@ impl Stores {
     }
 }
 
-/// An object as listed or watched, with the apiVersion and kind lists leave out.
+/// An object as listed or watched, with the apiVersion and kind lists leave out, and without
+/// its managedFields: the field managers' bookkeeping is often the larger part of a stored
+/// object, and the audit keeps every audited object in memory. (A policy reading
+/// `object.metadata.managedFields` is judged here as if there were none.)
 fn as_json(object: DynamicObject, (group, version, kind, _): (&str, &str, &str, &str)) -> anyhow::Result<Value> {
     let mut value = serde_json::to_value(object).context("reading a listed object as JSON")?;
+    if let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+    }
     value["apiVersion"] = Value::String(if group.is_empty() {
         version.to_string()
     } else {
