@@ -12,6 +12,9 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct LoadedTenant {
     pub tenant: Tenant,
+    /// The document as written: what admission policies read as `params`, where the API server
+    /// hands them the stored object rather than Palisade's typed reading of it.
+    pub manifest: Value,
     pub origin: Origin,
 }
 
@@ -340,7 +343,11 @@ fn parse_tenant(path: &Path, document: &RawDocument<'_>) -> Result<LoadedTenant,
                 document: document.number,
                 line: document.first_line,
             };
-            Ok(LoadedTenant { tenant, origin })
+            Ok(LoadedTenant {
+                tenant,
+                manifest: value,
+                origin,
+            })
         }
         Err(yaml_error) => {
             let (line, column) = location(&yaml_error);

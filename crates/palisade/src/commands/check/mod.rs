@@ -145,10 +145,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             snapshot
         }
     };
-    for raw in raw_tenants(&args.tenants) {
-        policies.add_param(&raw);
-    }
     for loaded in &tenants {
+        policies.add_param(&loaded.manifest);
         let mut labels = palisade_tenancy::render::namespace_labels(&loaded.tenant);
         for namespace in &loaded.tenant.spec.namespaces.names {
             labels.insert(palisade_api::labels::NAMESPACE_NAME.to_string(), namespace.clone());
@@ -254,20 +252,6 @@ fn object_problem(object: &manifests::LoadedObject, message: &str) -> manifests:
         field: None,
         message: format!("{kind} \"{name}\": {message}"),
     }
-}
-
-/// The Tenant manifests as written, for `params`: the API server hands policies the stored
-/// object, not Palisade's typed reading of it.
-fn raw_tenants(paths: &[PathBuf]) -> Vec<serde_json::Value> {
-    let Ok(files) = manifests::collect_files(paths) else {
-        return Vec::new();
-    };
-    manifests::load_objects(&files)
-        .0
-        .into_iter()
-        .map(|object| object.manifest)
-        .filter(|manifest| manifest["kind"] == "Tenant")
-        .collect()
 }
 
 /// apiVersion, kind, namespace and name: what makes a checked object an update of a stored one.
