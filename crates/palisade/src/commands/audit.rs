@@ -574,6 +574,7 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
     }
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut everything = true;
+    let mut current: Option<World> = None;
     // Relists land here until their InitDone, then replace the store.
     let mut relisting: BTreeMap<usize, BTreeMap<(String, String), Value>> = BTreeMap::new();
     let mut synced: BTreeSet<usize> = BTreeSet::new();
@@ -632,7 +633,12 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
                     continue;
                 }
                 metrics.synced.store(true, std::sync::atomic::Ordering::Relaxed);
-                let world = world(&stores);
+                // The world is made of the context kinds only: a change of audited objects
+                // alone reuses it (rebuilding means typing every policy and binding again).
+                if everything || current.is_none() {
+                    current = Some(world(&stores));
+                }
+                let Some(world) = current.as_ref() else { continue };
                 let namespaces: Vec<(String, String)> = world
                     .namespaces
                     .iter()
@@ -640,7 +646,7 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
                     .map(|(namespace, (tenant, _))| (namespace.clone(), tenant.clone()))
                     .collect();
                 for (namespace, tenant) in &namespaces {
-                    let findings = judge_namespace(&world, &stores, namespace);
+                    let findings = judge_namespace(world, &stores, namespace);
                     metrics.namespaces_judged.inc();
                     match writer.write(namespace, tenant, &findings).await {
                         Ok(true) => { metrics.reports_written.inc(); }
@@ -659,7 +665,7 @@ async fn watch(client: &kube::Client, args: &AuditArgs) -> anyhow::Result<ExitCo
                         metrics.findings.get_or_create(&labels).set(count);
                     }
                 }
-                if everything && let Err(error) = writer.prune(&world).await {
+                if everything && let Err(error) = writer.prune(world).await {
                     tracing::warn!(error = format!("{error:#}"), "stale reports not pruned");
                 }
                 tracing::info!(namespaces = namespaces.len(), "audited");
